@@ -1,0 +1,54 @@
+# toegang — one self-documenting task runner. `make help` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE := toegang.settings
+
+.PHONY: help install run test lint types check-migrations messages compilemessages pytest clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the pinned dependencies
+
+run: $(STAMP) compilemessages ## serve http://127.0.0.1:8000 with demo data (gunicorn, SQLite under var/)
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py demo_load --if-empty
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/gunicorn toegang.wsgi:application --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(STAMP) ## mypy with django-stubs
+	$(BIN)/mypy toegang tests
+
+check-migrations: $(STAMP) ## models and migrations agree
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+messages: $(STAMP) ## extract translatable text into locale/{nl,fr,de,en}
+	$(BIN)/python manage.py makemessages --no-obsolete --no-location -l nl -l fr -l de -l en --ignore '.venv/*' --ignore 'var/*'
+
+compilemessages: $(STAMP) ## compile the translation catalogues
+	@command -v msgfmt >/dev/null || { echo "msgfmt is missing: install GNU gettext (apt-get install -y gettext)"; exit 1; }
+	$(BIN)/python manage.py compilemessages --ignore '.venv/*' -v0
+
+pytest: $(STAMP) ## the test suite
+	mkdir -p var
+	$(BIN)/pytest
+
+test: lint types check-migrations compilemessages pytest ## every check and test (what CI runs)
+
+clean: ## remove the virtualenv and local data
+	rm -rf $(VENV) var

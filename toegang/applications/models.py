@@ -1,0 +1,51 @@
+"""Secured applications (CIRRO, E-loket, RaaS) and which subdepartments have them switched on."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from toegang.translated import TranslatedDescription, TranslatedName
+
+
+class SecuredApplication(TranslatedName, TranslatedDescription):
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("secured application")
+        verbose_name_plural = _("secured applications")
+        ordering = ["code"]
+
+
+class SubdepartmentApplication(models.Model):
+    """An application switched on for one subdepartment; switching off ends the row, never deletes it."""
+
+    subdepartment = models.ForeignKey(
+        "organisations.Subdepartment", on_delete=models.PROTECT, related_name="application_links"
+    )
+    application = models.ForeignKey(
+        SecuredApplication, on_delete=models.PROTECT, related_name="subdepartment_links"
+    )
+    valid_from = models.DateTimeField(default=timezone.now)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    end_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subdepartment", "application"],
+                condition=Q(valid_until__isnull=True),
+                name="one_active_subdepartment_application",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application.name} — {self.subdepartment}"

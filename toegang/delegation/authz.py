@@ -1,0 +1,221 @@
+"""The one authorization decision of toegang.
+
+Everything that asks "may ACTOR do ACTION on OBJECT" or "which objects may ACTOR see" asks this
+module: views, services, the admin, management commands and (later) the API and the OIDC claims.
+No view or template has a rule of its own.
+
+The model (domain.md §3):
+- A scope is an enterprise, an activated quality (enterprise quality) or a subdepartment; a role held
+  in a scope covers that scope and everything below it.
+- Managers are ranked HTB > co-HTB > TB > co-TB > SB > co-SB > user. An actor may appoint or end a
+  role only if one of the actor's roles covers the target scope with a strictly higher rank: so
+  nobody changes a manager at their own level or above, and a co-role never touches its principal.
+- The main access manager (HTB) is appointed, replaced or removed only by a legal representative of
+  the enterprise or by a platform operator. Legal representatives are registered by operators only.
+- Platform operators (staff accounts) may do everything; they act through the same services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from toegang.accounts.models import User
+from toegang.delegation.models import (
+    ENTERPRISE_ROLES,
+    QUALITY_ROLES,
+    Role,
+    RoleAssignment,
+)
+from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
+
+
+class Action(StrEnum):
+    ENTERPRISE_VIEW = "enterprise_view"
+    QUALITY_ACTIVATE = "quality_activate"
+    QUALITY_VIEW = "quality_view"
+    SUBDEPARTMENT_CREATE = "subdepartment_create"
+    SUBDEPARTMENT_VIEW = "subdepartment_view"
+    SUBDEPARTMENT_APPLICATIONS = "subdepartment_applications"
+    AUDIT_VIEW = "audit_view"
+
+
+RANK: dict[str, int] = {
+    Role.MAIN_ACCESS_MANAGER: 6,
+    Role.CO_MAIN_ACCESS_MANAGER: 5,
+    Role.ACCESS_MANAGER: 4,
+    Role.CO_ACCESS_MANAGER: 3,
+    Role.SUBDEPARTMENT_MANAGER: 2,
+    Role.CO_SUBDEPARTMENT_MANAGER: 1,
+    Role.USER: 0,
+}
+
+# The lowest manager rank, held in a scope covering the target, that allows each action.
+ACTION_MIN_RANK: dict[Action, int] = {
+    Action.ENTERPRISE_VIEW: RANK[Role.CO_MAIN_ACCESS_MANAGER],
+    Action.QUALITY_ACTIVATE: RANK[Role.CO_MAIN_ACCESS_MANAGER],
+    Action.QUALITY_VIEW: RANK[Role.CO_ACCESS_MANAGER],
+    Action.SUBDEPARTMENT_CREATE: RANK[Role.CO_ACCESS_MANAGER],
+    Action.SUBDEPARTMENT_APPLICATIONS: RANK[Role.CO_ACCESS_MANAGER],
+    Action.SUBDEPARTMENT_VIEW: RANK[Role.CO_SUBDEPARTMENT_MANAGER],
+    Action.AUDIT_VIEW: RANK[Role.CO_SUBDEPARTMENT_MANAGER],
+}
+
+# The level at which each role is held.
+ROLE_LEVEL: dict[str, str] = {
+    **{r: "enterprise" for r in ENTERPRISE_ROLES},
+    **{r: "quality" for r in QUALITY_ROLES},
+    Role.SUBDEPARTMENT_MANAGER: "subdepartment",
+    Role.CO_SUBDEPARTMENT_MANAGER: "subdepartment",
+    Role.USER: "subdepartment",
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    enterprise_id: int
+    enterprise_quality_id: int | None = None
+    subdepartment_id: int | None = None
+
+    @property
+    def level(self) -> str:
+        if self.subdepartment_id is not None:
+            return "subdepartment"
+        if self.enterprise_quality_id is not None:
+            return "quality"
+        return "enterprise"
+
+    def covers(self, other: Scope) -> bool:
+        """True if this scope is ``other`` or contains it."""
+        return (
+            self.enterprise_id == other.enterprise_id
+            and (self.enterprise_quality_id is None or self.enterprise_quality_id == other.enterprise_quality_id)
+            and (self.subdepartment_id is None or self.subdepartment_id == other.subdepartment_id)
+        )
+
+
+Target = Enterprise | EnterpriseQuality | Subdepartment | RoleAssignment | Scope
+
+
+def scope_of(target: Target) -> Scope:
+    if isinstance(target, Scope):
+        return target
+    if isinstance(target, Enterprise):
+        return Scope(target.pk)
+    if isinstance(target, EnterpriseQuality):
+        return Scope(target.enterprise_id, target.pk)
+    if isinstance(target, Subdepartment):
+        return Scope(target.enterprise_id, target.enterprise_quality_id, target.pk)
+    return Scope(target.enterprise_id, target.enterprise_quality_id, target.subdepartment_id)
+
+
+def actor_roles(actor: User) -> list[RoleAssignment]:
+    """The actor's active role assignments (one indexed query)."""
+    if not actor.is_authenticated or not actor.is_active:
+        return []
+    return list(RoleAssignment.objects.active().filter(person=actor))
+
+
+def _rank_over(actor: User, scope: Scope) -> int:
+    """The highest manager rank the actor holds in a scope covering ``scope``; -1 if none."""
+    ranks = [RANK[r.role] for r in actor_roles(actor) if r.role in RANK and scope_of(r).covers(scope)]
+    return max(ranks, default=-1)
+
+
+def is_legal_representative(actor: User, enterprise_id: int) -> bool:
+    return any(
+        r.role == Role.LEGAL_REPRESENTATIVE and r.enterprise_id == enterprise_id for r in actor_roles(actor)
+    )
+
+
+def may(actor: User, action: Action, target: Target) -> bool:
+    if not actor.is_authenticated or not actor.is_active:
+        return False
+    if actor.is_operator:
+        return True
+    minimum = ACTION_MIN_RANK[action]
+    # A manager role that only an operator or legal representative may see needs rank >= 1:
+    # plain users (rank 0) never reach management screens.
+    return _rank_over(actor, scope_of(target)) >= max(minimum, 1)
+
+
+def may_appoint(actor: User, role: str, target: Target) -> bool:
+    """May ``actor`` appoint (or end) ``role`` in the scope of ``target``?"""
+    if not actor.is_authenticated or not actor.is_active:
+        return False
+    scope = scope_of(target)
+    if ROLE_LEVEL[role] != scope.level:
+        return False
+    if actor.is_operator:
+        return True
+    if role == Role.LEGAL_REPRESENTATIVE:
+        return False
+    if role == Role.MAIN_ACCESS_MANAGER:
+        return is_legal_representative(actor, scope.enterprise_id)
+    if role == Role.CO_MAIN_ACCESS_MANAGER and is_legal_representative(actor, scope.enterprise_id):
+        return True
+    return _rank_over(actor, scope) > RANK[role]
+
+
+def may_end(actor: User, assignment: RoleAssignment) -> bool:
+    return assignment.is_active and may_appoint(actor, assignment.role, assignment)
+
+
+def may_manage_main_access_manager(actor: User, enterprise: Enterprise) -> bool:
+    return may_appoint(actor, Role.MAIN_ACCESS_MANAGER, enterprise)
+
+
+DENIED = _("You do not have the rights for this action in this scope.")
+
+
+def require(allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied(DENIED)
+
+
+# --- What may the actor see: every lookup of an id from a request goes through these. ---------
+
+
+def _role_ids(actor: User) -> tuple[set[int], set[int], set[int]]:
+    """Enterprise, enterprise-quality and subdepartment ids where the actor holds a manager role."""
+    ent: set[int] = set()
+    eq: set[int] = set()
+    sd: set[int] = set()
+    for r in actor_roles(actor):
+        if r.role in (Role.MAIN_ACCESS_MANAGER, Role.CO_MAIN_ACCESS_MANAGER):
+            ent.add(r.enterprise_id)
+        elif r.role in QUALITY_ROLES and r.enterprise_quality_id:
+            eq.add(r.enterprise_quality_id)
+        elif r.role in (Role.SUBDEPARTMENT_MANAGER, Role.CO_SUBDEPARTMENT_MANAGER) and r.subdepartment_id:
+            sd.add(r.subdepartment_id)
+    return ent, eq, sd
+
+
+def enterprises_visible(actor: User) -> QuerySet[Enterprise]:
+    """Every enterprise where the actor holds any role (the entity choice), all for operators."""
+    if actor.is_operator:
+        return Enterprise.objects.all()
+    ids = {r.enterprise_id for r in actor_roles(actor)}
+    return Enterprise.objects.filter(pk__in=ids)
+
+
+def enterprise_qualities_visible(actor: User) -> QuerySet[EnterpriseQuality]:
+    qs = EnterpriseQuality.objects.filter(valid_until__isnull=True).select_related("enterprise", "quality")
+    if actor.is_operator:
+        return qs
+    ent, eq, _sd = _role_ids(actor)
+    return qs.filter(Q(enterprise_id__in=ent) | Q(pk__in=eq))
+
+
+def subdepartments_visible(actor: User) -> QuerySet[Subdepartment]:
+    qs = Subdepartment.objects.filter(valid_until__isnull=True).select_related(
+        "enterprise", "quality", "enterprise_quality"
+    )
+    if actor.is_operator:
+        return qs
+    ent, eq, sd = _role_ids(actor)
+    return qs.filter(Q(enterprise_id__in=ent) | Q(enterprise_quality_id__in=eq) | Q(pk__in=sd))

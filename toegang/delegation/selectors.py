@@ -1,0 +1,114 @@
+"""Reads scoped to the actor: an id from a request becomes an object only through these.
+
+An object outside what the actor may see is a 404 (its existence is not revealed); an object the
+actor may see but not act on is a 403, raised by the caller through ``authz.require``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from toegang.accounts.models import User
+from toegang.audit.models import AuditEvent
+from toegang.delegation import authz
+from toegang.delegation.models import Role, RoleAssignment
+from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
+
+
+def enterprise_for_actor(actor: User, pk: int) -> Enterprise:
+    obj = authz.enterprises_visible(actor).filter(pk=pk).first()
+    if obj is None:
+        raise Http404
+    return obj
+
+
+def enterprise_quality_for_actor(actor: User, pk: int) -> EnterpriseQuality:
+    obj = authz.enterprise_qualities_visible(actor).filter(pk=pk).first()
+    if obj is None:
+        raise Http404
+    return obj
+
+
+def subdepartment_for_actor(actor: User, pk: int) -> Subdepartment:
+    obj = authz.subdepartments_visible(actor).filter(pk=pk).first()
+    if obj is None:
+        raise Http404
+    return obj
+
+
+def role_assignment_for_actor(actor: User, pk: int) -> RoleAssignment:
+    """An assignment is reachable only by whoever may end it."""
+    obj = (
+        RoleAssignment.objects.select_related("person", "enterprise", "enterprise_quality", "subdepartment")
+        .filter(pk=pk)
+        .first()
+    )
+    if obj is None or not authz.may_end(actor, obj):
+        raise Http404
+    return obj
+
+
+def assignments_in(scope: Enterprise | EnterpriseQuality | Subdepartment, roles: tuple[str, ...]) -> list[RoleAssignment]:
+    """Active holders of ``roles`` exactly at ``scope`` (not below it)."""
+    qs = RoleAssignment.objects.active().filter(role__in=roles).select_related("person").order_by("person__last_name")
+    if isinstance(scope, Enterprise):
+        qs = qs.filter(enterprise=scope, enterprise_quality__isnull=True)
+    elif isinstance(scope, EnterpriseQuality):
+        qs = qs.filter(enterprise_quality=scope, subdepartment__isnull=True)
+    else:
+        qs = qs.filter(subdepartment=scope)
+    return list(qs)
+
+
+def audit_events_for_actor(actor: User, scope: Enterprise | EnterpriseQuality | Subdepartment) -> QuerySet[AuditEvent]:
+    authz.require(authz.may(actor, authz.Action.AUDIT_VIEW, scope))
+    qs = AuditEvent.objects.select_related("actor")
+    if isinstance(scope, Enterprise):
+        return qs.filter(enterprise=scope)
+    if isinstance(scope, EnterpriseQuality):
+        return qs.filter(enterprise_quality=scope)
+    return qs.filter(subdepartment=scope)
+
+
+@dataclass(frozen=True)
+class RoleLink:
+    label: str
+    url: str
+
+
+def role_links(actor: User, enterprise: Enterprise) -> list[RoleLink]:
+    """The links of the entity choice: one per role the actor holds in ``enterprise``."""
+    roles = [r for r in authz.actor_roles(actor) if r.enterprise_id == enterprise.pk]
+    eq_ids = {r.enterprise_quality_id for r in roles if r.enterprise_quality_id}
+    sd_ids = {r.subdepartment_id for r in roles if r.subdepartment_id}
+    eqs = {eq.pk: eq for eq in EnterpriseQuality.objects.filter(pk__in=eq_ids).select_related("quality")}
+    sds = {sd.pk: sd for sd in Subdepartment.objects.filter(pk__in=sd_ids)}
+    links: list[RoleLink] = []
+    seen: set[str] = set()
+
+    def add(label: str, url: str) -> None:
+        if url not in seen:
+            seen.add(url)
+            links.append(RoleLink(label, url))
+
+    for r in sorted(roles, key=lambda r: -authz.RANK.get(r.role, 9)):
+        if r.role == Role.LEGAL_REPRESENTATIVE:
+            add(_("Legal representative"), reverse("portal:legal", args=[enterprise.pk]))
+        elif r.role == Role.MAIN_ACCESS_MANAGER:
+            add(_("Main access manager"), reverse("portal:enterprise", args=[enterprise.pk]))
+        elif r.role == Role.CO_MAIN_ACCESS_MANAGER:
+            add(_("Co-main access manager"), reverse("portal:enterprise", args=[enterprise.pk]))
+        elif r.role in (Role.ACCESS_MANAGER, Role.CO_ACCESS_MANAGER) and r.enterprise_quality_id in eqs:
+            eq = eqs[r.enterprise_quality_id]
+            add(_("Quality: %(name)s") % {"name": eq.quality.name}, reverse("portal:quality", args=[eq.pk]))
+        elif r.role in (Role.SUBDEPARTMENT_MANAGER, Role.CO_SUBDEPARTMENT_MANAGER) and r.subdepartment_id in sds:
+            sd = sds[r.subdepartment_id]
+            add(_("Subdepartment: %(name)s") % {"name": sd.name}, reverse("portal:subdepartment", args=[sd.pk]))
+    if actor.is_operator:
+        add(_("Platform operator"), reverse("portal:enterprise", args=[enterprise.pk]))
+    return links

@@ -1,0 +1,167 @@
+"""The manual's example as demo data, built through the same services the portal uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from toegang.accounts.models import Title, User
+from toegang.applications.models import SecuredApplication
+from toegang.delegation.models import Role
+from toegang.delegation.services import person_get_or_create, role_appoint
+from toegang.identifiers import cbe_make, ssin_make
+from toegang.organisations.models import (
+    Audience,
+    Enterprise,
+    EnterpriseQuality,
+    IdentificationScheme,
+    Quality,
+    Subdepartment,
+)
+from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
+
+DEMO_PASSWORD = "toegang-demo-2026"
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    username: str
+    first_name: str
+    last_name: str
+    title: str
+    ssin: str
+    what: str
+
+
+PERSONS = [
+    DemoPerson("wv", "Willem", "Vertegenwoordiger", Title.MR, ssin_make(1968, 3, 14, 11), "legal representative"),
+    DemoPerson("htb", "Hilde", "Hoofdbeheerder", Title.MS, ssin_make(1975, 5, 20, 22), "main access manager (HTB)"),
+    DemoPerson("cohtb", "Carl", "Cohoofd", Title.MR, ssin_make(1980, 8, 1, 31), "co-main access manager"),
+    DemoPerson("tb", "Tom", "Toegang", Title.MR, ssin_make(1982, 11, 9, 45), "access manager of the quality (TB)"),
+    DemoPerson("cotb", "Chantal", "Cotoegang", Title.MS, ssin_make(1990, 1, 23, 52), "co-access manager"),
+    DemoPerson("sb", "Sofie", "Subbeheer", Title.MS, ssin_make(1987, 6, 30, 64), "subdepartment manager (SB)"),
+    DemoPerson("cosb", "Koen", "Cosub", Title.MR, ssin_make(2001, 2, 3, 71), "co-subdepartment manager"),
+    DemoPerson("gebruiker", "Greet", "Gebruiker", Title.MS, ssin_make(1995, 9, 12, 88), "user"),
+    DemoPerson("ander", "Anna", "Anders", Title.MS, ssin_make(1979, 4, 4, 94), "HTB of another enterprise"),
+]
+
+APPLICATIONS = [
+    (
+        "cirro",
+        ("CIRRO",) * 4,
+        (
+            "Communicatie, Interactie, Resultaatsgerichtheid, Registratie, Ondersteuning",
+            "Communication, Interaction, Orientation résultats, Enregistrement, Soutien",
+            "Kommunikation, Interaktion, Ergebnisorientierung, Registrierung, Unterstützung",
+            "Communication, Interaction, Results orientation, Registration, Support",
+        ),
+    ),
+    (
+        "eloket",
+        ("E-loket Zorg en Gezondheid",) * 4,
+        (
+            "E-loket Zorg en Gezondheid",
+            "Guichet électronique Soins et Santé",
+            "E-Schalter Pflege und Gesundheit",
+            "E-desk Care and Health",
+        ),
+    ),
+    (
+        "raas",
+        ("RaaS",) * 4,
+        ("RVT als dienst", "MRS en tant que service", "Pflegeheim als Dienst", "Nursing home as a service"),
+    ),
+]
+
+
+def _catalogue() -> Quality:
+    apps = []
+    for code, names, descriptions in APPLICATIONS:
+        app, _ = SecuredApplication.objects.update_or_create(
+            code=code,
+            defaults={
+                **{f"name_{lang}": n for lang, n in zip(("nl", "fr", "de", "en"), names, strict=True)},
+                **{f"description_{lang}": d for lang, d in zip(("nl", "fr", "de", "en"), descriptions, strict=True)},
+            },
+        )
+        apps.append(app)
+    quality, _ = Quality.objects.update_or_create(
+        code="residential_care",
+        defaults={
+            "audience": Audience.objects.get(code="healthcare_actor"),
+            "name_nl": "Residentiële zorginstelling",
+            "name_fr": "Établissement de soins résidentiels",
+            "name_de": "Stationäre Pflegeeinrichtung",
+            "name_en": "Residential care facility",
+            "identification_scheme": IdentificationScheme.NIHII,
+            "identification_label": "RIZIV-nummer",
+        },
+    )
+    quality.applications.set(apps)
+    Quality.objects.update_or_create(
+        code="employer",
+        defaults={
+            "audience": Audience.objects.get(code="employer"),
+            "name_nl": "Werkgever",
+            "name_fr": "Employeur",
+            "name_de": "Arbeitgeber",
+            "name_en": "Employer",
+            "identification_scheme": IdentificationScheme.DIGITS,
+        },
+    )
+    return quality
+
+
+@transaction.atomic
+def demo_load() -> list[DemoPerson]:
+    operator, _ = User.objects.get_or_create(
+        username="operator",
+        defaults={"first_name": "Olga", "last_name": "Operator", "is_staff": True, "is_superuser": True},
+    )
+    operator.set_password(DEMO_PASSWORD)
+    operator.save()
+    people: dict[str, User] = {}
+    for p in PERSONS:
+        person, _ = person_get_or_create(
+            ssin=p.ssin, first_name=p.first_name, last_name=p.last_name, email=f"{p.username}@demo.toegang.invalid"
+        )
+        person.username, person.title = p.username, p.title
+        person.set_password(DEMO_PASSWORD)
+        person.save()
+        people[p.username] = person
+    quality = _catalogue()
+    apps = list(quality.applications.all())
+
+    def add(by: User, role: Role, scope: Enterprise | EnterpriseQuality | Subdepartment, who: str) -> None:
+        p = people[who]
+        role_appoint(actor=by, role=role, scope=scope, ssin=p.ssin or "", email=p.email, phone="+32 2 000 00 00")
+
+    zonnebloem = enterprise_register(actor=operator, cbe_number=cbe_make(4031707), name="WZC De Zonnebloem vzw")
+    add(operator, Role.LEGAL_REPRESENTATIVE, zonnebloem, "wv")
+    add(people["wv"], Role.MAIN_ACCESS_MANAGER, zonnebloem, "htb")
+    add(people["htb"], Role.CO_MAIN_ACCESS_MANAGER, zonnebloem, "cohtb")
+    eq = quality_activate(actor=people["htb"], enterprise=zonnebloem, quality=quality)
+    add(people["htb"], Role.ACCESS_MANAGER, eq, "tb")
+    add(people["tb"], Role.CO_ACCESS_MANAGER, eq, "cotb")
+    sd = subdepartment_create(
+        actor=people["tb"],
+        enterprise_quality=eq,
+        name="Residentiële zorginstelling",
+        identification_code="71000040345",
+        applications=apps,
+    )
+    add(people["tb"], Role.SUBDEPARTMENT_MANAGER, sd, "sb")
+    add(people["sb"], Role.CO_SUBDEPARTMENT_MANAGER, sd, "cosb")
+    add(people["sb"], Role.USER, sd, "gebruiker")
+
+    # A second enterprise of the same legal representative, with nothing appointed yet: the one
+    # to carry through steps 1-5 by hand.
+    nieuw = enterprise_register(actor=operator, cbe_number=cbe_make(12345678), name="Zorggroep Nieuwe Horizon vzw")
+    add(operator, Role.LEGAL_REPRESENTATIVE, nieuw, "wv")
+
+    # Another tenant, to see that nothing crosses enterprises.
+    ander = enterprise_register(actor=operator, cbe_number=cbe_make(8765432), name="Andere Zorg vzw")
+    add(operator, Role.LEGAL_REPRESENTATIVE, ander, "ander")
+    add(people["ander"], Role.MAIN_ACCESS_MANAGER, ander, "ander")
+    return PERSONS

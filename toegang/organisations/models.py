@@ -1,0 +1,124 @@
+"""Enterprises, the qualities they act in, and their subdepartments (facilities)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from toegang.identifiers import cbe_format
+from toegang.translated import TranslatedName
+
+
+class Audience(TranslatedName):
+    """The capacity one logs in with: employer, social-security professional, healthcare actor."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+
+    class Meta:
+        verbose_name = _("audience")
+        verbose_name_plural = _("audiences")
+        ordering = ["code"]
+
+
+class IdentificationScheme(models.TextChoices):
+    NIHII = "nihii", _("NIHII number (mod 97)")
+    DIGITS = "digits", _("Digits")
+    FREE = "free", _("Free text")
+
+
+class Quality(TranslatedName):
+    code = models.SlugField(_("code"), max_length=60, unique=True)
+    audience = models.ForeignKey(Audience, on_delete=models.PROTECT, related_name="qualities")
+    identification_scheme = models.CharField(
+        _("identification scheme"), max_length=10, choices=IdentificationScheme.choices
+    )
+    identification_label = models.CharField(
+        _("label of the identification code"), max_length=60, default="Identificatiecode"
+    )
+    applications = models.ManyToManyField(
+        "applications.SecuredApplication", blank=True, related_name="qualities", verbose_name=_("applications")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("quality")
+        verbose_name_plural = _("qualities")
+        ordering = ["code"]
+
+
+class Enterprise(models.Model):
+    cbe_number = models.CharField(_("Enterprise number"), max_length=10, unique=True)
+    name = models.CharField(_("Name"), max_length=200)
+    created_at = models.DateTimeField(_("Creation date"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("enterprise")
+        verbose_name_plural = _("enterprises")
+        ordering = ["name"]
+
+    @property
+    def cbe_display(self) -> str:
+        return cbe_format(self.cbe_number)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.cbe_display})"
+
+
+class EnterpriseQuality(models.Model):
+    """A quality activated for one enterprise: the scope of an access manager (TB)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="qualities")
+    quality = models.ForeignKey(Quality, on_delete=models.PROTECT, related_name="+")
+    activated_at = models.DateTimeField(default=timezone.now)
+    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    valid_until = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    end_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("activated quality")
+        verbose_name_plural = _("activated qualities")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enterprise", "quality"],
+                condition=Q(valid_until__isnull=True),
+                name="one_active_enterprise_quality",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quality.name} — {self.enterprise}"
+
+
+class Subdepartment(models.Model):
+    enterprise_quality = models.ForeignKey(
+        EnterpriseQuality, on_delete=models.PROTECT, related_name="subdepartments"
+    )
+    # Denormalised from enterprise_quality so that every scoped query filters on one indexed column.
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="+")
+    quality = models.ForeignKey(Quality, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(_("Name"), max_length=200)
+    identification_code = models.CharField(_("Identification code"), max_length=40)
+    created_at = models.DateTimeField(_("Creation date"), default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    valid_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("subdepartment")
+        verbose_name_plural = _("subdepartments")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["quality", "identification_code"],
+                condition=Q(valid_until__isnull=True),
+                name="unique_identification_code_per_quality",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.identification_code})"

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import translate_url
+
+
+def portal(request: HttpRequest) -> dict[str, Any]:
+    """The header's language links (NL | FR | DE | EN) point at the same page in the other language."""
+    path = request.get_full_path()
+    return {
+        "language_links": [(code, code.upper(), translate_url(path, code)) for code, _name in settings.LANGUAGES],
+    }

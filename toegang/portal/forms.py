@@ -1,0 +1,120 @@
+"""Forms of the portal: they validate input shape; the rules live in the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from toegang import identifiers
+from toegang.applications.models import SecuredApplication
+from toegang.delegation.models import Role
+from toegang.organisations.models import Quality
+
+
+class SsinField(forms.CharField):
+    """INSZ in any formatting (dots, dashes, spaces); cleaned to 11 digits with check digits verified."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", _("INSZ"))
+        kwargs.setdefault("max_length", 20)
+        kwargs.setdefault("help_text", _("National register number or BIS number, e.g. 85.07.30-033.28"))
+        super().__init__(**kwargs)
+
+    def clean(self, value: Any) -> str:
+        value = super().clean(value)
+        return identifiers.ssin_clean(value) if value else value
+
+
+class CbeField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", _("Enterprise number"))
+        kwargs.setdefault("max_length", 20)
+        kwargs.setdefault("help_text", _("10 digits, e.g. 0403.170.701"))
+        super().__init__(**kwargs)
+
+    def clean(self, value: Any) -> str:
+        value = super().clean(value)
+        return identifiers.cbe_clean(value) if value else value
+
+
+class AppointForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"))
+    ssin = SsinField()
+    email = forms.EmailField(label=_("E-mail address"))
+    phone = forms.CharField(label=_("Phone"), max_length=30, required=False)
+    first_name = forms.CharField(
+        label=_("First name"), max_length=150, required=False, help_text=_("Only for a person not yet known.")
+    )
+    last_name = forms.CharField(
+        label=_("Last name"), max_length=150, required=False, help_text=_("Only for a person not yet known.")
+    )
+
+    def __init__(self, *args: Any, roles: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        labels = dict(Role.choices)
+        self.fields["role"].choices = [(r, labels[r]) for r in roles]
+        if len(roles) == 1:
+            self.fields["role"].initial = roles[0]
+            self.fields["role"].widget = forms.HiddenInput()
+
+
+class EndRoleForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
+
+
+class QualityActivateForm(forms.Form):
+    quality = forms.ModelChoiceField(label=_("Quality"), queryset=Quality.objects.none())
+
+    def __init__(self, *args: Any, qualities: QuerySet[Quality], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["quality"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = qualities
+        field.label_from_instance = lambda q: q.name  # type: ignore[method-assign]
+
+
+class ApplicationsField(forms.ModelMultipleChoiceField):
+    widget = forms.CheckboxSelectMultiple
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.name} — {obj.description}" if obj.description else str(obj.name)
+
+
+class ApplicationsForm(forms.Form):
+    applications = ApplicationsField(
+        label=_("Secured applications"), queryset=SecuredApplication.objects.none(), required=False
+    )
+
+    def __init__(self, *args: Any, offered: QuerySet[SecuredApplication], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["applications"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = offered
+
+
+class SubdepartmentForm(ApplicationsForm):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    identification_code = forms.CharField(label=_("Identification code"), max_length=40)
+    field_order = ["name", "identification_code", "applications"]
+
+
+class EnterpriseRegisterForm(forms.Form):
+    cbe_number = CbeField()
+    name = forms.CharField(label=_("Name"), max_length=200)
+    ssin = SsinField(label=_("INSZ of the legal representative"))
+    first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    email = forms.EmailField(label=_("E-mail address"))
+
+
+def apply_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Attach a service's ValidationError to the form: to its field when the form has one."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)

@@ -1,0 +1,18 @@
+from django.urls import path, re_path
+
+from toegang.portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("help/", views.help_page, name="help"),
+    path("e/<int:pk>/legal/", views.legal, name="legal"),
+    path("e/<int:pk>/", views.enterprise_home, name="enterprise"),
+    path("q/<int:pk>/", views.quality_home, name="quality"),
+    path("s/<int:pk>/", views.subdepartment_home, name="subdepartment"),
+    re_path(r"^(?P<level>[eqs])/(?P<pk>[0-9]+)/audit/$", views.audit, name="audit"),
+    path("roles/<int:pk>/end/", views.role_end_view, name="role_end"),
+    path("operator/", views.operator_home, name="operator"),
+    path("operator/e/<int:pk>/", views.operator_enterprise, name="operator_enterprise"),
+]
