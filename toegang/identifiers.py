@@ -41,9 +41,7 @@ def cbe_clean(value: str) -> str:
     if len(raw) == 9 and raw.isdigit():
         raw = "0" + raw  # old 9-digit numbers are written without the leading 0
     if not raw.isdigit() or len(raw) != 10:
-        raise ValidationError(
-            _("An enterprise number has 10 digits, for example 0403.170.701."), code="cbe_format"
-        )
+        raise ValidationError(_("An enterprise number has 10 digits, for example 0403.170.701."), code="cbe_format")
     try:
         return str(stdnum_vat.validate(raw))
     except StdnumError as exc:
@@ -64,9 +62,7 @@ def nihii_clean(value: str) -> str:
     """
     raw = _NON_DIGITS.sub("", value or "")
     if not raw.isdigit() or len(raw) not in (8, 11):
-        raise ValidationError(
-            _("A NIHII number has 8 or 11 digits, for example 7-10000-40-345."), code="nihii_format"
-        )
+        raise ValidationError(_("A NIHII number has 8 or 11 digits, for example 7-10000-40-345."), code="nihii_format")
     base, check = int(raw[:6]), int(raw[6:8])
     if 97 - (base % 97) != check:
         raise ValidationError(_("This NIHII number is not valid: check the digits."), code="nihii_invalid")

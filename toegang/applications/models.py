@@ -27,9 +27,7 @@ class SubdepartmentApplication(models.Model):
     subdepartment = models.ForeignKey(
         "organisations.Subdepartment", on_delete=models.PROTECT, related_name="application_links"
     )
-    application = models.ForeignKey(
-        SecuredApplication, on_delete=models.PROTECT, related_name="subdepartment_links"
-    )
+    application = models.ForeignKey(SecuredApplication, on_delete=models.PROTECT, related_name="subdepartment_links")
     valid_from = models.DateTimeField(default=timezone.now)
     valid_until = models.DateTimeField(null=True, blank=True)
     granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -45,6 +45,9 @@ class AuditEvent(models.Model):
             models.Index(fields=["subdepartment", "-at"], name="audit_subdepartment_at"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.object_repr}"
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise ValueError("Audit events are append-only.")

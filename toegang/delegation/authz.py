@@ -67,8 +67,8 @@ ACTION_MIN_RANK: dict[Action, int] = {
 
 # The level at which each role is held.
 ROLE_LEVEL: dict[str, str] = {
-    **{r: "enterprise" for r in ENTERPRISE_ROLES},
-    **{r: "quality" for r in QUALITY_ROLES},
+    **dict.fromkeys(ENTERPRISE_ROLES, "enterprise"),
+    **dict.fromkeys(QUALITY_ROLES, "quality"),
     Role.SUBDEPARTMENT_MANAGER: "subdepartment",
     Role.CO_SUBDEPARTMENT_MANAGER: "subdepartment",
     Role.USER: "subdepartment",
@@ -127,9 +127,7 @@ def _rank_over(actor: User, scope: Scope) -> int:
 
 
 def is_legal_representative(actor: User, enterprise_id: int) -> bool:
-    return any(
-        r.role == Role.LEGAL_REPRESENTATIVE and r.enterprise_id == enterprise_id for r in actor_roles(actor)
-    )
+    return any(r.role == Role.LEGAL_REPRESENTATIVE and r.enterprise_id == enterprise_id for r in actor_roles(actor))
 
 
 def may(actor: User, action: Action, target: Target) -> bool:

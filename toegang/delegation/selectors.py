@@ -53,7 +53,9 @@ def role_assignment_for_actor(actor: User, pk: int) -> RoleAssignment:
     return obj
 
 
-def assignments_in(scope: Enterprise | EnterpriseQuality | Subdepartment, roles: tuple[str, ...]) -> list[RoleAssignment]:
+def assignments_in(
+    scope: Enterprise | EnterpriseQuality | Subdepartment, roles: tuple[str, ...]
+) -> list[RoleAssignment]:
     """Active holders of ``roles`` exactly at ``scope`` (not below it)."""
     qs = RoleAssignment.objects.active().filter(role__in=roles).select_related("person").order_by("person__last_name")
     if isinstance(scope, Enterprise):

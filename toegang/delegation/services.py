@@ -148,9 +148,7 @@ def role_appoint(
     with transaction.atomic():
         cols = _scope_columns(scope)
         _lock_enterprise(cols["enterprise"].pk)
-        person, _created = person_get_or_create(
-            ssin=ssin, first_name=first_name, last_name=last_name, email=email
-        )
+        person, _created = person_get_or_create(ssin=ssin, first_name=first_name, last_name=last_name, email=email)
         existing = RoleAssignment.objects.active().filter(person=person, role=role, **cols)
         if existing.exists():
             raise ValidationError({"ssin": _("This person already holds this role here.")})
@@ -181,9 +179,7 @@ def role_end(*, actor: User, assignment: RoleAssignment, reason: str = "") -> Ro
     """End a role assignment (never deletes it). The main access manager can only be replaced."""
     authz.require(authz.may_end(actor, assignment))
     if assignment.role == Role.MAIN_ACCESS_MANAGER:
-        raise ValidationError(
-            _("The main access manager cannot be removed, only replaced: appoint the successor.")
-        )
+        raise ValidationError(_("The main access manager cannot be removed, only replaced: appoint the successor."))
     with transaction.atomic():
         _lock_enterprise(assignment.enterprise_id)
         assignment = RoleAssignment.objects.select_for_update().get(pk=assignment.pk)

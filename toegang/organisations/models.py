@@ -96,9 +96,7 @@ class EnterpriseQuality(models.Model):
 
 
 class Subdepartment(models.Model):
-    enterprise_quality = models.ForeignKey(
-        EnterpriseQuality, on_delete=models.PROTECT, related_name="subdepartments"
-    )
+    enterprise_quality = models.ForeignKey(EnterpriseQuality, on_delete=models.PROTECT, related_name="subdepartments")
     # Denormalised from enterprise_quality so that every scoped query filters on one indexed column.
     enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="+")
     quality = models.ForeignKey(Quality, on_delete=models.PROTECT, related_name="+")

@@ -44,9 +44,7 @@ def enterprise_register(*, actor: User, cbe_number: str, name: str) -> Enterpris
             with transaction.atomic():
                 enterprise = Enterprise.objects.create(cbe_number=cbe, name=name)
         except IntegrityError as exc:
-            raise ValidationError(
-                {"cbe_number": _("An enterprise with this number is already registered.")}
-            ) from exc
+            raise ValidationError({"cbe_number": _("An enterprise with this number is already registered.")}) from exc
         audit_record(
             actor=actor,
             action="enterprise.register",
@@ -69,9 +67,7 @@ def quality_activate(*, actor: User, enterprise: Enterprise, quality: Quality) -
             with transaction.atomic():
                 eq = EnterpriseQuality.objects.create(enterprise=enterprise, quality=quality, activated_by=actor)
         except IntegrityError as exc:
-            raise ValidationError(
-                {"quality": _("This quality is already activated for this enterprise.")}
-            ) from exc
+            raise ValidationError({"quality": _("This quality is already activated for this enterprise.")}) from exc
         audit_record(
             actor=actor,
             action="quality.activate",

@@ -56,7 +56,9 @@ class AppointForm(forms.Form):
     def __init__(self, *args: Any, roles: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         labels = dict(Role.choices)
-        self.fields["role"].choices = [(r, labels[r]) for r in roles]
+        field = self.fields["role"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(r, labels[r]) for r in roles]
         if len(roles) == 1:
             self.fields["role"].initial = roles[0]
             self.fields["role"].widget = forms.HiddenInput()
@@ -74,10 +76,10 @@ class QualityActivateForm(forms.Form):
         field = self.fields["quality"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = qualities
-        field.label_from_instance = lambda q: q.name  # type: ignore[method-assign]
+        field.label_from_instance = lambda obj: obj.name  # type: ignore[method-assign]
 
 
-class ApplicationsField(forms.ModelMultipleChoiceField):
+class ApplicationsField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]
     widget = forms.CheckboxSelectMultiple
 
     def label_from_instance(self, obj: Any) -> str:

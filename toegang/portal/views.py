@@ -28,8 +28,8 @@ from toegang.delegation.services import role_appoint, role_end
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Quality, Subdepartment
 from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
 from toegang.portal.forms import (
-    AppointForm,
     ApplicationsForm,
+    AppointForm,
     EndRoleForm,
     EnterpriseRegisterForm,
     QualityActivateForm,
@@ -134,7 +134,9 @@ def enterprise_home(request: HttpRequest, pk: int) -> HttpResponse:
     available = Quality.objects.filter(is_active=True).exclude(pk__in=[eq.quality_id for eq in active])
     activate_form = QualityActivateForm(qualities=available, prefix="quality")
     if request.method == "POST" and request.POST.get("action") == "activate":
-        activate_form = QualityActivateForm(request.POST, qualities=Quality.objects.filter(is_active=True), prefix="quality")
+        activate_form = QualityActivateForm(
+            request.POST, qualities=Quality.objects.filter(is_active=True), prefix="quality"
+        )
         if activate_form.is_valid():
             try:
                 eq = quality_activate(actor=actor, enterprise=enterprise, quality=activate_form.cleaned_data["quality"])
@@ -309,9 +311,7 @@ def audit(request: HttpRequest, level: str, pk: int) -> HttpResponse:
     return render(request, "portal/audit.html", {"page": page, "scope": scope, "crumbs": crumbs})
 
 
-def _crumbs(
-    enterprise: Enterprise, eq: EnterpriseQuality | None = None, sd: Subdepartment | None = None
-) -> list[str]:
+def _crumbs(enterprise: Enterprise, eq: EnterpriseQuality | None = None, sd: Subdepartment | None = None) -> list[str]:
     """The manual's breadcrumb: Benaming; Ondernemingsnummer / Hoedanigheid / Subafdeling."""
     crumbs = [
         _("Name: %(name)s; Enterprise number: %(cbe)s") % {"name": enterprise.name, "cbe": enterprise.cbe_display}

@@ -1,0 +1,126 @@
+"""Named personas (as Zulip's ``self.login("iago")``), built through the real services.
+
+Two enterprises: ``zonnebloem`` with one person in every role down to a user, and ``ander`` with its
+own HTB, TB and SB, so every test can try to cross from one tenant into the other.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from toegang.accounts.models import User
+from toegang.applications.models import SecuredApplication
+from toegang.delegation.models import Role
+from toegang.delegation.services import role_appoint
+from toegang.identifiers import cbe_make, ssin_make
+from toegang.organisations.demo import _catalogue
+from toegang.organisations.models import Enterprise, EnterpriseQuality, Quality, Subdepartment
+from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
+
+PASSWORD = "a-long-test-password-1"
+
+
+@dataclass
+class Tenant:
+    enterprise: Enterprise
+    eq: EnterpriseQuality
+    sd: Subdepartment
+    sd2: Subdepartment
+    people: dict[str, User]
+
+
+@dataclass
+class World:
+    operator: User
+    quality: Quality
+    apps: list[SecuredApplication]
+    zon: Tenant
+    ander: Tenant
+
+    def person(self, name: str) -> User:
+        if name == "operator":
+            return self.operator
+        if name.startswith("ander_"):
+            return self.ander.people[name.removeprefix("ander_")]
+        return self.zon.people[name]
+
+
+_serial = itertools.count()
+
+
+def make_person(username: str) -> User:
+    n = next(_serial)
+    user = User.objects.create_user(
+        username=username,
+        password=PASSWORD,
+        ssin=ssin_make(1950 + (n // 998) % 70, 1 + n % 12, 1 + n % 28, 1 + n % 998),
+        first_name=username.capitalize(),
+        last_name="Test",
+        email=f"{username}@example.test",
+    )
+    return user
+
+
+def _tenant(operator: User, quality: Quality, apps: list[SecuredApplication], prefix: str, seed: int) -> Tenant:
+    people = {
+        r: make_person(f"{prefix}{r}")
+        for r in ("lr", "htb", "cohtb", "tb", "cotb", "sb", "cosb", "user", "sb2", "nobody")
+    }
+    ent = enterprise_register(actor=operator, cbe_number=cbe_make(seed), name=f"{prefix or 'zon'} vzw")
+
+    def add(by: User, role: Role, scope: Enterprise | EnterpriseQuality | Subdepartment, who: str) -> None:
+        role_appoint(actor=by, role=role, scope=scope, ssin=people[who].ssin or "", email=f"{who}@example.test")
+
+    add(operator, Role.LEGAL_REPRESENTATIVE, ent, "lr")
+    add(people["lr"], Role.MAIN_ACCESS_MANAGER, ent, "htb")
+    add(people["htb"], Role.CO_MAIN_ACCESS_MANAGER, ent, "cohtb")
+    eq = quality_activate(actor=people["htb"], enterprise=ent, quality=quality)
+    add(people["htb"], Role.ACCESS_MANAGER, eq, "tb")
+    add(people["tb"], Role.CO_ACCESS_MANAGER, eq, "cotb")
+    sd = subdepartment_create(
+        actor=people["tb"],
+        enterprise_quality=eq,
+        name=f"{prefix}Facility A",
+        identification_code=_nihii(seed, 1),
+        applications=apps[:2],
+    )
+    sd2 = subdepartment_create(
+        actor=people["tb"],
+        enterprise_quality=eq,
+        name=f"{prefix}Facility B",
+        identification_code=_nihii(seed, 2),
+        applications=apps[:1],
+    )
+    add(people["tb"], Role.SUBDEPARTMENT_MANAGER, sd, "sb")
+    add(people["sb"], Role.CO_SUBDEPARTMENT_MANAGER, sd, "cosb")
+    add(people["sb"], Role.USER, sd, "user")
+    add(people["tb"], Role.SUBDEPARTMENT_MANAGER, sd2, "sb2")
+    return Tenant(ent, eq, sd, sd2, people)
+
+
+def _nihii(seed: int, k: int) -> str:
+    base = (seed * 10 + k) % 1_000_000
+    return f"{base:06d}{97 - base % 97:02d}"
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    operator = User.objects.create_user(username="operator", password=PASSWORD, is_staff=True, is_superuser=True)
+    quality = _catalogue()
+    apps = list(quality.applications.order_by("code"))
+    return World(
+        operator=operator,
+        quality=quality,
+        apps=apps,
+        zon=_tenant(operator, quality, apps, "", 4031707),
+        ander=_tenant(operator, quality, apps, "ander_", 8765432),
+    )
+
+
+def login(client: Client, user: User) -> Client:
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
