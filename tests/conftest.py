@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -22,6 +23,15 @@ from toegang.organisations.models import Enterprise, EnterpriseQuality, Quality,
 from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
 
 PASSWORD = "a-long-test-password-1"
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings: Any) -> None:
+    # The manifest storage of production needs collectstatic first; tests render templates without it.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @dataclass
