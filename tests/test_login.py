@@ -1,0 +1,81 @@
+"""Login through django-allauth: username or e-mail and password, Argon2id, no sign-up, first password
+by the reset e-mail for a person appointed by INSZ."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from tests.conftest import World
+from toegang.accounts.models import User
+from toegang.delegation.models import Role
+from toegang.delegation.services import role_appoint
+from toegang.identifiers import ssin_make
+
+
+@pytest.mark.django_db
+def test_password_login_by_username_and_by_email_with_argon2(world: World) -> None:
+    htb = world.person("htb")
+    assert htb.password.startswith("argon2$argon2id$")
+    for login in (htb.username, htb.email):
+        client = Client()
+        response = client.post("/nl/accounts/login/", {"login": login, "password": "a-long-test-password-1"})
+        assert response.status_code == 302 and response["Location"] == "/nl/"
+        assert client.get("/nl/").context["user"] == htb
+
+
+@pytest.mark.django_db
+def test_wrong_password_is_refused_without_a_session(world: World) -> None:
+    client = Client()
+    response = client.post("/nl/accounts/login/", {"login": "htb", "password": "wrong-password-123"})
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_nobody_signs_up(world: World) -> None:
+    response = Client().post(
+        "/nl/accounts/signup/",
+        {"username": "intruder", "email": "i@example.test", "password1": "x" * 20, "password2": "x" * 20},
+    )
+    assert not User.objects.filter(username="intruder").exists()
+    assert response.status_code in (200, 302)
+
+
+@pytest.mark.django_db
+def test_appointed_person_sets_first_password_through_the_reset_mail(world: World, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    ssin = ssin_make(1991, 7, 7, 77)
+    a = role_appoint(
+        actor=world.person("tb"),
+        role=Role.SUBDEPARTMENT_MANAGER,
+        scope=world.zon.sd2,
+        ssin=ssin,
+        email="nieuw@example.test",
+        first_name="Nieuwe",
+        last_name="Beheerder",
+    )
+    person = a.person
+    assert not person.has_usable_password()
+    client = Client()
+    client.post("/nl/accounts/password/reset/", {"email": "nieuw@example.test"})
+    assert len(mail.outbox) == 1
+    link = re.search(r"http://testserver(/\S+)", mail.outbox[0].body)
+    assert link is not None
+    response = client.get(link.group(1), follow=True)
+    form_url = response.redirect_chain[-1][0] if response.redirect_chain else link.group(1)
+    response = client.post(
+        form_url, {"password1": "een-nieuw-lang-wachtwoord", "password2": "een-nieuw-lang-wachtwoord"}
+    )
+    assert response.status_code == 302
+    person.refresh_from_db()
+    assert person.check_password("een-nieuw-lang-wachtwoord")
+    assert (
+        Client()
+        .post("/nl/accounts/login/", {"login": person.username, "password": "een-nieuw-lang-wachtwoord"})
+        .status_code
+        == 302
+    )
