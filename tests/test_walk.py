@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -57,7 +58,7 @@ TEXT = {
 }
 
 
-def _html(response) -> str:  # type: ignore[no-untyped-def]
+def _html(response: Any) -> str:
     return unescape(response.content.decode())
 
 
@@ -65,14 +66,14 @@ def _link(html: str, text: str) -> str:
     """The href of the link whose visible text is ``text`` (as a person clicks it)."""
     for href, inner in re.findall(r'<a href="([^"]+)"[^>]*>(.*?)</a>', html, re.S):
         if re.sub(r"<[^>]+>", "", inner).strip() == text:
-            return unescape(href)
+            return str(unescape(href))
     raise AssertionError(f"no link {text!r} on the page")
 
 
 def _option_value(html: str, label_start: str) -> str:
     for value, label in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', html):
         if label.startswith(label_start):
-            return value
+            return str(value)
     raise AssertionError(f"no option {label_start!r}")
 
 

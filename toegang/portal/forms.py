@@ -59,9 +59,7 @@ class AppointForm(forms.Form):
         field = self.fields["role"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [(r, labels[r]) for r in roles]
-        if len(roles) == 1:
-            self.fields["role"].initial = roles[0]
-            self.fields["role"].widget = forms.HiddenInput()
+        field.initial = roles[0]
 
 
 class EndRoleForm(forms.Form):
