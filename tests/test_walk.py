@@ -59,7 +59,7 @@ TEXT = {
 
 
 def _html(response: Any) -> str:
-    return unescape(response.content.decode())
+    return str(unescape(response.content.decode()))
 
 
 def _link(html: str, text: str) -> str:
