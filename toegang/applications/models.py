@@ -47,3 +47,45 @@ class SubdepartmentApplication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.application.name} — {self.subdepartment}"
+
+
+class ApplicationGrant(models.Model):
+    """A person may use one application for one subdepartment (the manual's ticked checkbox).
+
+    Hot path of the claims and the check API: the partial index on (person, application).
+    """
+
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="application_grants")
+    subdepartment = models.ForeignKey("organisations.Subdepartment", on_delete=models.PROTECT, related_name="+")
+    application = models.ForeignKey(SecuredApplication, on_delete=models.PROTECT, related_name="grants")
+    valid_from = models.DateTimeField(default=timezone.now)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    end_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("application grant")
+        verbose_name_plural = _("application grants")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person", "subdepartment", "application"],
+                condition=Q(valid_until__isnull=True),
+                name="one_active_application_grant",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["person", "application"], condition=Q(valid_until__isnull=True), name="grant_person_app_active"
+            ),
+            models.Index(
+                fields=["subdepartment", "application"],
+                condition=Q(valid_until__isnull=True),
+                name="grant_subdep_app_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application.name} — {self.person} — {self.subdepartment}"

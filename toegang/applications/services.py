@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -10,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from toegang.accounts.models import User
-from toegang.applications.models import SecuredApplication, SubdepartmentApplication
+from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
 from toegang.audit.services import audit_record
 from toegang.delegation import authz
 from toegang.organisations.models import Subdepartment
@@ -48,6 +49,11 @@ def subdepartment_applications_set(
                 link.ended_by = actor
                 link.end_reason = reason or "switched off"
                 link.save(update_fields=["valid_until", "ended_by", "end_reason"])
+                # Switching an application off ends the grants that depend on it, each audited.
+                for grant in ApplicationGrant.objects.filter(
+                    subdepartment=subdepartment, application_id=pk, valid_until__isnull=True
+                ).select_related("person", "application"):
+                    _grant_end(grant, actor=actor, reason="application switched off", now=now)
                 audit_record(
                     actor=actor,
                     action="application.switch_off",
@@ -83,5 +89,103 @@ def subdepartment_applications(subdepartment: Subdepartment) -> list[SecuredAppl
         SecuredApplication.objects.filter(
             subdepartment_links__subdepartment=subdepartment,
             subdepartment_links__valid_until__isnull=True,
+        ).order_by("code")
+    )
+
+
+def _grant_audit(grant: ApplicationGrant, *, actor: User, action: str, reason: str = "") -> None:
+    snapshot = {"person": grant.person_id, "application": grant.application.code, "active": grant.valid_until is None}
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=grant,
+        enterprise=grant.subdepartment.enterprise,
+        enterprise_quality=grant.subdepartment.enterprise_quality,
+        subdepartment=grant.subdepartment,
+        before={**snapshot, "active": action != "grant.add"},
+        after=snapshot,
+        reason=reason,
+    )
+
+
+def _grant_end(grant: ApplicationGrant, *, actor: User, reason: str, now: datetime | None = None) -> None:
+    grant.valid_until = now or timezone.now()
+    grant.ended_by = actor
+    grant.end_reason = reason[:200]
+    grant.save(update_fields=["valid_until", "ended_by", "end_reason"])
+    _grant_audit(grant, actor=actor, action="grant.end", reason=reason)
+
+
+def person_grants_set(
+    *,
+    actor: User,
+    person: User,
+    subdepartment: Subdepartment,
+    applications: Iterable[SecuredApplication],
+    reason: str = "",
+) -> tuple[list[SecuredApplication], list[SecuredApplication]]:
+    """Make ``person``'s applications in ``subdepartment`` exactly ``applications``.
+
+    Only applications switched on for the subdepartment may be granted. The caller (the membership
+    services) has checked that the actor may manage this person's membership here and runs this in
+    its transaction. Returns (added, removed).
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("person_grants_set runs inside the membership service's transaction")
+    wanted = {a.pk: a for a in applications}
+    switched_on = set(
+        SubdepartmentApplication.objects.filter(subdepartment=subdepartment, valid_until__isnull=True).values_list(
+            "application_id", flat=True
+        )
+    )
+    refused = [a for pk, a in wanted.items() if pk not in switched_on]
+    if refused:
+        raise ValidationError(
+            {
+                "applications": _("Not switched on for this subdepartment: %(names)s.")
+                % {"names": ", ".join(a.name for a in refused)}
+            }
+        )
+    current = {
+        g.application_id: g
+        for g in ApplicationGrant.objects.select_for_update()
+        .filter(person=person, subdepartment=subdepartment, valid_until__isnull=True)
+        .select_related("application", "subdepartment__enterprise", "subdepartment__enterprise_quality")
+    }
+    removed: list[SecuredApplication] = []
+    added: list[SecuredApplication] = []
+    for pk, grant in current.items():
+        if pk not in wanted:
+            _grant_end(grant, actor=actor, reason=reason or "unticked")
+            removed.append(grant.application)
+    for pk, app in wanted.items():
+        if pk not in current:
+            grant = ApplicationGrant.objects.create(
+                person=person, subdepartment=subdepartment, application=app, granted_by=actor
+            )
+            _grant_audit(grant, actor=actor, action="grant.add", reason=reason)
+            added.append(app)
+    return added, removed
+
+
+def person_grants_end_all(
+    *, actor: User, person: User, subdepartment: Subdepartment, reason: str
+) -> list[SecuredApplication]:
+    """End every grant of ``person`` in ``subdepartment`` (inside the membership service's transaction)."""
+    ended = []
+    for grant in (
+        ApplicationGrant.objects.select_for_update()
+        .filter(person=person, subdepartment=subdepartment, valid_until__isnull=True)
+        .select_related("application", "subdepartment__enterprise", "subdepartment__enterprise_quality")
+    ):
+        _grant_end(grant, actor=actor, reason=reason)
+        ended.append(grant.application)
+    return ended
+
+
+def person_applications(person: User, subdepartment: Subdepartment) -> list[SecuredApplication]:
+    return list(
+        SecuredApplication.objects.filter(
+            grants__person=person, grants__subdepartment=subdepartment, grants__valid_until__isnull=True
         ).order_by("code")
     )

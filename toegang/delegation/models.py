@@ -24,6 +24,18 @@ ENTERPRISE_ROLES = (Role.LEGAL_REPRESENTATIVE, Role.MAIN_ACCESS_MANAGER, Role.CO
 QUALITY_ROLES = (Role.ACCESS_MANAGER, Role.CO_ACCESS_MANAGER)
 SUBDEPARTMENT_ROLES = (Role.SUBDEPARTMENT_MANAGER, Role.CO_SUBDEPARTMENT_MANAGER, Role.USER)
 
+# The "Type" column of the manual's users list.
+TYPE_CODE: dict[str, str] = {
+    Role.SUBDEPARTMENT_MANAGER: "SB",
+    Role.CO_SUBDEPARTMENT_MANAGER: "CSB",
+    Role.USER: "USE",
+}
+
+
+class Status(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    BLOCKED = "blocked", _("Blocked")
+
 
 class RoleAssignmentQuerySet(models.QuerySet["RoleAssignment"]):
     def active(self) -> RoleAssignmentQuerySet:
@@ -41,7 +53,9 @@ class RoleAssignment(models.Model):
     subdepartment = models.ForeignKey(
         "organisations.Subdepartment", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    status = models.CharField(_("Status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
     contact_email = models.EmailField(_("E-mail address"), blank=True)
+    contact_local_email = models.EmailField(_("Local e-mail address"), blank=True)
     contact_phone = models.CharField(_("Phone"), max_length=30, blank=True)
     valid_from = models.DateTimeField(default=timezone.now)
     valid_until = models.DateTimeField(null=True, blank=True)
@@ -58,7 +72,12 @@ class RoleAssignment(models.Model):
     class Meta:
         verbose_name = _("role assignment")
         verbose_name_plural = _("role assignments")
-        indexes = [models.Index(fields=["person", "valid_until"], name="role_person_active")]
+        indexes = [
+            models.Index(fields=["person", "valid_until"], name="role_person_active"),
+            models.Index(
+                fields=["subdepartment", "role"], condition=Q(valid_until__isnull=True), name="role_subdep_active"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=(
@@ -95,6 +114,10 @@ class RoleAssignment(models.Model):
     @property
     def is_active(self) -> bool:
         return self.valid_until is None
+
+    @property
+    def type_code(self) -> str:
+        return TYPE_CODE.get(self.role, "")
 
     def __str__(self) -> str:
         return f"{self.get_role_display()}: {self.person}"

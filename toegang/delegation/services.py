@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from toegang.accounts.models import User
+from toegang.accounts.models import Title, User
+from toegang.applications.models import SecuredApplication
+from toegang.applications.services import person_grants_end_all, person_grants_set
 from toegang.audit.services import audit_record
 from toegang.delegation import authz
-from toegang.delegation.models import Role, RoleAssignment
+from toegang.delegation.models import Role, RoleAssignment, Status
 from toegang.identifiers import ssin_clean
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
@@ -43,7 +49,15 @@ def _unique_username(first_name: str, last_name: str) -> str:
 
 
 def person_get_or_create(
-    *, ssin: str, first_name: str = "", last_name: str = "", email: str = "", language: str = "nl"
+    *,
+    ssin: str,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    language: str = "nl",
+    title: str = "",
+    local_email: str = "",
+    username: str = "",
 ) -> tuple[User, bool]:
     """Find the person by INSZ, or create them (names required then) with no usable password.
 
@@ -58,15 +72,19 @@ def person_get_or_create(
         errors["first_name"] = _("This INSZ is not known yet: enter the first name.")
     if not last_name.strip():
         errors["last_name"] = _("This INSZ is not known yet: enter the last name.")
+    if username and User.objects.filter(username__iexact=username).exists():
+        errors["username"] = _("This username is already taken.")
     if errors:
         raise ValidationError(errors)
     person = User(
         ssin=ssin,
-        username=_unique_username(first_name, last_name),
+        username=username or _unique_username(first_name, last_name),
         first_name=first_name.strip(),
         last_name=last_name.strip(),
         email=email.strip(),
+        local_email=local_email.strip(),
         language=language,
+        title=title or Title.NEUTRAL,
     )
     person.set_unusable_password()
     person.save()
@@ -189,3 +207,180 @@ def role_end(*, actor: User, assignment: RoleAssignment, reason: str = "") -> Ro
         _end(assignment, actor=actor, reason=reason or "ended")
         _audit_assignment(actor, "role.end", assignment, before=before, reason=reason)
     return assignment
+
+
+# --- Step 6: the users of a subdepartment --------------------------------------------------------
+
+
+class AlreadyMember(ValidationError):
+    """The person is already an active user of this subdepartment; ``membership`` is that row."""
+
+    def __init__(self, membership: RoleAssignment) -> None:
+        super().__init__({"ssin": _("This person is already a user of this subdepartment.")})
+        self.membership = membership
+
+
+def subdepartment_user_add(
+    *,
+    actor: User,
+    subdepartment: Subdepartment,
+    ssin: str,
+    email: str,
+    applications: Iterable[SecuredApplication] = (),
+    first_name: str = "",
+    last_name: str = "",
+    title: str = "",
+    language: str = "",
+    local_email: str = "",
+    username: str = "",
+) -> RoleAssignment:
+    """Add a user (type USE) to a subdepartment by INSZ and grant the ticked applications.
+
+    A person already known (working elsewhere too) keeps their own data: only the membership, its
+    contact addresses and the grants are added here. A new person is created with the given data.
+    """
+    authz.require(authz.may_appoint(actor, Role.USER, subdepartment))
+    if not email.strip():
+        raise ValidationError({"email": _("The e-mail address is required.")})
+    with transaction.atomic():
+        _lock_enterprise(subdepartment.enterprise_id)
+        ssin = ssin_clean(ssin)
+        person = User.objects.filter(ssin=ssin).first()
+        if person is None:
+            person, _created = person_get_or_create(
+                ssin=ssin,
+                first_name=first_name,
+                last_name=last_name,
+                email=email,
+                language=language or "nl",
+                title=title,
+                local_email=local_email,
+                username=username,
+            )
+        existing = (
+            RoleAssignment.objects.active().filter(person=person, role=Role.USER, subdepartment=subdepartment).first()
+        )
+        if existing is not None:
+            raise AlreadyMember(existing)
+        try:
+            with transaction.atomic():
+                membership = RoleAssignment.objects.create(
+                    person=person,
+                    role=Role.USER,
+                    contact_email=email.strip(),
+                    contact_local_email=local_email.strip(),
+                    granted_by=actor,
+                    **_scope_columns(subdepartment),
+                )
+        except IntegrityError as exc:
+            raise ValidationError({"ssin": _("This person is already a user of this subdepartment.")}) from exc
+        _audit_assignment(actor, "user.add", membership, before=None)
+        added, _removed = person_grants_set(
+            actor=actor, person=person, subdepartment=subdepartment, applications=applications
+        )
+        notify_access_changed(membership, added=added, removed=[])
+    return membership
+
+
+def _require_membership_manager(actor: User, membership: RoleAssignment) -> None:
+    authz.require(
+        membership.is_active
+        and membership.subdepartment_id is not None
+        and authz.may_appoint(actor, membership.role, membership)
+    )
+
+
+def membership_update(
+    *,
+    actor: User,
+    membership: RoleAssignment,
+    applications: Iterable[SecuredApplication],
+    status: str,
+    email: str,
+    local_email: str = "",
+) -> RoleAssignment:
+    """Bekijken: tick or untick applications, block or unblock, change the membership's addresses."""
+    _require_membership_manager(actor, membership)
+    if status not in Status.values:
+        raise ValidationError({"status": _("Choose a valid status.")})
+    if not email.strip():
+        raise ValidationError({"email": _("The e-mail address is required.")})
+    subdepartment = membership.subdepartment
+    assert subdepartment is not None
+    with transaction.atomic():
+        _lock_enterprise(membership.enterprise_id)
+        membership = RoleAssignment.objects.select_for_update().select_related("person").get(pk=membership.pk)
+        before = assignment_snapshot(membership)
+        membership.status = status
+        membership.contact_email = email.strip()
+        membership.contact_local_email = local_email.strip()
+        membership.save(update_fields=["status", "contact_email", "contact_local_email"])
+        if before != assignment_snapshot(membership):
+            _audit_assignment(actor, "user.change", membership, before=before)
+        added, removed = person_grants_set(
+            actor=actor, person=membership.person, subdepartment=subdepartment, applications=applications
+        )
+        if added or removed or before["status"] != status:
+            notify_access_changed(membership, added=added, removed=removed)
+    return membership
+
+
+def membership_end(*, actor: User, membership: RoleAssignment, reason: str = "") -> RoleAssignment:
+    """Wissen: end the membership in this subdepartment and the person's grants here; nothing else."""
+    _require_membership_manager(actor, membership)
+    subdepartment = membership.subdepartment
+    assert subdepartment is not None
+    with transaction.atomic():
+        _lock_enterprise(membership.enterprise_id)
+        membership = RoleAssignment.objects.select_for_update().select_related("person").get(pk=membership.pk)
+        if not membership.is_active:
+            raise ValidationError(_("This assignment has already ended."))
+        before = assignment_snapshot(membership)
+        _end(membership, actor=actor, reason=reason or "deleted")
+        _audit_assignment(actor, "user.end", membership, before=before, reason=reason)
+        still_member = (
+            RoleAssignment.objects.active().filter(person=membership.person, subdepartment=subdepartment).exists()
+        )
+        removed = (
+            []
+            if still_member
+            else person_grants_end_all(
+                actor=actor, person=membership.person, subdepartment=subdepartment, reason="membership ended"
+            )
+        )
+        notify_access_changed(membership, added=[], removed=removed, ended=True)
+    return membership
+
+
+def notify_access_changed(
+    membership: RoleAssignment,
+    *,
+    added: list[SecuredApplication],
+    removed: list[SecuredApplication],
+    ended: bool = False,
+) -> None:
+    """E-mail the person, in their own language, once the transaction has committed."""
+    person = membership.person
+    to = membership.contact_email or person.email
+    if not to:
+        return
+    subdepartment = membership.subdepartment
+    assert subdepartment is not None
+
+    def send() -> None:
+        with translation.override(person.language or "nl"):
+            context = {
+                "person": person,
+                "subdepartment": subdepartment,
+                "enterprise": subdepartment.enterprise,
+                "added": [a.name for a in added],
+                "removed": [a.name for a in removed],
+                "ended": ended,
+                "blocked": membership.status == Status.BLOCKED,
+                "base_url": settings.BASE_URL,
+            }
+            subject = render_to_string("mail/access_changed_subject.txt", context).strip()
+            body = render_to_string("mail/access_changed.txt", context)
+        send_mail(subject, body, None, [to])
+
+    transaction.on_commit(send)
