@@ -26,6 +26,13 @@ PASSWORD = "a-long-test-password-1"
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    # Argon2id costs ~0.1 s a hash by design; the personas would spend seconds on it per test.
+    # tests/test_login.py checks the production hasher explicitly.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _plain_static_files(settings: Any) -> None:
     # The manifest storage of production needs collectstatic first; tests render templates without it.
     settings.STORAGES = {

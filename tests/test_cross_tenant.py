@@ -325,15 +325,11 @@ def test_posting_an_appointment_without_any_appoint_right_saves_nothing(
     assert not User.objects.filter(ssin=ssin).exists()
 
 
-@pytest.mark.xfail(
-    reason="views: a crafted appoint POST from an actor with no appoint form is ignored silently (200, no message)",
-    strict=False,
-)
 @pytest.mark.parametrize(("who", "page", "role"), NO_APPOINT_FORM)
 def test_posting_an_appointment_without_any_appoint_right_is_denied_explicitly(
     world: World, client: Client, who: str, page: str, role: Role
 ) -> None:
-    """domain.md §3: denials are explicit. Today the page just renders again without a word."""
+    """domain.md §3: denials are explicit, also for a crafted POST to a page without an appoint form."""
     login(client, world.zon.people[who])
     response = _appoint(client, _page_url(world, page), role.value, new_ssin())
     assert response.status_code == 403 or list(get_messages(response.wsgi_request))

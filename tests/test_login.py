@@ -11,6 +11,7 @@ from django.core import mail
 from django.test import Client
 
 from tests.conftest import World
+from toegang import settings as toegang_settings
 from toegang.accounts.models import User
 from toegang.delegation.models import Role
 from toegang.delegation.services import role_appoint
@@ -18,8 +19,11 @@ from toegang.identifiers import ssin_make
 
 
 @pytest.mark.django_db
-def test_password_login_by_username_and_by_email_with_argon2(world: World) -> None:
+def test_password_login_by_username_and_by_email_with_argon2(world: World, settings: Any) -> None:
+    settings.PASSWORD_HASHERS = toegang_settings.PASSWORD_HASHERS  # the production list
     htb = world.person("htb")
+    htb.set_password("a-long-test-password-1")
+    htb.save()
     assert htb.password.startswith("argon2$argon2id$")
     for login in (htb.username, htb.email):
         client = Client()

@@ -10,6 +10,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    """Bulk update and delete would bypass the model's guards: the trail is append-only."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise ValueError("Audit events are append-only.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ValueError("Audit events are append-only.")
+
+
 class AuditEvent(models.Model):
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -34,6 +44,8 @@ class AuditEvent(models.Model):
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     request_id = models.CharField(max_length=40, blank=True)
     client_address = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("audit event")

@@ -52,9 +52,12 @@ def _appointable(actor: User, scope: Scope, candidates: tuple[str, ...]) -> list
 
 def _handle_appoint(request: HttpRequest, scope: Scope, roles: list[str]) -> tuple[AppointForm | None, bool]:
     """The appoint form of a page: returns (form, done). POST with action=appoint runs the service."""
+    posted = request.method == "POST" and request.POST.get("action") == "appoint"
     if not roles:
+        # A crafted POST from someone without an appoint form gets an explicit denial (domain.md §3).
+        authz.require(not posted)
         return None, False
-    if request.method == "POST" and request.POST.get("action") == "appoint":
+    if posted:
         form = AppointForm(request.POST, roles=roles, prefix="appoint")
         if form.is_valid():
             d = form.cleaned_data
