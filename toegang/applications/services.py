@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -84,13 +85,15 @@ def subdepartment_applications_set(
     return sorted(wanted.values(), key=lambda a: a.code)
 
 
+def switched_on_applications(subdepartment: Subdepartment) -> QuerySet[SecuredApplication]:
+    return SecuredApplication.objects.filter(
+        subdepartment_links__subdepartment=subdepartment,
+        subdepartment_links__valid_until__isnull=True,
+    ).order_by("code")
+
+
 def subdepartment_applications(subdepartment: Subdepartment) -> list[SecuredApplication]:
-    return list(
-        SecuredApplication.objects.filter(
-            subdepartment_links__subdepartment=subdepartment,
-            subdepartment_links__valid_until__isnull=True,
-        ).order_by("code")
-    )
+    return list(switched_on_applications(subdepartment))
 
 
 def _grant_audit(grant: ApplicationGrant, *, actor: User, action: str, reason: str = "") -> None:

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from toegang.accounts.models import User
 from toegang.audit.models import AuditEvent
 from toegang.delegation import authz
-from toegang.delegation.models import Role, RoleAssignment
+from toegang.delegation.models import SUBDEPARTMENT_ROLES, Role, RoleAssignment
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
 
@@ -114,3 +114,48 @@ def role_links(actor: User, enterprise: Enterprise) -> list[RoleLink]:
     if actor.is_operator:
         add(_("Platform operator"), reverse("portal:enterprise", args=[enterprise.pk]))
     return links
+
+
+def membership_for_actor(actor: User, subdepartment: Subdepartment, pk: int) -> RoleAssignment:
+    """A row of the subdepartment's users list (SB, co-SB or USE), only for those who may see it."""
+    authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_VIEW, subdepartment))
+    obj = (
+        RoleAssignment.objects.active()
+        .filter(pk=pk, subdepartment=subdepartment, role__in=SUBDEPARTMENT_ROLES)
+        .select_related("person", "subdepartment", "enterprise", "enterprise_quality")
+        .first()
+    )
+    if obj is None:
+        raise Http404
+    return obj
+
+
+def subdepartment_members(actor: User, subdepartment: Subdepartment) -> QuerySet[RoleAssignment]:
+    """The rows of the subdepartment's users list: its active SB, co-SB and USE, person joined.
+
+    Nothing about the person's roles elsewhere is joined: the list shows this membership only.
+    """
+    authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_VIEW, subdepartment))
+    return (
+        RoleAssignment.objects.active()
+        .filter(subdepartment=subdepartment, role__in=SUBDEPARTMENT_ROLES)
+        .select_related("person")
+    )
+
+
+def subdepartment_members_by_ids(actor: User, subdepartment: Subdepartment, ids: list[int]) -> list[RoleAssignment]:
+    """The rows chosen for a bulk action, in the order given; 404 if any is not a row of this list.
+
+    Rows of this subdepartment that ended meanwhile (a form posted twice) are returned too, so the
+    caller can say so instead of answering 404.
+    """
+    authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_VIEW, subdepartment))
+    found = {
+        a.pk: a
+        for a in RoleAssignment.objects.filter(
+            pk__in=ids, subdepartment=subdepartment, role__in=SUBDEPARTMENT_ROLES
+        ).select_related("person", "subdepartment", "enterprise", "enterprise_quality")
+    }
+    if not ids or any(pk not in found for pk in ids):
+        raise Http404
+    return [found[pk] for pk in dict.fromkeys(ids)]

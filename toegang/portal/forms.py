@@ -10,8 +10,9 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from toegang import identifiers
+from toegang.accounts.models import Language, Title
 from toegang.applications.models import SecuredApplication
-from toegang.delegation.models import Role
+from toegang.delegation.models import Role, Status
 from toegang.organisations.models import Quality
 
 
@@ -118,3 +119,46 @@ def apply_errors(form: forms.Form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc)
+
+
+class SsinLookupForm(forms.Form):
+    """The footer of the users list: "Een gebruiker toevoegen — INSZ: [ ] — Volgende"."""
+
+    ssin = SsinField()
+
+
+class UserCreateForm(ApplicationsForm):
+    """The manual's "Een gebruiker aanmaken"; names are read-only for a person already known."""
+
+    username = forms.CharField(
+        label=_("Username"), max_length=150, required=False, help_text=_("Leave empty to have one made up.")
+    )
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
+    title = forms.ChoiceField(label=_("Title"), choices=Title.choices, initial=Title.MR)
+    ssin = SsinField(widget=forms.TextInput(attrs={"readonly": True}))
+    language = forms.ChoiceField(label=_("Language"), choices=Language.choices, initial=Language.NL)
+    email = forms.EmailField(label=_("E-mail address *"))
+    local_email = forms.EmailField(
+        label=_("Local e-mail address"),
+        required=False,
+        help_text=_("This address may be used for your individual contacts with the contact centre."),
+    )
+    field_order = ["username", "last_name", "first_name", "title", "ssin", "language", "email", "local_email"]
+
+    def __init__(self, *args: Any, known: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if known:
+            # The person exists (works elsewhere too): their identity is not ours to change here.
+            for name in ("username", "last_name", "first_name", "title", "language"):
+                self.fields[name].disabled = True
+                self.fields[name].help_text = ""
+
+
+class MembershipForm(ApplicationsForm):
+    """Bekijken: what the manager of the subdepartment changes for one user here."""
+
+    email = forms.EmailField(label=_("E-mail address *"))
+    local_email = forms.EmailField(label=_("Local e-mail address"), required=False)
+    status = forms.ChoiceField(label=_("Status"), choices=Status.choices)
+    field_order = ["email", "local_email", "status", "applications"]
