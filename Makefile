@@ -45,7 +45,7 @@ compilemessages: $(STAMP) ## compile the translation catalogues
 	$(BIN)/python manage.py compilemessages --ignore '.venv/*' -v0
 
 pytest: $(STAMP) ## the test suite
-	mkdir -p var
+	mkdir -p var/static
 	$(BIN)/pytest
 
 test: lint types check-migrations compilemessages pytest ## every check and test (what CI runs)
