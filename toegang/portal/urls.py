@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from toegang.portal import user_views, views
+from toegang.portal import user_views, users, views
 
 app_name = "portal"
 
@@ -13,6 +13,9 @@ urlpatterns = [
     path("s/<int:pk>/", views.subdepartment_home, name="subdepartment"),
     re_path(r"^(?P<level>[eqs])/(?P<pk>[0-9]+)/audit/$", views.audit, name="audit"),
     path("roles/<int:pk>/end/", views.role_end_view, name="role_end"),
+    path("s/<int:pk>/users/", users.users_list, name="users"),
+    path("s/<int:pk>/users/bulk/", users.users_bulk, name="users_bulk"),
+    path("s/<int:pk>/users/export.csv", users.users_export, name="users_export"),
     path("s/<int:pk>/users/new/", user_views.user_add, name="user_add"),
     path("s/<int:pk>/users/<int:membership_pk>/", user_views.user_detail, name="user_detail"),
     path("s/<int:pk>/users/<int:membership_pk>/end/", user_views.user_end, name="user_end"),

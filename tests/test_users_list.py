@@ -1,0 +1,690 @@
+"""The manual's "Gebruikers" screen: filters, count line, paging, sorting, bulk Bekijken/Wissen, CSV export.
+
+Rows are read from the rendered table, the database is checked after every write, and the query
+count of the list and the export must not grow with the number of rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.http import StreamingHttpResponse
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import translation
+
+from tests.conftest import World, login
+from toegang.accounts.models import User
+from toegang.applications.models import ApplicationGrant
+from toegang.audit.models import AuditEvent
+from toegang.delegation import authz
+from toegang.delegation.models import Role, RoleAssignment, Status
+from toegang.delegation.services import membership_end, membership_update, role_appoint, subdepartment_user_add
+from toegang.identifiers import ssin_make
+from toegang.organisations.models import Subdepartment
+from toegang.portal import users as users_views
+
+pytestmark = pytest.mark.django_db
+
+USE_SSIN = ssin_make(1985, 7, 30, 33)  # the manual's example, 85.07.30-033.28
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _mail(settings: Any) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _url(name: str, sd: Subdepartment, lang: str = "en", query: str = "") -> str:
+    with translation.override(lang):
+        return reverse(name, args=[sd.pk]) + query
+
+
+class _Table(HTMLParser):
+    """The rows of the users table: each a dict of its cells' text and whether it has a checkbox."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_table = self.in_body = False
+        self.rows: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.cell: list[str] | None = None
+        self.in_header = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table" and "users" in (a.get("class") or ""):
+            self.in_table = True
+        elif self.in_table and tag == "tbody":
+            self.in_body = True
+        elif self.in_table and tag == "th":
+            self.in_header = True
+            self.headers.append({"aria-sort": a.get("aria-sort") or "", "href": ""})
+        elif self.in_header and tag == "a":
+            self.headers[-1]["href"] = a.get("href") or ""
+        elif self.in_body and tag == "tr":
+            self.rows.append({"cells": [], "checkbox": None, "links": []})
+        elif self.in_body and tag == "td":
+            self.cell = []
+        elif self.in_body and tag == "input" and a.get("type") == "checkbox":
+            self.rows[-1]["checkbox"] = a.get("value")
+        elif self.in_body and tag == "a":
+            self.rows[-1]["links"].append(a.get("href"))
+        elif tag == "span" and "sr-only" in (a.get("class") or "") and self.cell is not None:
+            self.cell.append("\0")  # screen-reader text starts here; dropped from the cell's visible text
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self.in_table = self.in_body = False
+        elif tag == "th":
+            self.in_header = False
+        elif tag == "td" and self.cell is not None:
+            text = "".join(self.cell).split("\0")[0]
+            self.rows[-1]["cells"].append(" ".join(text.split()))
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def _table(html: str) -> _Table:
+    parser = _Table()
+    parser.feed(html)
+    return parser
+
+
+def _rows(html: str) -> list[list[str]]:
+    """Naam, Voornaam, Gebruikersnaam, Type, INSZ, Status of each row (checkbox and Actie left out)."""
+    return [r["cells"][1:7] for r in _table(html).rows if len(r["cells"]) == 8]
+
+
+def _get(client: Client, sd: Subdepartment, query: str = "", lang: str = "en") -> str:
+    response = client.get(_url("portal:users", sd, lang, query))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def _member(sd: Subdepartment, username: str) -> RoleAssignment:
+    return RoleAssignment.objects.active().get(subdepartment=sd, person__username=username)
+
+
+def _add_use(world: World, sd: Subdepartment, actor: str = "sb", **kw: Any) -> RoleAssignment:
+    data: dict[str, Any] = {
+        "ssin": USE_SSIN,
+        "email": "jan.janssens@example.test",
+        "first_name": "Jan",
+        "last_name": "Janssens",
+        "username": "jan.janssens",
+        "applications": world.apps[:1],
+    }
+    return subdepartment_user_add(actor=world.person(actor), subdepartment=sd, **(data | kw))
+
+
+def _bulk_members(world: World, sd: Subdepartment, n: int, *, start: int = 0, grants: bool = True) -> None:
+    """``n`` users (type USE) in ``sd`` written in bulk: volume for paging and query counts."""
+    people = User.objects.bulk_create(
+        [
+            User(
+                username=f"bulk{start + i:05d}",
+                ssin=ssin_make(1991, 1 + (start + i) // 900, 1 + (start + i) % 28, 1 + (start + i) % 900),
+                first_name=f"F{start + i:05d}",
+                last_name="Bulk",
+                email=f"bulk{start + i}@example.test",
+                password="!",
+            )
+            for i in range(n)
+        ]
+    )
+    people = list(User.objects.filter(username__in=[p.username for p in people]))
+    RoleAssignment.objects.bulk_create(
+        [
+            RoleAssignment(
+                person=p,
+                role=Role.USER,
+                enterprise=sd.enterprise,
+                enterprise_quality=sd.enterprise_quality,
+                subdepartment=sd,
+                granted_by=world.operator,
+            )
+            for p in people
+        ]
+    )
+    if grants:
+        ApplicationGrant.objects.bulk_create(
+            [
+                ApplicationGrant(person=p, subdepartment=sd, application=app, granted_by=world.operator)
+                for p in people
+                for app in world.apps[:2]
+            ]
+        )
+
+
+# --- the list as the manual shows it ------------------------------------------------------------
+
+
+def test_list_as_the_manual_ends_sb_and_use_rows_in_nl_fr_en(world: World, client: Client) -> None:
+    sd = world.zon.sd2  # holds only its SB; the manual adds one user and ends with two rows
+    _add_use(world, sd, actor="sb2")
+    login(client, world.person("sb2"))
+
+    html = _get(client, sd, lang="nl")
+    assert "2 items gevonden." in html
+    assert "Pagina 1 van 1" in html
+    rows = _rows(html)
+    assert rows == [
+        ["Janssens", "Jan", "jan.janssens", "USE", "85.07.30-033.28", "Actief"],
+        ["Test", "Sb2", "sb2", "SB", world.person("sb2").ssin_display, "Actief"],
+    ]
+    assert "2 éléments trouvés." in _get(client, sd, lang="fr")
+    assert "2 items found." in _get(client, sd, lang="en")
+    assert "Eén item gevonden." in _get(client, sd, "?type=SB", lang="nl")
+    assert "1 élément trouvé." in _get(client, sd, "?type=SB", lang="fr")
+    assert "One item found." in _get(client, sd, "?type=SB", lang="en")
+
+    # The footer "Een gebruiker toevoegen — INSZ: [ ] — Volgende" is a GET form to the add screen.
+    assert f'action="{_url("portal:user_add", sd, "nl")}"' in html
+    assert 'name="ssin" id="id_add_ssin"' in html and "Volgende" in html
+    # Actie: "Bekijken" links to each row's page.
+    use = _member(sd, "jan.janssens")
+    table = _table(html)
+    assert _url("portal:users", sd, "nl") + f"{use.pk}/" in table.rows[0]["links"]
+
+
+def test_nothing_about_other_employers_is_shown(world: World, client: Client) -> None:
+    """A person who also works for another enterprise shows only this membership."""
+    _add_use(world, world.zon.sd)
+    _add_use(world, world.ander.sd, actor="ander_sb")
+    login(client, world.person("sb"))
+    html = _get(client, world.zon.sd)
+    assert "Janssens" in html
+    for foreign in (world.ander.enterprise.name, world.ander.sd.name, world.ander.enterprise.cbe_number):
+        assert foreign not in html
+
+
+def test_checkbox_only_where_authz_may_end(world: World, client: Client) -> None:
+    sd = world.zon.sd
+    for who in ("sb", "cosb", "tb"):
+        client = Client()
+        actor = world.person(who)
+        login(client, actor)
+        table = _table(_get(client, sd))
+        by_username = {r["cells"][3]: r for r in table.rows}
+        for m in RoleAssignment.objects.active().filter(subdepartment=sd).select_related("person"):
+            has_box = by_username[m.person.username]["checkbox"] == str(m.pk)
+            assert has_box == authz.may_end(actor, m), (who, m.person.username)
+    # Spelled out: an SB may not delete an SB (their own row included), a TB may.
+    login(client, world.person("sb"))
+    rows = {r["cells"][3]: r["checkbox"] for r in _table(_get(client, sd)).rows}
+    assert rows["sb"] is None and rows["user"] is not None and rows["cosb"] is not None
+
+
+def test_access_is_scoped(world: World, client: Client) -> None:
+    login(client, world.person("user"))  # a plain user (USE) manages nothing
+    assert client.get(_url("portal:users", world.zon.sd)).status_code in (403, 404)
+    login(client, world.person("ander_sb"))  # another tenant
+    assert client.get(_url("portal:users", world.zon.sd)).status_code == 404
+    assert client.get(_url("portal:users_export", world.zon.sd)).status_code == 404
+    login(client, world.person("sb"))  # the SB of A is not the SB of B
+    assert client.get(_url("portal:users", world.zon.sd2)).status_code == 404
+    login(client, world.person("tb"))  # the TB above both sees both
+    assert "sb2" in _get(client, world.zon.sd2)
+    client.logout()
+    response = client.get(_url("portal:users", world.zon.sd))
+    assert response.status_code == 302 and "login" in response["Location"]
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def listed(world: World, client: Client) -> Client:
+    """sd of zonnebloem: sb (SB), cosb (CSB), user (USE, blocked), Jan Janssens (USE, CIRRO)."""
+    _add_use(world, world.zon.sd, applications=[world.apps[0]])
+    user = _member(world.zon.sd, "user")
+    membership_update(
+        actor=world.person("sb"), membership=user, applications=[], status=Status.BLOCKED, email="u@example.test"
+    )
+    return login(client, world.person("sb"))
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", ["cosb", "jan.janssens", "sb", "user"]),
+        ("?last_name=janss", ["jan.janssens"]),
+        ("?last_name=TEST", ["cosb", "sb", "user"]),
+        ("?first_name=jan", ["jan.janssens"]),
+        ("?first_name=sb", ["cosb", "sb"]),
+        ("?username=jan.j", ["jan.janssens"]),
+        ("?type=SB", ["sb"]),
+        ("?type=CSB", ["cosb"]),
+        ("?type=USE", ["jan.janssens", "user"]),
+        ("?status=blocked", ["user"]),
+        ("?status=active", ["cosb", "jan.janssens", "sb"]),
+        ("?type=USE&status=active", ["jan.janssens"]),
+        ("?last_name=nobody-has-this", []),
+    ],
+)
+def test_filters(world: World, listed: Client, query: str, expected: list[str]) -> None:
+    html = _get(listed, world.zon.sd, query)
+    assert sorted(r[2] for r in _rows(html)) == expected
+    if not expected:
+        assert "No user matches these criteria." in html
+
+
+def test_filter_on_application_switched_on_here(world: World, listed: Client) -> None:
+    sd = world.zon.sd
+    cirro, eloket, raas = world.apps
+    html = _get(listed, sd, f"?application={cirro.pk}")
+    assert [r[2] for r in _rows(html)] == ["jan.janssens"]
+    assert _rows(_get(listed, sd, f"?application={eloket.pk}")) == []
+    # Only the applications switched on here are offered; another one is an invalid choice, ignored.
+    assert f'<option value="{raas.pk}"' not in html
+    html = _get(listed, sd, f"?application={raas.pk}")
+    assert "Some criteria are not valid and were not applied." in html
+    assert len(_rows(html)) == 4
+    # A grant of the same person in another subdepartment does not count here.
+    ApplicationGrant.objects.create(
+        person=world.person("cosb"), subdepartment=world.zon.sd2, application=cirro, granted_by=world.operator
+    )
+    assert [r[2] for r in _rows(_get(listed, sd, f"?application={cirro.pk}"))] == ["jan.janssens"]
+    # An ended grant does not count either.
+    ApplicationGrant.objects.filter(person__username="jan.janssens").update(valid_until="2020-01-01T00:00:00Z")
+    assert _rows(_get(listed, sd, f"?application={cirro.pk}")) == []
+
+
+@pytest.mark.parametrize(
+    "ssin",
+    [
+        "85.07.30-033.28",
+        "85073003328",
+        "850730 033 28",
+        "85-07-30-033-28",
+        " 85.07.30 ",
+        "850730",
+        "85.07",
+        "85",
+    ],
+)
+def test_ssin_filter_accepts_any_formatting_and_prefixes(world: World, listed: Client, ssin: str) -> None:
+    html = _get(listed, world.zon.sd, "?ssin=" + ssin.replace(" ", "+"))
+    assert [r[2] for r in _rows(html)] == ["jan.janssens"]
+
+
+def test_ssin_filter_rejects_letters_with_a_message(world: World, listed: Client) -> None:
+    html = _get(listed, world.zon.sd, "?ssin=85.07.3x")
+    assert "Enter an INSZ or its first digits" in html
+    assert len(_rows(html)) == 4  # the invalid criterion is not applied
+    html = _get(listed, world.zon.sd, "?ssin=850730033281")  # 12 digits
+    assert "Enter an INSZ or its first digits" in html
+
+
+def test_filter_values_are_kept_in_the_form(world: World, listed: Client) -> None:
+    html = _get(listed, world.zon.sd, "?last_name=Test&type=CSB&sort=-username")
+    assert 'name="last_name" value="Test"' in html
+    assert '<option value="CSB" selected>' in html
+    assert '<input type="hidden" name="sort" value="-username">' in html
+
+
+# --- sorting and paging -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("", ["jan.janssens", "cosb", "sb", "user"]),  # Naam, then Voornaam
+        ("username", ["cosb", "jan.janssens", "sb", "user"]),
+        ("-username", ["user", "sb", "jan.janssens", "cosb"]),
+        ("first_name", ["cosb", "jan.janssens", "sb", "user"]),
+        ("-last_name", ["cosb", "sb", "user", "jan.janssens"]),
+        ("type", ["cosb", "sb", "jan.janssens", "user"]),  # CSB, SB, USE (then by name)
+        ("-status", ["user", "jan.janssens", "cosb", "sb"]),  # Geblokkeerd first
+        ("ssin", None),
+        ("person__password", ["jan.janssens", "cosb", "sb", "user"]),  # not whitelisted: default order
+        ("-pk", ["jan.janssens", "cosb", "sb", "user"]),
+    ],
+)
+def test_sorting(world: World, listed: Client, sort: str, expected: list[str] | None) -> None:
+    html = _get(listed, world.zon.sd, f"?sort={sort}")
+    usernames = [r[2] for r in _rows(html)]
+    if expected is None:  # by INSZ: compare with the database's own order of the digits
+        expected = [
+            m.person.username
+            for m in sorted(
+                RoleAssignment.objects.active().filter(subdepartment=world.zon.sd).select_related("person"),
+                key=lambda m: m.person.ssin or "",
+            )
+        ]
+    assert usernames == expected
+
+
+def test_sort_links_keep_filters_and_toggle_direction(world: World, listed: Client) -> None:
+    html = _get(listed, world.zon.sd, "?type=USE&sort=last_name&page=1")
+    headers = _table(html).headers
+    naam = headers[1]
+    assert naam["aria-sort"] == "ascending"
+    assert "type=USE" in naam["href"] and "sort=-last_name" in naam["href"] and "page" not in naam["href"]
+    assert "type=USE" in headers[2]["href"] and "sort=first_name" in headers[2]["href"]
+    html = _get(listed, world.zon.sd, "?type=USE&sort=-last_name")
+    assert _table(html).headers[1]["aria-sort"] == "descending"
+    assert "sort=last_name" in _table(html).headers[1]["href"]
+
+
+def test_paging_50_a_page_without_gaps_or_doubles(world: World, client: Client) -> None:
+    sd = world.zon.sd2
+    _bulk_members(world, sd, 120, grants=False)
+    login(client, world.person("sb2"))
+    seen: list[str] = []
+    for page, count in ((1, 50), (2, 50), (3, 21)):
+        html = _get(client, sd, f"?page={page}", lang="nl")
+        rows = _rows(html)
+        assert len(rows) == count
+        assert f"Pagina {page} van 3" in html
+        assert "121 items gevonden." in html
+        seen += [r[2] for r in rows]
+    assert len(seen) == len(set(seen)) == 121
+    # Same last name for all bulk rows: the tie-breakers make the order total.
+    assert seen[:3] == ["bulk00000", "bulk00001", "bulk00002"]
+    # Out of range pages show the last page; garbage shows the first.
+    assert "Pagina 3 van 3" in _get(client, sd, "?page=99", lang="nl")
+    assert "Pagina 1 van 3" in _get(client, sd, "?page=abc", lang="nl")
+    # Next/previous keep filters and sort.
+    html = _get(client, sd, "?last_name=bulk&sort=-first_name&page=2")
+    assert 'href="?last_name=bulk&amp;sort=-first_name&amp;page=3"' in html
+    assert 'href="?last_name=bulk&amp;sort=-first_name&amp;page=1"' in html
+    assert _rows(html)[0][1] == "F00069"
+
+
+# --- query counts -------------------------------------------------------------------------------
+
+
+def _count_queries(client: Client, url: str) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+        assert response.status_code == 200
+        if isinstance(response, StreamingHttpResponse):
+            b"".join(response.streaming_content)
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize("query", ["", "?sort=-ssin", "?ssin=91&type=USE&status=active&last_name=bulk"])
+def test_list_query_count_does_not_depend_on_rows(world: World, client: Client, query: str) -> None:
+    sd = world.zon.sd2
+    login(client, world.person("sb2"))
+    _bulk_members(world, sd, 5)
+    url = _url("portal:users", sd, query=query)
+    few = _count_queries(client, url)
+    _bulk_members(world, sd, 55, start=5)
+    many = _count_queries(client, url)
+    assert few == many
+    assert len(_rows(client.get(url).content.decode())) == 50
+
+
+def test_export_query_count_does_not_depend_on_rows(world: World, client: Client) -> None:
+    sd = world.zon.sd2
+    login(client, world.person("sb2"))
+    _bulk_members(world, sd, 5)
+    url = _url("portal:users_export", sd)
+    few = _count_queries(client, url)
+    _bulk_members(world, sd, 55, start=5)
+    assert _count_queries(client, url) == few
+
+
+def test_export_reads_in_chunks(world: World, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With chunks of 20, 60 rows are one streamed query and 3 prefetches (one per chunk, never per row)."""
+    sd = world.zon.sd2
+    login(client, world.person("sb2"))
+    _bulk_members(world, sd, 59)  # + the SB = 60 rows
+    url = _url("portal:users_export", sd)
+    one_chunk = _count_queries(client, url)
+    monkeypatch.setattr(users_views, "EXPORT_CHUNK", 20)
+    assert _count_queries(client, url) == one_chunk + 2
+
+
+# --- bulk actions -------------------------------------------------------------------------------
+
+
+def _bulk(client: Client, sd: Subdepartment, action: str, ids: list[Any], back: str = "", **kw: Any) -> Any:
+    return client.post(
+        _url("portal:users_bulk", sd), {"action": action, "ids": [str(i) for i in ids], "back": back}, **kw
+    )
+
+
+def test_bulk_view_opens_the_first_checked_row(world: World, listed: Client) -> None:
+    sd = world.zon.sd
+    user, cosb = _member(sd, "user"), _member(sd, "cosb")
+    response = _bulk(listed, sd, "view", [user.pk, cosb.pk])
+    assert response.status_code == 302
+    assert response["Location"] == _url("portal:users", sd) + f"{user.pk}/"
+
+
+def test_bulk_without_a_checked_row_says_so(world: World, listed: Client) -> None:
+    for action in ("view", "delete"):
+        response = _bulk(listed, world.zon.sd, action, [], back="?type=USE", follow=True)
+        assert response.redirect_chain[-1][0] == _url("portal:users", world.zon.sd) + "?type=USE"
+        assert "Select at least one user in the list first." in response.content.decode()
+
+
+def test_bulk_delete_asks_confirmation_then_ends_memberships_and_grants(
+    world: World, listed: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    sd = world.zon.sd
+    jan, cosb = _member(sd, "jan.janssens"), _member(sd, "cosb")
+    grants_before = ApplicationGrant.objects.filter(person=jan.person, subdepartment=sd, valid_until__isnull=True)
+    assert grants_before.count() == 1
+
+    response = _bulk(listed, sd, "delete", [jan.pk, cosb.pk], back="?type=USE&sort=-username")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Do you want to delete these 2 users from the subdepartment?" in html
+    assert "Janssens" in html and "Cosb" in html and "85.07.30-033.28" in html
+    assert f'<input type="hidden" name="ids" value="{jan.pk}">' in html
+    assert 'value="delete_confirm"' in html
+    assert RoleAssignment.objects.active().filter(pk__in=[jan.pk, cosb.pk]).count() == 2  # nothing yet
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = _bulk(listed, sd, "delete_confirm", [jan.pk, cosb.pk], back="?type=USE&sort=-username", follow=True)
+    assert response.redirect_chain[-1][0] == _url("portal:users", sd) + "?type=USE&sort=-username"
+    html = response.content.decode()
+    assert "2 users deleted: Janssens Jan, Test Cosb." in html
+    assert "jan.janssens" not in [r[2] for r in _rows(html)]
+
+    for m in (jan, cosb):
+        m.refresh_from_db()
+        assert m.valid_until is not None and m.ended_by == world.person("sb")
+    assert RoleAssignment.objects.filter(pk__in=[jan.pk, cosb.pk]).count() == 2  # history, not deletion
+    grant = ApplicationGrant.objects.get(person=jan.person, subdepartment=sd)
+    assert grant.valid_until is not None and grant.ended_by == world.person("sb")
+    events = AuditEvent.objects.filter(subdepartment=sd, actor=world.person("sb"))
+    assert sorted(events.filter(action="user.end").values_list("object_id", flat=True)) == sorted(
+        [str(jan.pk), str(cosb.pk)]
+    )
+    assert events.filter(action="grant.end", object_id=str(grant.pk)).count() == 1
+    assert len(callbacks) >= 2  # the access e-mails go out after the commit
+
+
+def test_bulk_delete_one_row_message_is_singular(world: World, listed: Client) -> None:
+    jan = _member(world.zon.sd, "jan.janssens")
+    response = _bulk(listed, world.zon.sd, "delete", [jan.pk])
+    assert "Do you want to delete this user from the subdepartment?" in response.content.decode()
+    response = _bulk(listed, world.zon.sd, "delete_confirm", [jan.pk], follow=True)
+    assert "1 user deleted: Janssens Jan." in response.content.decode()
+
+
+def test_bulk_delete_is_all_or_nothing(world: World, listed: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second row fails inside the service: the first, already ended in the transaction, rolls back."""
+    sd = world.zon.sd
+    jan, cosb = _member(sd, "jan.janssens"), _member(sd, "cosb")
+    calls: list[int] = []
+
+    def failing_end(*, actor: User, membership: RoleAssignment, reason: str = "") -> RoleAssignment:
+        calls.append(membership.pk)
+        if len(calls) == 2:
+            from django.core.exceptions import ValidationError
+
+            raise ValidationError("This assignment has already ended.")
+        return membership_end(actor=actor, membership=membership, reason=reason)
+
+    monkeypatch.setattr(users_views, "membership_end", failing_end)
+    response = _bulk(listed, sd, "delete_confirm", [jan.pk, cosb.pk], follow=True)
+    assert calls == [jan.pk, cosb.pk]
+    assert "Nothing was deleted: This assignment has already ended." in response.content.decode()
+    assert RoleAssignment.objects.active().filter(pk__in=[jan.pk, cosb.pk]).count() == 2
+    assert ApplicationGrant.objects.filter(person=jan.person, subdepartment=sd, valid_until__isnull=True).count() == 1
+    assert not AuditEvent.objects.filter(action="user.end").exists()
+
+
+def test_bulk_delete_of_a_row_ended_meanwhile_changes_nothing(world: World, listed: Client) -> None:
+    sd = world.zon.sd
+    jan, cosb = _member(sd, "jan.janssens"), _member(sd, "cosb")
+    membership_end(actor=world.person("tb"), membership=cosb)  # someone else, a moment earlier
+    response = _bulk(listed, sd, "delete_confirm", [jan.pk, cosb.pk], follow=True)
+    assert "Nothing was deleted: Test Cosb had already been deleted." in response.content.decode()
+    assert _member(sd, "jan.janssens").valid_until is None
+
+
+def test_bulk_delete_refuses_rows_the_actor_may_not_end(world: World, listed: Client) -> None:
+    """An SB may not delete an SB (not even with a crafted POST): refused, nothing ended."""
+    sd = world.zon.sd
+    other_sb = role_appoint(
+        actor=world.person("tb"), role=Role.SUBDEPARTMENT_MANAGER, scope=sd, ssin=world.person("nobody").ssin or ""
+    )
+    jan = _member(sd, "jan.janssens")
+    for action in ("delete", "delete_confirm"):
+        response = _bulk(listed, sd, action, [jan.pk, other_sb.pk], follow=True)
+        html = response.content.decode()
+        assert "Nothing was deleted: you may not delete Test Nobody" in html
+    assert RoleAssignment.objects.active().filter(pk__in=[jan.pk, other_sb.pk]).count() == 2
+    # The co-SB may delete users but not the co-SB level or above.
+    cosb_client = login(Client(), world.person("cosb"))
+    response = _bulk(cosb_client, sd, "delete_confirm", [_member(sd, "cosb").pk], follow=True)
+    assert "you may not delete Test Cosb" in response.content.decode()
+    assert _member(sd, "cosb").valid_until is None
+
+
+@pytest.mark.parametrize("where", ["sd2", "ander_sd", "ander_membership_of_same_person", "enterprise_role"])
+def test_bulk_ids_of_another_scope_are_404_and_nothing_ends(world: World, listed: Client, where: str) -> None:
+    sd = world.zon.sd
+    foreign = {
+        "sd2": lambda: _member(world.zon.sd2, "sb2"),
+        "ander_sd": lambda: _member(world.ander.sd, "ander_user"),
+        "ander_membership_of_same_person": lambda: _add_use(world, world.ander.sd, actor="ander_sb"),
+        "enterprise_role": lambda: RoleAssignment.objects.get(
+            role=Role.CO_MAIN_ACCESS_MANAGER, enterprise=sd.enterprise
+        ),
+    }[where]()
+    jan = _member(sd, "jan.janssens")
+    for action in ("view", "delete", "delete_confirm"):
+        assert _bulk(listed, sd, action, [jan.pk, foreign.pk]).status_code == 404
+        assert _bulk(listed, sd, action, [foreign.pk]).status_code == 404
+    assert RoleAssignment.objects.filter(pk__in=[jan.pk, foreign.pk], valid_until__isnull=True).count() == 2
+
+
+def test_bulk_post_to_a_subdepartment_outside_scope_is_404(world: World, client: Client) -> None:
+    login(client, world.person("ander_sb"))
+    user = _member(world.zon.sd, "user")
+    assert _bulk(client, world.zon.sd, "delete_confirm", [user.pk]).status_code == 404
+    assert _member(world.zon.sd, "user").valid_until is None
+
+
+@pytest.mark.parametrize("ids", [["abc"], ["1; DROP TABLE"], ["-1"], [str(i) for i in range(600)]])
+def test_bulk_garbage_ids_are_404(world: World, listed: Client, ids: list[str]) -> None:
+    assert _bulk(listed, world.zon.sd, "delete_confirm", ids).status_code == 404
+    assert RoleAssignment.objects.active().filter(subdepartment=world.zon.sd).count() == 4
+
+
+def test_bulk_unknown_action_and_get_are_refused(world: World, listed: Client) -> None:
+    user = _member(world.zon.sd, "user")
+    assert _bulk(listed, world.zon.sd, "explode", [user.pk]).status_code == 400
+    assert listed.get(_url("portal:users_bulk", world.zon.sd)).status_code == 405
+    assert _member(world.zon.sd, "user").valid_until is None
+
+
+def test_bulk_back_cannot_redirect_elsewhere(world: World, listed: Client) -> None:
+    response = _bulk(listed, world.zon.sd, "view", [], back="https://evil.example/?type=USE&next=//evil")
+    assert response["Location"].startswith(_url("portal:users", world.zon.sd))
+    assert "evil" not in response["Location"]
+
+
+# --- CSV export ---------------------------------------------------------------------------------
+
+
+def _export(client: Client, sd: Subdepartment, query: str = "") -> tuple[Any, list[dict[str, str]], bytes]:
+    response = client.get(_url("portal:users_export", sd, query=query))
+    assert response.status_code == 200
+    assert isinstance(response, StreamingHttpResponse)
+    body = b"".join(response.streaming_content)
+    return response, list(csv.DictReader(io.StringIO(body.decode("utf-8-sig")))), body
+
+
+def test_export_columns_content_and_bom(world: World, listed: Client) -> None:
+    sd = world.zon.sd
+    membership_update(
+        actor=world.person("sb"),
+        membership=_member(sd, "jan.janssens"),
+        applications=world.apps[:2],
+        status=Status.ACTIVE,
+        email="jan@werk.example",
+    )
+    response, rows, body = _export(listed, sd)
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="users-')
+    assert body.startswith(
+        b"\xef\xbb\xbfssin,last_name,first_name,username,type,status,email,language,applications\r\n"
+    )
+    jan = next(r for r in rows if r["username"] == "jan.janssens")
+    assert jan == {
+        "ssin": "85.07.30-033.28",
+        "last_name": "Janssens",
+        "first_name": "Jan",
+        "username": "jan.janssens",
+        "type": "USE",
+        "status": "active",
+        "email": "jan@werk.example",
+        "language": "nl",
+        "applications": f"{world.apps[0].code}|{world.apps[1].code}",
+    }
+    by_user = {r["username"]: r for r in rows}
+    assert by_user["user"]["status"] == "blocked" and by_user["user"]["applications"] == ""
+    assert by_user["sb"]["type"] == "SB" and by_user["cosb"]["type"] == "CSB"
+    assert [r["username"] for r in rows] == ["jan.janssens", "cosb", "sb", "user"]  # the list's order
+
+
+def test_export_applies_filters_and_sort_and_stays_in_scope(world: World, listed: Client) -> None:
+    sd = world.zon.sd
+    _add_use(world, world.ander.sd, actor="ander_sb", applications=world.apps[:2])
+    _, rows, _ = _export(listed, sd, "?type=USE&sort=-username")
+    assert [r["username"] for r in rows] == ["user", "jan.janssens"]
+    _, rows, _ = _export(listed, sd, "?ssin=85.07.30")
+    assert [r["username"] for r in rows] == ["jan.janssens"]
+    # Jan also works for the other tenant with two applications there: only this subdepartment's one.
+    assert rows[0]["applications"] == world.apps[0].code
+    _, rows, _ = _export(listed, sd)
+    usernames = {r["username"] for r in rows}
+    assert usernames == {"jan.janssens", "cosb", "sb", "user"}
+    assert not any(u.startswith("ander_") for u in usernames)
+
+
+def test_export_neutralises_spreadsheet_formulas(world: World, listed: Client) -> None:
+    User.objects.filter(username="jan.janssens").update(last_name='=HYPERLINK("http://x")', first_name="+1")
+    _, rows, _ = _export(listed, world.zon.sd, "?username=jan.janssens")
+    assert rows[0]["last_name"] == '\'=HYPERLINK("http://x")' and rows[0]["first_name"] == "'+1"
+
+
+def test_export_for_non_managers_is_refused(world: World, client: Client) -> None:
+    login(client, world.person("user"))
+    assert client.get(_url("portal:users_export", world.zon.sd)).status_code in (403, 404)

@@ -1,0 +1,134 @@
+"""List filters of the portal (django-filter): declared filters, no hand parsing of GET parameters.
+
+A filter only narrows the queryset it is given; the scope (which subdepartment, which actor) is
+decided before, by the selectors. An invalid value in one field (a malformed INSZ, an unknown sort
+key, an application of another subdepartment) is reported on the form and that field is ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from toegang.applications.models import ApplicationGrant, SecuredApplication
+from toegang.delegation.models import TYPE_CODE, RoleAssignment, Status
+from toegang.organisations.models import Subdepartment
+
+_SSIN_SEPARATORS = re.compile(r"[\s.\-/]")
+
+
+class SsinPrefixField(forms.CharField):
+    """An INSZ or its first digits, in any formatting (85.07.30-033.28, 850730 033 28, 85.07)."""
+
+    def clean(self, value: Any) -> str:
+        value = super().clean(value)
+        if not value:
+            return ""
+        digits = _SSIN_SEPARATORS.sub("", value)
+        if not digits.isdigit() or len(digits) > 11:
+            raise ValidationError(
+                _("Enter an INSZ or its first digits, for example 85.07.30-033.28 or 85.07."), code="ssin_prefix"
+            )
+        return digits
+
+
+class SsinPrefixFilter(django_filters.CharFilter):
+    field_class = SsinPrefixField
+
+
+# Column parameter -> the model fields it sorts on. Ties are broken by name and id, so that paging
+# through a sorted list never shows a row twice or skips one.
+SORT_FIELDS: dict[str, str] = {
+    "last_name": "person__last_name",
+    "first_name": "person__first_name",
+    "username": "person__username",
+    # The role values sort as their codes do: co_subdepartment_manager (CSB) < subdepartment_manager
+    # (SB) < user (USE).
+    "type": "role",
+    "ssin": "person__ssin",
+    "status": "status",
+}
+DEFAULT_ORDER = ("person__last_name", "person__first_name", "pk")
+
+
+class StableOrderingFilter(django_filters.OrderingFilter):
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        ordering = [self.get_ordering_value(p) for p in value or () if p]
+        return qs.order_by(*ordering, *(f for f in DEFAULT_ORDER if f not in ordering))
+
+
+TYPE_ROLES: dict[str, str] = {code: role for role, code in TYPE_CODE.items()}
+
+
+class SubdepartmentUserFilter(django_filters.FilterSet):
+    """The manual's "De lijst van de gebruikers tonen op basis van de volgende criteria"."""
+
+    last_name = django_filters.CharFilter(field_name="person__last_name", lookup_expr="icontains", label=_("Last name"))
+    first_name = django_filters.CharFilter(
+        field_name="person__first_name", lookup_expr="icontains", label=_("First name")
+    )
+    username = django_filters.CharFilter(field_name="person__username", lookup_expr="icontains", label=_("Username"))
+    type = django_filters.ChoiceFilter(
+        label=_("Type"),
+        choices=[(code, code) for code in TYPE_ROLES],
+        method="filter_type",
+        empty_label=_("(all)"),
+    )
+    ssin = SsinPrefixFilter(label=_("INSZ"), method="filter_ssin")
+    status = django_filters.ChoiceFilter(
+        field_name="status", label=_("Status"), choices=Status.choices, empty_label=_("(all)")
+    )
+    application = django_filters.ModelChoiceFilter(
+        label=_("Secured applications"),
+        queryset=SecuredApplication.objects.none(),
+        method="filter_application",
+        empty_label=_("(all)"),
+    )
+    sort = StableOrderingFilter(fields=[(field, param) for param, field in SORT_FIELDS.items()])
+
+    class Meta:
+        model = RoleAssignment
+        fields: list[str] = []
+
+    def __init__(self, *args: Any, subdepartment: Subdepartment, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.subdepartment = subdepartment
+        # Only the applications switched on here: an application id of elsewhere is an invalid choice.
+        apps = self.filters["application"]
+        apps.queryset = SecuredApplication.objects.filter(
+            subdepartment_links__subdepartment=subdepartment, subdepartment_links__valid_until__isnull=True
+        ).order_by("code")
+
+    @property
+    def sort_value(self) -> str:
+        """The sort parameter if it is a whitelisted one, else empty (the default order applies)."""
+        if not self.is_bound or "sort" in self.form.errors:
+            return ""
+        value = self.form.cleaned_data.get("sort") or []
+        return str(value[0]) if value else ""
+
+    def filter_type(self, qs: QuerySet[RoleAssignment], name: str, value: str) -> QuerySet[RoleAssignment]:
+        return qs.filter(role=TYPE_ROLES[value])
+
+    def filter_ssin(self, qs: QuerySet[RoleAssignment], name: str, value: str) -> QuerySet[RoleAssignment]:
+        # A complete INSZ hits the unique index; a prefix is a range scan on the same column.
+        if len(value) == 11:
+            return qs.filter(person__ssin=value)
+        return qs.filter(person__ssin__startswith=value)
+
+    def filter_application(
+        self, qs: QuerySet[RoleAssignment], name: str, value: SecuredApplication
+    ) -> QuerySet[RoleAssignment]:
+        held_here = ApplicationGrant.objects.filter(
+            person=OuterRef("person"),
+            subdepartment=self.subdepartment,
+            application=value,
+            valid_until__isnull=True,
+        )
+        return qs.filter(Exists(held_here))
