@@ -204,6 +204,32 @@ def test_list_as_the_manual_ends_sb_and_use_rows_in_nl_fr_en(world: World, clien
     assert _url("portal:users", sd, "nl") + f"{use.pk}/" in table.rows[0]["links"]
 
 
+def test_screen_speaks_the_manuals_dutch(world: World, client: Client) -> None:
+    sd = world.zon.sd2
+    _add_use(world, sd, actor="sb2")
+    login(client, world.person("sb2"))
+    html = _get(client, sd, lang="nl")
+    for text in (
+        "<h1>Gebruikers</h1>",
+        "De lijst van de gebruikers tonen op basis van de volgende criteria",
+        '<label for="id_last_name">Naam:</label>',
+        '<label for="id_first_name">Voornaam:</label>',
+        '<label for="id_username">Gebruikersnaam:</label>',
+        '<label for="id_ssin">INSZ:</label>',
+        '<label for="id_application">Beveiligde toepassingen:</label>',
+        'value="view">Bekijken</button>',
+        'value="delete">Wissen</button>',
+        "Een gebruiker toevoegen",
+    ):
+        assert text in html, text
+    use = _member(sd, "jan.janssens")
+    with translation.override("nl"):
+        response = client.post(
+            reverse("portal:users_bulk", args=[sd.pk]), {"action": "delete_confirm", "ids": [use.pk]}, follow=True
+        )
+    assert "1 gebruiker gewist: Janssens Jan." in response.content.decode()
+
+
 def test_nothing_about_other_employers_is_shown(world: World, client: Client) -> None:
     """A person who also works for another enterprise shows only this membership."""
     _add_use(world, world.zon.sd)
