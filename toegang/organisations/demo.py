@@ -9,7 +9,7 @@ from django.db import transaction
 from toegang.accounts.models import Title, User
 from toegang.applications.models import SecuredApplication
 from toegang.delegation.models import Role
-from toegang.delegation.services import person_get_or_create, role_appoint
+from toegang.delegation.services import person_get_or_create, role_appoint, subdepartment_user_add
 from toegang.identifiers import cbe_make, ssin_make
 from toegang.organisations.models import (
     Audience,
@@ -40,9 +40,9 @@ PERSONS = [
     DemoPerson("cohtb", "Carl", "Cohoofd", Title.MR, ssin_make(1980, 8, 1, 31), "co-main access manager"),
     DemoPerson("tb", "Tom", "Toegang", Title.MR, ssin_make(1982, 11, 9, 45), "access manager of the quality (TB)"),
     DemoPerson("cotb", "Chantal", "Cotoegang", Title.MS, ssin_make(1990, 1, 23, 52), "co-access manager"),
-    DemoPerson("sb", "Sofie", "Subbeheer", Title.MS, ssin_make(1987, 6, 30, 64), "subdepartment manager (SB)"),
-    DemoPerson("cosb", "Koen", "Cosub", Title.MR, ssin_make(2001, 2, 3, 71), "co-subdepartment manager"),
-    DemoPerson("gebruiker", "Greet", "Gebruiker", Title.MS, ssin_make(1995, 9, 12, 88), "user"),
+    DemoPerson("sb", "Sofie", "Subbeheer", Title.MS, ssin_make(1987, 6, 30, 64), "subdepartment manager (SB) of both facilities"),
+    DemoPerson("cosb", "Koen", "Cosub", Title.MR, ssin_make(2001, 2, 3, 71), "co-subdepartment manager of Campus Noord"),
+    DemoPerson("gebruiker", "Greet", "Gebruiker", Title.MS, ssin_make(1995, 9, 12, 88), "user of Campus Noord (E-loket, RaaS)"),
     DemoPerson("ander", "Anna", "Anders", Title.MS, ssin_make(1979, 4, 4, 94), "HTB of another enterprise"),
 ]
 
@@ -151,9 +151,28 @@ def demo_load() -> list[DemoPerson]:
         identification_code="71000040345",
         applications=apps,
     )
+    # The manual's step 6 starts here: the facility's list holds only its manager (SB), and ends
+    # with two users once the SB adds one.
     add(people["tb"], Role.SUBDEPARTMENT_MANAGER, sd, "sb")
-    add(people["sb"], Role.CO_SUBDEPARTMENT_MANAGER, sd, "cosb")
-    add(people["sb"], Role.USER, sd, "gebruiker")
+    # A second facility of the same SB (the manual's entity choice shows two "Subafdeling" links),
+    # with the co-SB and a user who already has applications.
+    noord = subdepartment_create(
+        actor=people["tb"],
+        enterprise_quality=eq,
+        name="Residentiële zorginstelling Campus Noord",
+        identification_code="71000238",
+        applications=apps,
+    )
+    add(people["tb"], Role.SUBDEPARTMENT_MANAGER, noord, "sb")
+    add(people["sb"], Role.CO_SUBDEPARTMENT_MANAGER, noord, "cosb")
+    greet = people["gebruiker"]
+    subdepartment_user_add(
+        actor=people["sb"],
+        subdepartment=noord,
+        ssin=greet.ssin or "",
+        email=greet.email,
+        applications=[a for a in apps if a.code in ("eloket", "raas")],
+    )
 
     # A second enterprise of the same legal representative, with nothing appointed yet: the one
     # to carry through steps 1-5 by hand.
