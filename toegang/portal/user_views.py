@@ -16,6 +16,7 @@ from toegang.applications.services import person_applications, switched_on_appli
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role, RoleAssignment
 from toegang.delegation.services import AlreadyMember, membership_end, membership_update, subdepartment_user_add
+from toegang.identifiers import ssin_format
 from toegang.portal.forms import EndRoleForm, MembershipForm, SsinLookupForm, UserCreateForm, apply_errors
 from toegang.portal.views import _actor, _crumbs
 
@@ -39,7 +40,7 @@ def user_add(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(reverse("portal:user_detail", args=[sd.pk, member.pk]))
     known = person is not None
     # What may be shown of a person known elsewhere: their identity, never their other memberships.
-    initial = {"ssin": ssin}
+    initial = {"ssin": ssin_format(ssin)}
     if person is not None:
         initial |= {
             "username": person.username,
