@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from toegang.portal import user_views, users, views
+from toegang.portal.csv_import import users_import
 
 app_name = "portal"
 
@@ -16,6 +17,7 @@ urlpatterns = [
     path("s/<int:pk>/users/", users.users_list, name="users"),
     path("s/<int:pk>/users/bulk/", users.users_bulk, name="users_bulk"),
     path("s/<int:pk>/users/export.csv", users.users_export, name="users_export"),
+    path("s/<int:pk>/users/import/", users_import, name="users_import"),
     path("s/<int:pk>/users/new/", user_views.user_add, name="user_add"),
     path("s/<int:pk>/users/<int:membership_pk>/", user_views.user_detail, name="user_detail"),
     path("s/<int:pk>/users/<int:membership_pk>/end/", user_views.user_end, name="user_end"),

@@ -1,0 +1,442 @@
+"""CSV import of users into a subdepartment: reading the file, checking each row, importing all or nothing.
+
+The file is what the users list exports (or what a manager types in Excel): a header row naming the
+columns (English keys or the manual's Dutch labels, any case, any order), then one user per row.
+
+The preview and the import run the same code: ``subdepartment_users_import`` calls
+``services.subdepartment_user_add`` for every row inside one transaction, so permission checks,
+audit events and e-mails are exactly those of the single "add a user" form. A dry run (the preview),
+or any row in error, rolls the whole transaction back: nothing is saved and the e-mails, queued with
+``transaction.on_commit``, are discarded with it.
+
+A person already a user of this subdepartment is reported as an error, not skipped: in an
+all-or-nothing import a silent skip would hide a mistake (a wrong INSZ, a file imported twice), and
+the manager can simply remove the row.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import EmailValidator
+from django.db import transaction
+from django.utils import translation
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from toegang.accounts.models import Language, Title, User
+from toegang.applications.models import SecuredApplication
+from toegang.applications.services import subdepartment_applications
+from toegang.delegation import authz
+from toegang.delegation.models import Role
+from toegang.delegation.services import subdepartment_user_add
+from toegang.identifiers import ssin_clean, ssin_format
+from toegang.organisations.models import Subdepartment
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_ROWS = 50_000
+APPLICATION_SEPARATOR = "|"
+
+# Canonical column -> the header names accepted for it, compared after _header_key() (lower case,
+# without spaces, '_', '-' and a trailing '*'). English keys are what the users list exports; the
+# Dutch labels are the manual's, which managers type in Excel.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "ssin": ("ssin", "insz", "niss"),
+    "last_name": ("last_name", "naam", "nom"),
+    "first_name": ("first_name", "voornaam", "prénom", "vorname"),
+    "email": ("email", "e-mailadres", "e-mail", "e-mail address", "adresse e-mail", "e-mail-adresse"),
+    "language": ("language", "taalkeuze", "taal", "langue", "sprache"),
+    "applications": ("applications", "beveiligde toepassingen", "toepassingen", "applications sécurisées"),
+    "title": ("title", "titel", "titre"),
+    "local_email": ("local_email", "lokaal e-mailadres", "adresse e-mail locale"),
+    "username": ("username", "gebruikersnaam", "nom d'utilisateur", "benutzername"),
+}
+REQUIRED = ("ssin", "last_name", "first_name", "email", "language", "applications")
+# Columns the users list exports for reading only; an import ignores them.
+IGNORED = ("type", "status")
+
+_EMAIL = EmailValidator()
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[\s_\-]", "", name.strip().rstrip("*").strip().lower())
+
+
+_HEADER_LOOKUP = {_header_key(alias): col for col, aliases in COLUMNS.items() for alias in aliases}
+_IGNORED_KEYS = {_header_key(n) for n in IGNORED}
+
+
+def _choice_lookup(choices: Iterable[tuple[str, object]]) -> dict[str, str]:
+    """Codes and labels in every language (lower case) -> code: 'NL', 'Nederlands', 'Frans' -> 'nl'."""
+    lookup: dict[str, str] = {}
+    for code, label in choices:
+        lookup[code.lower()] = code
+        for lang in ("nl", "fr", "de", "en"):
+            with translation.override(lang):
+                lookup[str(label).strip().lower()] = code
+    return lookup
+
+
+_LANGUAGE_NATIVE = {"nederlands": "nl", "français": "fr", "francais": "fr", "deutsch": "de", "english": "en"}
+
+
+class Outcome(StrEnum):
+    NEW = "new"
+    KNOWN = "known"
+    ERROR = "error"
+
+
+OUTCOME_LABELS = {
+    Outcome.NEW: gettext_lazy("New person"),
+    Outcome.KNOWN: gettext_lazy("Known person: membership added"),
+    Outcome.ERROR: gettext_lazy("Error"),
+}
+
+
+@dataclass
+class Row:
+    """One user of the file, its cells trimmed; ``number`` is the row as Excel shows it (header = 1)."""
+
+    number: int
+    ssin: str = ""
+    last_name: str = ""
+    first_name: str = ""
+    email: str = ""
+    language: str = ""
+    applications: str = ""
+    title: str = ""
+    local_email: str = ""
+    username: str = ""
+    extra_cells: bool = False  # more non-empty cells than header columns (a stray separator)
+
+
+@dataclass
+class RowResult:
+    number: int
+    ssin: str
+    name: str
+    outcome: Outcome
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ssin_display(self) -> str:
+        return ssin_format(self.ssin) if len(self.ssin) == 11 and self.ssin.isdigit() else self.ssin
+
+    @property
+    def outcome_label(self) -> str:
+        return str(OUTCOME_LABELS[self.outcome])
+
+
+@dataclass
+class ImportReport:
+    rows: list[RowResult]
+    committed: bool
+
+    @property
+    def errors(self) -> list[RowResult]:
+        return [r for r in self.rows if r.outcome == Outcome.ERROR]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.rows) and not self.errors
+
+    @property
+    def new_count(self) -> int:
+        return sum(r.outcome == Outcome.NEW for r in self.rows)
+
+    @property
+    def known_count(self) -> int:
+        return sum(r.outcome == Outcome.KNOWN for r in self.rows)
+
+
+# --- Reading the file ---------------------------------------------------------------------------
+
+
+def _not_text() -> ValidationError:
+    return ValidationError(
+        _("This file is not a CSV text file. In Excel, choose “Save as” and the type “CSV”."), code="not_text"
+    )
+
+
+def too_large_error() -> ValidationError:
+    return ValidationError(
+        _("The file is too large: at most %(mb)s MB and %(rows)s users. Split it into smaller files.")
+        % {"mb": MAX_BYTES // (1024 * 1024), "rows": number_format(MAX_ROWS, force_grouping=True)},
+        code="too_large",
+    )
+
+
+def decode(data: bytes) -> str:
+    """The text of the file as Excel writes it: UTF-8 with or without BOM, or Windows-1252.
+
+    A UTF-8 BOM decides; otherwise bytes that are valid UTF-8 are UTF-8 (Windows-1252 text with
+    accents is almost never valid UTF-8); anything else is read as Windows-1252. UTF-16 (Excel's
+    "Unicode text") is read too, since it announces itself with a BOM.
+    """
+    if not data.strip():
+        raise ValidationError(_("The file is empty."), code="empty")
+    try:
+        if data.startswith(codecs.BOM_UTF8):
+            text = data.decode("utf-8-sig")
+        elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            text = data.decode("utf-16")
+        else:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise _not_text() from exc
+    if _CONTROL.search(text):  # NUL and other control bytes: a spreadsheet, a zip, an image ...
+        raise _not_text()
+    return text
+
+
+def read_upload(upload: UploadedFile) -> str:
+    """Check the size before reading, then decode. Raises a translated ValidationError."""
+    if upload.size is None or upload.size > MAX_BYTES:
+        raise too_large_error()
+    data = upload.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise too_large_error()
+    return decode(data)
+
+
+def _delimiter(header_line: str) -> str:
+    """';' (Belgian Excel) or ',': whichever the header line has more of (the header holds no quotes)."""
+    return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+def parse(text: str) -> list[Row]:
+    """Split the text into rows; a file-level problem (columns, size, syntax) raises ValidationError."""
+    text = text.lstrip("\ufeff")
+    first_line = text.split("\n", 1)[0]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line), strict=True)
+    try:
+        header = next(reader, [])
+        columns = _columns(header)
+        rows: list[Row] = []
+        for number, cells in enumerate(reader, start=2):
+            if not any(c.strip() for c in cells):
+                continue
+            if len(rows) >= MAX_ROWS:
+                raise too_large_error()
+            rows.append(_row(number, cells, columns))
+    except csv.Error as exc:
+        raise ValidationError(
+            _("The file could not be read as CSV near row %(row)s: %(error)s")
+            % {"row": reader.line_num, "error": str(exc)},
+            code="csv",
+        ) from exc
+    if not rows:
+        raise ValidationError(_("The file contains no users: only a header row."), code="no_rows")
+    return rows
+
+
+def _named(column: str) -> str:
+    """'ssin (insz)': the export's key and the manual's Dutch label."""
+    return f"{column} ({COLUMNS[column][1]})"
+
+
+def _columns(header: list[str]) -> list[str | None]:
+    """The canonical column of each header cell (None: ignored); wrong columns raise one message."""
+    if not any(h.strip() for h in header):
+        raise ValidationError(_("The first row must name the columns."), code="no_header")
+    columns: list[str | None] = []
+    unknown: list[str] = []
+    seen: set[str] = set()
+    doubled: list[str] = []
+    for cell in header:
+        key = _header_key(cell)
+        col = _HEADER_LOOKUP.get(key)
+        if col is None:
+            if key and key not in _IGNORED_KEYS:
+                unknown.append(cell.strip())
+            columns.append(None)
+            continue
+        if col in seen:
+            doubled.append(cell.strip())
+        seen.add(col)
+        columns.append(col)
+    missing = [c for c in REQUIRED if c not in seen]
+    problems = []
+    if missing:
+        problems.append(_("Missing columns: %(columns)s.") % {"columns": ", ".join(_named(c) for c in missing)})
+    if unknown:
+        problems.append(_("Unknown columns: %(columns)s.") % {"columns": ", ".join(unknown)})
+    if doubled:
+        problems.append(_("Columns given twice: %(columns)s.") % {"columns": ", ".join(doubled)})
+    if problems:
+        problems.append(
+            _("The first row must name the columns %(required)s (optional: %(optional)s), in any order.")
+            % {
+                "required": ", ".join(_named(c) for c in REQUIRED),
+                "optional": ", ".join(_named(c) for c in COLUMNS if c not in REQUIRED),
+            }
+        )
+        raise ValidationError(" ".join(problems), code="columns")
+    return columns
+
+
+def _unescape(cell: str) -> str:
+    """Undo the export's guard against formulas: "'=Jan" was written for "=Jan" (OWASP CSV injection)."""
+    return cell[1:] if len(cell) > 1 and cell[0] == "'" and cell[1] in "=+-@" else cell
+
+
+def _row(number: int, cells: list[str], columns: list[str | None]) -> Row:
+    row = Row(number=number)
+    for col, cell in zip(columns, cells, strict=False):
+        if col is not None:
+            setattr(row, col, _unescape(cell.strip()))
+    row.extra_cells = any(c.strip() for c in cells[len(columns) :])
+    return row
+
+
+# --- Checking and importing ---------------------------------------------------------------------
+
+
+class _Rollback(Exception):
+    """Raised at the end of a dry run or of a run with errors to undo the whole transaction."""
+
+
+def _ssin(raw: str) -> str:
+    digits = re.sub(r"[\s.\-/]", "", raw)
+    # Excel shows an INSZ as a number and drops its leading zeros (births 2000-2009): put them back;
+    # the check digits still decide.
+    if digits.isdigit() and 9 <= len(digits) < 11:
+        digits = digits.zfill(11)
+    return ssin_clean(digits)
+
+
+def _check(
+    row: Row,
+    *,
+    apps: dict[str, SecuredApplication],
+    languages: dict[str, str],
+    titles: dict[str, str],
+    first_row_of: dict[str, int],
+) -> tuple[str, list[SecuredApplication], str, str, list[str]]:
+    """The row's own checks: returns (ssin, applications, language, title, errors)."""
+    errors: list[str] = []
+    if row.extra_cells:
+        errors.append(_("This row has more cells than the header row has columns (a stray separator?)."))
+    ssin = ""
+    try:
+        ssin = _ssin(row.ssin)
+    except ValidationError as exc:
+        errors.extend(exc.messages)
+    else:
+        first = first_row_of.setdefault(ssin, row.number)
+        if first != row.number:
+            errors.append(_("The same INSZ is already on row %(row)s.") % {"row": first})
+    for value, label in ((row.email, _("E-mail address")), (row.local_email, _("Local e-mail address"))):
+        if value:
+            try:
+                _EMAIL(value)
+            except ValidationError:
+                errors.append(
+                    _("%(field)s: “%(value)s” is not a valid e-mail address.") % {"field": label, "value": value}
+                )
+    if not row.email:
+        errors.append(_("The e-mail address is required."))
+    language = languages.get(row.language.lower(), "")
+    if not language:
+        errors.append(
+            _("Language: “%(value)s” is not one of nl, fr, de, en.") % {"value": row.language}
+            if row.language
+            else _("The language is required (nl, fr, de or en).")
+        )
+    title = titles.get(row.title.lower(), "") if row.title else ""
+    if row.title and not title:
+        errors.append(_("Title: “%(value)s” is not known.") % {"value": row.title})
+    chosen: list[SecuredApplication] = []
+    refused: list[str] = []
+    for code in (c.strip() for c in row.applications.split(APPLICATION_SEPARATOR)):
+        if not code:
+            continue
+        app = apps.get(code.lower())
+        if app is None:
+            refused.append(code)
+        elif app not in chosen:
+            chosen.append(app)
+    if refused:
+        errors.append(_("Not switched on for this subdepartment: %(names)s.") % {"names": ", ".join(refused)})
+    return ssin, chosen, language, title, errors
+
+
+def _known_ssins(rows: list[Row]) -> set[str]:
+    candidates = []
+    for row in rows:
+        try:
+            candidates.append(_ssin(row.ssin))
+        except ValidationError:
+            continue
+    known: set[str] = set()
+    for i in range(0, len(candidates), 500):
+        known.update(
+            s for s in User.objects.filter(ssin__in=candidates[i : i + 500]).values_list("ssin", flat=True) if s
+        )
+    return known
+
+
+def subdepartment_users_import(
+    *, actor: User, subdepartment: Subdepartment, rows: list[Row], dry_run: bool
+) -> ImportReport:
+    """Add every row as a user of ``subdepartment`` in one transaction, or none of them.
+
+    Each row goes through ``subdepartment_user_add`` (the service of the single form) inside the
+    transaction; its own savepoint undoes a failed row so the remaining rows can still be checked
+    and reported. With ``dry_run`` or any error the transaction is rolled back at the end.
+    """
+    authz.require(authz.may_appoint(actor, Role.USER, subdepartment))
+    apps = {a.code.lower(): a for a in subdepartment_applications(subdepartment)}
+    languages = {**_choice_lookup(Language.choices), **_LANGUAGE_NATIVE}
+    titles = _choice_lookup(Title.choices)
+    first_row_of: dict[str, int] = {}
+    results: list[RowResult] = []
+    committed = False
+    try:
+        with transaction.atomic():
+            known = _known_ssins(rows)
+            for row in rows:
+                ssin, chosen, language, title, errors = _check(
+                    row, apps=apps, languages=languages, titles=titles, first_row_of=first_row_of
+                )
+                name = f"{row.last_name} {row.first_name}".strip()
+                if not errors:
+                    try:
+                        subdepartment_user_add(
+                            actor=actor,
+                            subdepartment=subdepartment,
+                            ssin=ssin,
+                            email=row.email,
+                            applications=chosen,
+                            first_name=row.first_name,
+                            last_name=row.last_name,
+                            title=title,
+                            language=language,
+                            local_email=row.local_email,
+                            username=row.username,
+                        )
+                    except PermissionDenied:
+                        raise
+                    except ValidationError as exc:
+                        errors.extend(exc.messages)
+                outcome = Outcome.ERROR if errors else (Outcome.KNOWN if ssin in known else Outcome.NEW)
+                results.append(RowResult(row.number, ssin or row.ssin, name, outcome, errors))
+            if dry_run or any(r.errors for r in results):
+                raise _Rollback
+            committed = True
+    except _Rollback:
+        pass
+    return ImportReport(rows=results, committed=committed)

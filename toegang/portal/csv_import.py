@@ -1,0 +1,191 @@
+"""CSV import of users into a subdepartment: upload → preview (a dry run) → Importeren.
+
+The preview runs the real import and rolls it back (``delegation.csv_import``), so what the manager
+sees is what the import will do. The confirmation does not trust the browser: the decoded file is
+kept server-side in the session (compressed, at most 5 MB of text, for 30 minutes, for this
+subdepartment only), and the confirmation checks the file again from scratch inside the import's
+transaction. The confirm form only carries the digest of the previewed file, so a preview opened in
+another tab cannot be confirmed by mistake.
+
+Size: the view refuses a body larger than the limit from its Content-Length, *before* Django parses
+it. Django's CSRF middleware would read ``request.POST`` first, which parses the whole multipart
+body (a 50 MB upload would be streamed to a temporary file), so the view is ``csrf_exempt`` and runs
+the CSRF check itself right after the size check (``csrf_protect``), as Django's documentation on
+upload handlers prescribes. The refusal changes nothing, so it needs no CSRF token. A reverse proxy
+in front should have its own body limit (nginx ``client_max_body_size``) a little above 5 MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import zlib
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods
+
+from toegang.accounts.models import User
+from toegang.delegation import authz, selectors
+from toegang.delegation.csv_import import (
+    APPLICATION_SEPARATOR,
+    COLUMNS,
+    MAX_BYTES,
+    REQUIRED,
+    ImportReport,
+    Row,
+    parse,
+    read_upload,
+    subdepartment_users_import,
+    too_large_error,
+)
+from toegang.delegation.models import Role
+from toegang.organisations.models import Subdepartment
+from toegang.portal.views import _actor, _crumbs
+
+SESSION_KEY = "users_import"
+SESSION_MAX_AGE = 30 * 60
+# The file plus the multipart envelope and the other fields of the form.
+MAX_REQUEST_BYTES = MAX_BYTES + 64 * 1024
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy("UTF-8 or Windows-1252, separated by ';' or ',', at most 5 MB."),
+    )
+
+    rows: list[Row]
+
+    def clean_file(self) -> str:
+        upload = self.cleaned_data["file"]
+        text = read_upload(upload)
+        self.rows = parse(text)
+        return text
+
+
+def _declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _users_url(sd: Subdepartment) -> str:
+    return reverse("portal:users", args=[sd.pk])
+
+
+def _remember(request: HttpRequest, sd: Subdepartment, text: str) -> str:
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    request.session[SESSION_KEY] = {
+        "sd": sd.pk,
+        "digest": digest,
+        "at": time.time(),
+        "data": base64.b64encode(zlib.compress(text.encode(), 6)).decode("ascii"),
+    }
+    return digest
+
+
+def _recall(request: HttpRequest, sd: Subdepartment, digest: str) -> str | None:
+    """The previewed text, if it belongs to this subdepartment and digest and is recent; used once."""
+    stored: Any = request.session.pop(SESSION_KEY, None)
+    if not isinstance(stored, dict) or stored.get("sd") != sd.pk or stored.get("digest") != digest:
+        return None
+    if time.time() - float(stored.get("at", 0)) > SESSION_MAX_AGE:
+        return None
+    try:
+        text = zlib.decompress(base64.b64decode(stored["data"]), bufsize=MAX_BYTES).decode()
+    except (KeyError, ValueError, zlib.error):
+        return None
+    if len(text.encode()) > MAX_BYTES or hashlib.sha256(text.encode()).hexdigest() != digest:
+        return None
+    return text
+
+
+def _render(
+    request: HttpRequest,
+    sd: Subdepartment,
+    *,
+    form: ImportUploadForm,
+    report: ImportReport | None = None,
+    digest: str = "",
+    upload_errors: list[str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    return render(
+        request,
+        "portal/users/import.html",
+        {
+            "sd": sd,
+            "enterprise": sd.enterprise,
+            "form": form,
+            "report": report,
+            "digest": digest,
+            "upload_errors": upload_errors or [],
+            "columns": [(c, aliases[1], c in REQUIRED) for c, aliases in COLUMNS.items()],
+            "separator": APPLICATION_SEPARATOR,
+            "users_url": _users_url(sd),
+            "crumbs": _crumbs(sd.enterprise, sd.enterprise_quality, sd),
+        },
+        status=status,
+    )
+
+
+@csrf_exempt  # the CSRF check runs in _users_import, after the size check: see the module docstring
+@login_required
+@require_http_methods(["GET", "POST"])
+def users_import(request: HttpRequest, pk: int) -> HttpResponse:
+    actor = _actor(request)
+    sd = selectors.subdepartment_for_actor(actor, pk)
+    authz.require(authz.may_appoint(actor, Role.USER, sd))
+    if request.method == "POST" and _declared_length(request) > MAX_REQUEST_BYTES:
+        return _render(request, sd, form=ImportUploadForm(), upload_errors=too_large_error().messages, status=413)
+    return _users_import(request, actor, sd)
+
+
+@csrf_protect
+def _users_import(request: HttpRequest, actor: User, sd: Subdepartment) -> HttpResponse:
+    action = request.POST.get("action") if request.method == "POST" else None
+    if action == "import":
+        text = _recall(request, sd, request.POST.get("digest", ""))
+        if text is None:
+            messages.error(request, _("The preview has expired or was already used: upload the file again."))
+            return redirect("portal:users_import", pk=sd.pk)
+        try:
+            rows = parse(text)
+        except ValidationError as exc:  # the same text parsed at preview; kept for safety
+            return _render(request, sd, form=ImportUploadForm(), upload_errors=exc.messages)
+        report = subdepartment_users_import(actor=actor, subdepartment=sd, rows=rows, dry_run=False)
+        if report.committed:
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)s user was imported.",
+                    "%(count)s users were imported.",
+                    len(report.rows),
+                )
+                % {"count": len(report.rows)},
+            )
+            return redirect(_users_url(sd))
+        messages.error(request, _("Nothing was imported: the data changed since the preview. See the report below."))
+        return _render(request, sd, form=ImportUploadForm(), report=report)
+    if action == "preview":
+        form = ImportUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            report = subdepartment_users_import(actor=actor, subdepartment=sd, rows=form.rows, dry_run=True)
+            digest = _remember(request, sd, form.cleaned_data["file"]) if report.ok else ""
+            if not report.ok:
+                request.session.pop(SESSION_KEY, None)
+            return _render(request, sd, form=ImportUploadForm(), report=report, digest=digest)
+        return _render(request, sd, form=form)
+    return _render(request, sd, form=ImportUploadForm())
