@@ -40,9 +40,20 @@ PERSONS = [
     DemoPerson("cohtb", "Carl", "Cohoofd", Title.MR, ssin_make(1980, 8, 1, 31), "co-main access manager"),
     DemoPerson("tb", "Tom", "Toegang", Title.MR, ssin_make(1982, 11, 9, 45), "access manager of the quality (TB)"),
     DemoPerson("cotb", "Chantal", "Cotoegang", Title.MS, ssin_make(1990, 1, 23, 52), "co-access manager"),
-    DemoPerson("sb", "Sofie", "Subbeheer", Title.MS, ssin_make(1987, 6, 30, 64), "subdepartment manager (SB) of both facilities"),
-    DemoPerson("cosb", "Koen", "Cosub", Title.MR, ssin_make(2001, 2, 3, 71), "co-subdepartment manager of Campus Noord"),
-    DemoPerson("gebruiker", "Greet", "Gebruiker", Title.MS, ssin_make(1995, 9, 12, 88), "user of Campus Noord (E-loket, RaaS)"),
+    DemoPerson(
+        "sb",
+        "Sofie",
+        "Subbeheer",
+        Title.MS,
+        ssin_make(1987, 6, 30, 64),
+        "subdepartment manager (SB) of both facilities",
+    ),
+    DemoPerson(
+        "cosb", "Koen", "Cosub", Title.MR, ssin_make(2001, 2, 3, 71), "co-subdepartment manager of Campus Noord"
+    ),
+    DemoPerson(
+        "gebruiker", "Greet", "Gebruiker", Title.MS, ssin_make(1995, 9, 12, 88), "user of Campus Noord (E-loket, RaaS)"
+    ),
     DemoPerson("ander", "Anna", "Anders", Title.MS, ssin_make(1979, 4, 4, 94), "HTB of another enterprise"),
 ]
 
