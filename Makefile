@@ -25,7 +25,7 @@ run: $(STAMP) compilemessages ## serve http://127.0.0.1:8000 with demo data (gun
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py demo_load --if-empty
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	$(BIN)/gunicorn toegang.wsgi:application --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+	$(BIN)/gunicorn toegang.wsgi:application --bind $(HOST):$(PORT) --workers 2 --timeout 300 --access-logfile -
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .

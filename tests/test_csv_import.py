@@ -361,7 +361,7 @@ def test_50_mb_upload_is_refused_without_reading_it(world: World, sb: Client) ->
     environ: dict[str, Any] = {"CONTENT_LENGTH": str(50 * 1024 * 1024), "wsgi.input": _UnreadableBody()}
     response = sb.post(url(world.zon.sd), data=b"", content_type="multipart/form-data; boundary=BoUnDaRy", **environ)
     assert response.status_code == 413
-    assert "The file is too large: at most 5 MB and 50,000 users." in response.content.decode()
+    assert "The file is too large: at most 5 MB and 10,000 users." in response.content.decode()
     assert snapshot() == before
 
 
