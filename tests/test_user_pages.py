@@ -81,7 +81,7 @@ def test_known_member_opens_their_page(world: World, client: Client) -> None:
 def test_person_known_elsewhere_is_prefilled_without_their_other_employers(world: World, client: Client) -> None:
     login(client, world.person("sb"))
     other = world.ander.people["user"]
-    page = client.get(f"/nl/s/{world.zon.sd.pk}/users/new/", {"ssin": other.ssin}).content.decode()
+    page = client.get(f"/nl/s/{world.zon.sd.pk}/users/new/", {"ssin": other.ssin or ""}).content.decode()
     assert other.last_name in page and other.username in page
     assert world.ander.enterprise.name not in page and world.ander.sd.name not in page
     assert other.email not in page  # their address at the other employer is not ours to see
