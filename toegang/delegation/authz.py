@@ -42,6 +42,8 @@ class Action(StrEnum):
     SUBDEPARTMENT_VIEW = "subdepartment_view"
     SUBDEPARTMENT_APPLICATIONS = "subdepartment_applications"
     AUDIT_VIEW = "audit_view"
+    # Upload, replace and revoke the X.509 certificates a subdepartment's systems call the API with.
+    SUBDEPARTMENT_CERTIFICATES = "subdepartment_certificates"
 
 
 RANK: dict[str, int] = {
@@ -63,6 +65,7 @@ ACTION_MIN_RANK: dict[Action, int] = {
     Action.SUBDEPARTMENT_APPLICATIONS: RANK[Role.CO_ACCESS_MANAGER],
     Action.SUBDEPARTMENT_VIEW: RANK[Role.CO_SUBDEPARTMENT_MANAGER],
     Action.AUDIT_VIEW: RANK[Role.CO_SUBDEPARTMENT_MANAGER],
+    Action.SUBDEPARTMENT_CERTIFICATES: RANK[Role.CO_SUBDEPARTMENT_MANAGER],
 }
 
 # The level at which each role is held.

@@ -120,3 +120,71 @@ class Subdepartment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.identification_code})"
+
+
+class CertificateStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    EXPIRED = "expired", _("Expired")
+    REVOKED = "revoked", _("Revoked")
+
+
+class Certificate(models.Model):
+    """An X.509 certificate with which an organisation's systems call the API for one subdepartment.
+
+    The PEM is kept as uploaded (normalised to one certificate); the parsed fields are stored beside it
+    so that lists never parse. Revoking sets ``valid_until``; a certificate is never deleted, and its
+    fingerprint is unique over all certificates ever stored, so a revoked certificate cannot come back.
+    """
+
+    subdepartment = models.ForeignKey(Subdepartment, on_delete=models.PROTECT, related_name="certificates")
+    pem = models.TextField(_("certificate (PEM)"))
+    subject = models.CharField(_("Subject"), max_length=1000)
+    issuer = models.CharField(_("Issuer"), max_length=1000)
+    serial_number = models.CharField(_("Serial number"), max_length=64)
+    not_valid_before = models.DateTimeField(_("Valid from"))
+    not_valid_after = models.DateTimeField(_("Valid until"))
+    fingerprint_sha256 = models.CharField(_("SHA-256 fingerprint"), max_length=64, unique=True)
+    uploaded_at = models.DateTimeField(_("Uploaded on"), default=timezone.now)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    replaces = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by")
+    valid_until = models.DateTimeField(_("Revoked on"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    revoke_reason = models.CharField(_("reason"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("certificate")
+        verbose_name_plural = _("certificates")
+        ordering = ["-uploaded_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["subdepartment"], condition=Q(valid_until__isnull=True), name="certificate_subdep_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.fingerprint_display[:23]}…)"
+
+    @property
+    def status(self) -> str:
+        if self.valid_until is not None:
+            return CertificateStatus.REVOKED
+        if self.not_valid_after <= timezone.now():
+            return CertificateStatus.EXPIRED
+        return CertificateStatus.ACTIVE
+
+    def get_status_display(self) -> str:
+        return str(CertificateStatus(self.status).label)
+
+    @property
+    def fingerprint_display(self) -> str:
+        """AA:BB:… as certificate tools print it."""
+        f = self.fingerprint_sha256.upper()
+        return ":".join(f[i : i + 2] for i in range(0, len(f), 2))
+
+    @property
+    def serial_display(self) -> str:
+        s = self.serial_number.upper()
+        s = s if len(s) % 2 == 0 else "0" + s
+        return ":".join(s[i : i + 2] for i in range(0, len(s), 2))

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from toegang import identifiers
@@ -16,6 +22,7 @@ from toegang.applications.services import subdepartment_applications_set
 from toegang.audit.services import audit_record
 from toegang.delegation import authz
 from toegang.organisations.models import (
+    Certificate,
     Enterprise,
     EnterpriseQuality,
     IdentificationScheme,
@@ -131,3 +138,186 @@ def subdepartment_create(
         )
         subdepartment_applications_set(actor=actor, subdepartment=sd, applications=applications)
     return sd
+
+
+# --- Certificates with which a subdepartment's systems call the API ------------------------------
+
+# A certificate is one to a few KiB; anything this large is not one, and is refused before parsing.
+CERTIFICATE_MAX_BYTES = 64 * 1024
+_PEM_LABEL = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+
+
+def _refuse(message: str, code: str) -> ValidationError:
+    return ValidationError(message, code=code)
+
+
+def _looks_like_der_private_key(data: bytes) -> bool:
+    try:
+        serialization.load_der_private_key(data, password=None)
+    except TypeError:  # an encrypted key: cryptography asks for its password
+        return True
+    except (ValueError, UnsupportedAlgorithm):
+        pass
+    else:
+        return True
+    try:
+        key, _cert, _more = pkcs12.load_key_and_certificates(data, None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return key is not None
+
+
+def certificate_parse(data: bytes) -> x509.Certificate:
+    """One X.509 certificate from PEM or DER bytes, or a ValidationError saying what is wrong.
+
+    A file that holds a private key is refused outright: the key belongs on the organisation's own
+    system, and the portal must not even appear to accept it.
+    """
+    if len(data) > CERTIFICATE_MAX_BYTES:
+        raise _refuse(_("The file is larger than 64 KiB; a certificate is a few KiB at most."), "too_large")
+    if not data.strip():
+        raise _refuse(_("Choose a certificate file or paste a certificate."), "empty")
+    if b"PRIVATE KEY" in data.upper():
+        raise _refuse(
+            _("The file contains a private key. Upload only the certificate; keep the private key on your system."),
+            "private_key",
+        )
+    labels = _PEM_LABEL.findall(data)
+    if labels:
+        certificates = [label for label in labels if label == b"CERTIFICATE"]
+        if len(certificates) > 1:
+            raise _refuse(
+                _("The file contains more than one certificate. Upload only your own certificate, not its chain."),
+                "several",
+            )
+        if not certificates:
+            raise _refuse(_("The file does not contain a certificate (PEM block CERTIFICATE)."), "not_certificate")
+        try:
+            return x509.load_pem_x509_certificate(data)
+        except ValueError as exc:
+            raise _refuse(_("The certificate cannot be read: it is not a valid PEM or DER file."), "malformed") from exc
+    if _looks_like_der_private_key(data):
+        raise _refuse(
+            _("The file contains a private key. Upload only the certificate; keep the private key on your system."),
+            "private_key",
+        )
+    try:
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise _refuse(_("The certificate cannot be read: it is not a valid PEM or DER file."), "malformed") from exc
+
+
+def _certificate_snapshot(c: Certificate) -> dict[str, Any]:
+    return {
+        "subject": c.subject,
+        "issuer": c.issuer,
+        "serial_number": c.serial_number,
+        "not_valid_before": c.not_valid_before.isoformat(),
+        "not_valid_after": c.not_valid_after.isoformat(),
+        "fingerprint_sha256": c.fingerprint_sha256,
+        "revoked": c.valid_until is not None,
+        "revoke_reason": c.revoke_reason,
+    }
+
+
+def _certificate_audit(actor: User, action: str, c: Certificate, *, before: Any, reason: str = "") -> None:
+    sd = c.subdepartment
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=c,
+        enterprise=sd.enterprise,
+        enterprise_quality=sd.enterprise_quality,
+        subdepartment=sd,
+        before=before,
+        after=_certificate_snapshot(c),
+        reason=reason,
+    )
+
+
+def _certificate_store(
+    *, actor: User, subdepartment: Subdepartment, data: bytes, replaces: Certificate | None
+) -> Certificate:
+    cert = certificate_parse(data)
+    now = timezone.now()
+    if cert.not_valid_after_utc <= now:
+        raise _refuse(
+            _("The certificate expired on %(date)s.") % {"date": formats.date_format(cert.not_valid_after_utc)},
+            "expired",
+        )
+    if cert.not_valid_before_utc > now:
+        raise _refuse(
+            _("The certificate is not valid yet: it becomes valid on %(date)s.")
+            % {"date": formats.date_format(cert.not_valid_before_utc)},
+            "not_yet_valid",
+        )
+    serial = format(cert.serial_number, "x")
+    if len(serial) > 64:  # RFC 5280 allows 20 octets (40 hex digits)
+        raise _refuse(_("The certificate cannot be read: it is not a valid PEM or DER file."), "malformed")
+    fingerprint = cert.fingerprint(hashes.SHA256()).hex()
+    existing = Certificate.objects.filter(fingerprint_sha256=fingerprint).first()
+    if existing is not None:
+        if existing.valid_until is not None:
+            raise _refuse(
+                _("This certificate was revoked; a revoked certificate cannot be registered again."), "revoked"
+            )
+        raise _refuse(_("This certificate is already registered."), "duplicate")
+    try:
+        with transaction.atomic():
+            c = Certificate.objects.create(
+                subdepartment=subdepartment,
+                pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+                subject=cert.subject.rfc4514_string()[:1000],
+                issuer=cert.issuer.rfc4514_string()[:1000],
+                serial_number=serial,
+                not_valid_before=cert.not_valid_before_utc,
+                not_valid_after=cert.not_valid_after_utc,
+                fingerprint_sha256=fingerprint,
+                uploaded_by=actor,
+                replaces=replaces,
+            )
+    except IntegrityError as exc:  # the same file posted twice at once
+        raise _refuse(_("This certificate is already registered."), "duplicate") from exc
+    _certificate_audit(actor, "certificate.upload", c, before=None)
+    return c
+
+
+def _certificate_end(c: Certificate, *, actor: User, reason: str) -> None:
+    before = _certificate_snapshot(c)
+    c.valid_until = timezone.now()
+    c.revoked_by = actor
+    c.revoke_reason = reason[:200]
+    c.save(update_fields=["valid_until", "revoked_by", "revoke_reason"])
+    _certificate_audit(actor, "certificate.revoke", c, before=before, reason=reason)
+
+
+def certificate_upload(*, actor: User, subdepartment: Subdepartment, data: bytes) -> Certificate:
+    """Register a certificate (PEM or DER) for the subdepartment; nothing is stored if it is refused."""
+    authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_CERTIFICATES, subdepartment))
+    with transaction.atomic():
+        return _certificate_store(actor=actor, subdepartment=subdepartment, data=data, replaces=None)
+
+
+def certificate_revoke(*, actor: User, certificate: Certificate, reason: str = "") -> Certificate:
+    """Revoke: the certificate stays, with the time, the person and the reason; it is never deleted."""
+    authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_CERTIFICATES, certificate.subdepartment))
+    with transaction.atomic():
+        c = Certificate.objects.select_for_update().select_related("subdepartment").get(pk=certificate.pk)
+        if c.valid_until is not None:
+            raise _refuse(_("This certificate has already been revoked."), "already_revoked")
+        _certificate_end(c, actor=actor, reason=reason or "revoked")
+    return c
+
+
+def certificate_replace(*, actor: User, certificate: Certificate, data: bytes, reason: str = "") -> Certificate:
+    """Upload the successor and revoke ``certificate`` in one transaction: both happen, or neither."""
+    subdepartment = certificate.subdepartment
+    authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_CERTIFICATES, subdepartment))
+    with transaction.atomic():
+        old = Certificate.objects.select_for_update().get(pk=certificate.pk)
+        if old.valid_until is not None:
+            raise _refuse(_("This certificate has already been revoked."), "already_revoked")
+        new = _certificate_store(actor=actor, subdepartment=subdepartment, data=data, replaces=old)
+        old.subdepartment = subdepartment
+        _certificate_end(old, actor=actor, reason=reason or "replaced")
+    return new

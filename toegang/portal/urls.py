@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from toegang.portal import user_views, users, views
+from toegang.portal import account_views, subdepartment_views, user_views, users, views
 from toegang.portal.csv_import import users_import
 
 app_name = "portal"
@@ -11,7 +11,21 @@ urlpatterns = [
     path("e/<int:pk>/legal/", views.legal, name="legal"),
     path("e/<int:pk>/", views.enterprise_home, name="enterprise"),
     path("q/<int:pk>/", views.quality_home, name="quality"),
-    path("s/<int:pk>/", views.subdepartment_home, name="subdepartment"),
+    path("s/<int:pk>/", subdepartment_views.home, name="subdepartment"),
+    path("s/<int:pk>/details/", subdepartment_views.details, name="subdepartment_details"),
+    path("s/<int:pk>/affairs/", subdepartment_views.affairs, name="subdepartment_affairs"),
+    path("s/<int:pk>/certificates/", subdepartment_views.certificates, name="certificates"),
+    path(
+        "s/<int:pk>/certificates/<int:certificate_pk>/replace/",
+        subdepartment_views.certificate_replace_view,
+        name="certificate_replace",
+    ),
+    path(
+        "s/<int:pk>/certificates/<int:certificate_pk>/revoke/",
+        subdepartment_views.certificate_revoke_view,
+        name="certificate_revoke",
+    ),
+    path("me/", account_views.me, name="me"),
     re_path(r"^(?P<level>[eqs])/(?P<pk>[0-9]+)/audit/$", views.audit, name="audit"),
     path("roles/<int:pk>/end/", views.role_end_view, name="role_end"),
     path("s/<int:pk>/users/", users.users_list, name="users"),

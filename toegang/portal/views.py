@@ -21,14 +21,12 @@ from django.views.decorators.http import require_http_methods
 
 from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication
-from toegang.applications.services import subdepartment_applications, subdepartment_applications_set
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role, RoleAssignment
 from toegang.delegation.services import role_appoint, role_end
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Quality, Subdepartment
 from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
 from toegang.portal.forms import (
-    ApplicationsForm,
     AppointForm,
     EndRoleForm,
     EnterpriseRegisterForm,
@@ -213,58 +211,6 @@ def quality_home(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def subdepartment_home(request: HttpRequest, pk: int) -> HttpResponse:
-    """The subdepartment's home (manual: "u hebt toegang als Subafdelingsbeheerder …"), step 4 and 5."""
-    actor = _actor(request)
-    sd = selectors.subdepartment_for_actor(actor, pk)
-    authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_VIEW, sd))
-    apps_form: ApplicationsForm | None = None
-    if authz.may(actor, authz.Action.SUBDEPARTMENT_APPLICATIONS, sd):
-        offered = sd.quality.applications.filter(is_active=True)
-        apps_form = ApplicationsForm(
-            offered=offered, prefix="apps", initial={"applications": subdepartment_applications(sd)}
-        )
-        if request.method == "POST" and request.POST.get("action") == "applications":
-            apps_form = ApplicationsForm(request.POST, offered=SecuredApplication.objects.all(), prefix="apps")
-            if apps_form.is_valid():
-                try:
-                    subdepartment_applications_set(
-                        actor=actor, subdepartment=sd, applications=apps_form.cleaned_data["applications"]
-                    )
-                except ValidationError as exc:
-                    apply_errors(apps_form, exc)
-                else:
-                    messages.success(request, _("The applications of the subdepartment were saved."))
-                    return redirect(request.path)
-    roles = _appointable(actor, sd, (Role.SUBDEPARTMENT_MANAGER, Role.CO_SUBDEPARTMENT_MANAGER))
-    form, done = _handle_appoint(request, sd, roles)
-    if done:
-        return redirect(request.path)
-    my_role = next(
-        (
-            r.get_role_display()
-            for r in sorted(authz.actor_roles(actor), key=lambda r: -authz.RANK.get(r.role, -1))
-            if r.role in authz.RANK and authz.scope_of(r).covers(authz.scope_of(sd))
-        ),
-        _("Platform operator"),
-    )
-    return render(
-        request,
-        "portal/subdepartment.html",
-        {
-            "sd": sd,
-            "enterprise": sd.enterprise,
-            "my_role": my_role,
-            "applications": subdepartment_applications(sd),
-            "apps_form": apps_form,
-            "form": form,
-            "holders": _holders(actor, sd, (Role.SUBDEPARTMENT_MANAGER, Role.CO_SUBDEPARTMENT_MANAGER)),
-            "crumbs": _crumbs(sd.enterprise, sd.enterprise_quality, sd),
-        },
-    )
-
-
-@login_required
 @require_http_methods(["GET", "POST"])
 def role_end_view(request: HttpRequest, pk: int) -> HttpResponse:
     actor = _actor(request)
@@ -288,7 +234,8 @@ def role_end_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _scope_url(a: RoleAssignment) -> str:
     if a.subdepartment_id:
-        return reverse("portal:subdepartment", args=[a.subdepartment_id])
+        # The managers of a subdepartment are listed on its Subafdelingszaken page.
+        return reverse("portal:subdepartment_affairs", args=[a.subdepartment_id])
     if a.enterprise_quality_id:
         return reverse("portal:quality", args=[a.enterprise_quality_id])
     if a.role == Role.MAIN_ACCESS_MANAGER or a.role == Role.CO_MAIN_ACCESS_MANAGER:

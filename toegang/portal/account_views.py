@@ -1,0 +1,55 @@
+"""Mijn persoonlijke gegevens wijzigen: the logged-in person's own data.
+
+Shows the person's identity read-only (it comes from the national register) and lets them change
+their contact data, language and title through ``accounts.services.person_update_self``. Nothing
+about the person's roles or employers is shown here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+
+from toegang.accounts.models import Language, Title
+from toegang.accounts.services import person_update_self
+from toegang.portal.forms import apply_errors
+from toegang.portal.views import _actor
+
+
+class PersonalDataForm(forms.Form):
+    title = forms.ChoiceField(label=gettext_lazy("Title"), choices=Title.choices)
+    language = forms.ChoiceField(label=gettext_lazy("Language"), choices=Language.choices)
+    email = forms.EmailField(label=gettext_lazy("E-mail address *"))
+    local_email = forms.EmailField(
+        label=gettext_lazy("Local e-mail address"),
+        required=False,
+        help_text=gettext_lazy("This address may be used for your individual contacts with the contact centre."),
+    )
+    phone = forms.CharField(label=gettext_lazy("Phone"), max_length=30, required=False)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def me(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    initial: dict[str, Any] = {f: getattr(actor, f) for f in ("title", "language", "email", "local_email", "phone")}
+    form = PersonalDataForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            person_update_self(actor=actor, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("Your personal data were saved."))
+            return redirect(reverse("portal:me"))
+    return render(request, "portal/account/me.html", {"form": form, "person": actor})
