@@ -17,6 +17,9 @@ The model (domain.md §3):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -116,11 +119,33 @@ def scope_of(target: Target) -> Scope:
     return Scope(target.enterprise_id, target.enterprise_quality_id, target.subdepartment_id)
 
 
+_roles_cache: ContextVar[dict[int, list[RoleAssignment]] | None] = ContextVar("toegang_roles_cache", default=None)
+
+
+@contextmanager
+def roles_cached() -> Iterator[None]:
+    """Within this block each actor's roles are read once: for pages that ask authz once per row.
+
+    Only for reads; services always read the roles afresh.
+    """
+    token = _roles_cache.set({})
+    try:
+        yield
+    finally:
+        _roles_cache.reset(token)
+
+
 def actor_roles(actor: User) -> list[RoleAssignment]:
-    """The actor's active role assignments (one indexed query)."""
+    """The actor's active role assignments (one indexed query, or none inside ``roles_cached``)."""
     if not actor.is_authenticated or not actor.is_active:
         return []
-    return list(RoleAssignment.objects.active().filter(person=actor))
+    cache = _roles_cache.get()
+    if cache is not None and actor.pk in cache:
+        return cache[actor.pk]
+    roles = list(RoleAssignment.objects.active().filter(person=actor))
+    if cache is not None:
+        cache[actor.pk] = roles
+    return roles
 
 
 def _rank_over(actor: User, scope: Scope) -> int:

@@ -83,7 +83,8 @@ def _handle_appoint(request: HttpRequest, scope: Scope, roles: list[str]) -> tup
 
 
 def _holders(actor: User, scope: Scope, roles: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [{"assignment": a, "may_end": authz.may_end(actor, a)} for a in selectors.assignments_in(scope, roles)]
+    with authz.roles_cached():
+        return [{"assignment": a, "may_end": authz.may_end(actor, a)} for a in selectors.assignments_in(scope, roles)]
 
 
 @login_required
