@@ -7,10 +7,15 @@ own HTB, TB and SB, so every test can try to cross from one tenant into the othe
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
+from allauth.account.internal.flows.login import _AUTHENTICATION_METHODS_USER_SESSION_KEY
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+from django.core.cache import cache
 from django.test import Client
 
 from toegang.accounts.models import User
@@ -138,6 +143,36 @@ def world(db: None) -> World:
     )
 
 
-def login(client: Client, user: User) -> Client:
+def login(client: Client, user: User, method: str = "mfa") -> Client:
+    """Log ``user`` in as if they had passed a password and a second factor (level 400).
+
+    The login flows themselves are tested in test_login.py and the method-specific tests; the
+    other tests start from a session with what allauth records after a second factor.
+    """
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    session = client.session
+    records: list[dict[str, Any]] = [{"method": "password", "at": time.time(), "username": user.username}]
+    if method == "mfa":
+        records.append({"method": "mfa", "at": time.time(), "type": "totp", "id": 0})
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = records
+    session[_AUTHENTICATION_METHODS_USER_SESSION_KEY] = str(user.pk)
+    session.save()
     return client
+
+
+def totp_now(secret: str) -> str:
+    return str(format_hotp_value(hotp_value(secret, int(time.time()) // 30)))
+
+
+def password_login(client: Client, lang: str, username: str, password: str, totp_secret: str | None = None) -> Any:
+    """The real login: allauth's form, then (for a person with a TOTP device) the code page."""
+    response = client.post(f"/{lang}/accounts/login/", {"login": username, "password": password}, follow=True)
+    if totp_secret and response.redirect_chain and "/2fa/" in response.redirect_chain[-1][0]:
+        response = client.post(response.redirect_chain[-1][0], {"code": totp_now(totp_secret)}, follow=True)
+    return response
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    # Rate limits and used TOTP codes live in the cache; each test starts without them.
+    cache.clear()

@@ -15,10 +15,11 @@ import pytest
 from django.core import mail
 from django.test import Client
 
+from tests.conftest import password_login
 from toegang.applications.services import person_applications
 from toegang.delegation.models import Role, RoleAssignment
 from toegang.identifiers import ssin_make
-from toegang.organisations.demo import DEMO_PASSWORD, demo_load
+from toegang.organisations.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, demo_load
 from toegang.organisations.models import Subdepartment
 
 TEXT = {
@@ -92,7 +93,7 @@ def test_manual_step_6_screen_by_screen(lang: str, django_capture_on_commit_call
     mail.outbox.clear()
     t = TEXT[lang]
     client = Client()
-    response = client.post(f"/{lang}/accounts/login/", {"login": "sb", "password": DEMO_PASSWORD}, follow=True)
+    response = password_login(client, lang, "sb", DEMO_PASSWORD, DEMO_TOTP_SECRET)
     html = _html(response)  # the entity choice: one enterprise, so its role links show at once
 
     # "KLIK OP DE SUBAFDELING DIE JE WIL BEHEREN": two facilities, the first is the manual's.

@@ -453,6 +453,7 @@ def test_list_query_count_does_not_depend_on_rows(world: World, client: Client, 
     login(client, world.person("sb2"))
     _bulk_members(world, sd, 5)
     url = _url("portal:users", sd, query=query)
+    client.get(url)  # the session's own bookkeeping (activity tracking) happens on the first request
     few = _count_queries(client, url)
     _bulk_members(world, sd, 55, start=5)
     many = _count_queries(client, url)
@@ -465,6 +466,7 @@ def test_export_query_count_does_not_depend_on_rows(world: World, client: Client
     login(client, world.person("sb2"))
     _bulk_members(world, sd, 5)
     url = _url("portal:users_export", sd)
+    _count_queries(client, url)  # the session's own bookkeeping happens on the first request
     few = _count_queries(client, url)
     _bulk_members(world, sd, 55, start=5)
     assert _count_queries(client, url) == few
@@ -476,6 +478,7 @@ def test_export_reads_in_chunks(world: World, client: Client, monkeypatch: pytes
     login(client, world.person("sb2"))
     _bulk_members(world, sd, 59)  # + the SB = 60 rows
     url = _url("portal:users_export", sd)
+    _count_queries(client, url)  # the session's own bookkeeping happens on the first request
     one_chunk = _count_queries(client, url)
     monkeypatch.setattr(users_views, "EXPORT_CHUNK", 20)
     assert _count_queries(client, url) == one_chunk + 2

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from tests.conftest import password_login
 from toegang.applications.models import SecuredApplication
 from toegang.audit.models import AuditEvent
 from toegang.delegation.models import Role, RoleAssignment
 from toegang.identifiers import ssin_make
-from toegang.organisations.demo import DEMO_PASSWORD, demo_load
+from toegang.organisations.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, demo_load
 from toegang.organisations.models import Enterprise, Subdepartment
 
 # What a person reads on the screens, per language (from the compiled catalogues).
@@ -91,7 +92,7 @@ def test_legal_representative_carries_a_new_enterprise_through_steps_1_to_5(lang
     # Log in through allauth's form.
     page = client.get(f"/{lang}/accounts/login/")
     _assert_has(_html(page), t["title"])
-    response = client.post(f"/{lang}/accounts/login/", {"login": "wv", "password": DEMO_PASSWORD}, follow=True)
+    response = password_login(client, lang, "wv", DEMO_PASSWORD, DEMO_TOTP_SECRET)
     html = _html(response)
     _assert_has(html, t["choose"])
     _assert_has(html, t["advice"])

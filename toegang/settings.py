@@ -65,7 +65,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "toegang.accounts.middleware.MustChangePasswordMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "toegang.accounts.sessions.SessionTimeoutMiddleware",
+    "toegang.accounts.sessions.StepUpMiddleware",
     "toegang.audit.middleware.RequestContextMiddleware",
 ]
 
@@ -112,7 +115,10 @@ PASSWORD_HASHERS = [
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # NIST SP 800-63B: no composition rules; Django's 20,000 common and 4.2 million breached passwords
+    # refused, and the person's INSZ or username (toegang/accounts/validators.py).
+    {"NAME": "toegang.accounts.validators.BreachedPasswordValidator"},
+    {"NAME": "toegang.accounts.validators.PersonalDataValidator"},
 ]
 
 # django-allauth: login by username or e-mail; nobody signs up, accounts come from appointments.
@@ -122,7 +128,13 @@ ACCOUNT_ADAPTER = "toegang.accounts.adapter.AccountAdapter"
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
-ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+# Failed password logins: at most TOEGANG_LOGIN_FAILED_LIMITS per client address and per account
+# (the key is the account, whether named by username or e-mail; for an unknown name the name itself,
+# so the answer is the same). A locked account opens again when its oldest failure leaves the window.
+# Behind a reverse proxy TOEGANG_TRUSTED_PROXY_COUNT=1 makes the address the client's, from
+# X-Forwarded-For, rather than the proxy's.
+ACCOUNT_RATE_LIMITS = {"login_failed": env("LOGIN_FAILED_LIMITS", "10/m/ip,5/15m/key")}
+ALLAUTH_TRUSTED_PROXY_COUNT = int(env("TRUSTED_PROXY_COUNT", "0"))
 # Second factors (allauth.mfa): a code from a mobile app (TOTP), a security key or passkey
 # (WebAuthn), and recovery codes.
 MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
@@ -135,6 +147,62 @@ SOCIALACCOUNT_ADAPTER = "toegang.accounts.adapter.SocialAccountAdapter"
 SOCIALACCOUNT_AUTO_SIGNUP = False
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_STORE_TOKENS = False
+# External OpenID Connect provider (itsme or the federal login: level 450) through allauth's generic
+# OpenID Connect client, with PKCE. The person is found by the INSZ claim (accounts/adapter.py);
+# without TOEGANG_OIDC_PROVIDER_URL the login page shows no external provider.
+OIDC_PROVIDER_URL = env("OIDC_PROVIDER_URL").rstrip("/")
+OIDC_PROVIDER_ID = env("OIDC_PROVIDER_ID", "itsme")
+OIDC_SSIN_CLAIM = env("OIDC_SSIN_CLAIM", "ssin")
+SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {
+    "openid_connect": {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": OIDC_PROVIDER_ID,
+                "name": env("OIDC_PROVIDER_NAME", "itsme"),
+                "client_id": env("OIDC_CLIENT_ID"),
+                "secret": env("OIDC_CLIENT_SECRET"),
+                "settings": {
+                    "server_url": OIDC_PROVIDER_URL,
+                    "oauth_pkce_enabled": True,
+                    "scope": env("OIDC_SCOPE", "openid ssin").split(),
+                },
+            }
+        ]
+        if OIDC_PROVIDER_URL
+        else [],
+    }
+}
+# Assurance levels (toegang/accounts/assurance.py): the level each role needs for the management
+# screens. TOEGANG_MIN_LEVEL overrides per role, e.g. "subdepartment_manager=500,operator=500".
+ASSURANCE_MIN_LEVEL: dict[str, int] = {
+    "default": 400,
+    "operator": 400,
+    "legal_representative": 400,
+    "main_access_manager": 400,
+    "co_main_access_manager": 400,
+    "access_manager": 400,
+    "co_access_manager": 400,
+    "subdepartment_manager": 400,
+    "co_subdepartment_manager": 400,
+    "user": 200,
+}
+for _item in filter(None, (x.strip() for x in env("MIN_LEVEL").split(","))):
+    _role, _sep, _level = _item.partition("=")
+    ASSURANCE_MIN_LEVEL[_role.strip()] = int(_level)
+# Sessions end after TOEGANG_SESSION_IDLE_SECONDS without a request, and in any case
+# TOEGANG_SESSION_ABSOLUTE_SECONDS after the login (toegang/accounts/sessions.py).
+SESSION_IDLE_SECONDS = int(env("SESSION_IDLE_SECONDS", "1800"))
+SESSION_ABSOLUTE_SECONDS = int(env("SESSION_ABSOLUTE_SECONDS", "36000"))
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
+# eID / client-certificate login (toegang/accounts/eid.py, docs/eid.md). nginx verifies the certificate
+# and passes it in TOEGANG_EID_HEADER, read only from TOEGANG_EID_TRUSTED_PROXIES; the application
+# checks it again against TOEGANG_EID_CA_BUNDLE (comma-separated PEM files; empty: eID is off) and
+# the CRL file TOEGANG_EID_CRL (PEM or DER; empty: no revocation check).
+EID_HEADER = env("EID_HEADER", "X-SSL-Client-Cert")
+EID_TRUSTED_PROXIES = [a.strip() for a in env("EID_TRUSTED_PROXIES", "127.0.0.1").split(",") if a.strip()]
+EID_CA_BUNDLE = [p.strip() for p in env("EID_CA_BUNDLE").split(",") if p.strip()]
+EID_CRL = env("EID_CRL")
 LOGIN_REDIRECT_URL = "portal:home"
 LOGIN_URL = "account_login"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"

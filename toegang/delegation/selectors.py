@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -83,9 +83,53 @@ class RoleLink:
     url: str
 
 
-def role_links(actor: User, enterprise: Enterprise) -> list[RoleLink]:
-    """The links of the entity choice: one per role the actor holds in ``enterprise``."""
-    roles = [r for r in authz.actor_roles(actor) if r.enterprise_id == enterprise.pk]
+def role_audiences(actor: User) -> list[tuple[RoleAssignment, set[str]]]:
+    """Each of the actor's roles with the audiences ("In welke hoedanigheid …") it belongs to.
+
+    A role in a quality or below belongs to that quality's audience; a role over the whole
+    enterprise to the audiences of every quality the enterprise activated, and to none in particular
+    (so to every audience) while it has none: it then never makes anyone choose.
+    """
+    roles = authz.actor_roles(actor)
+    eqs = EnterpriseQuality.objects.filter(
+        Q(pk__in={r.enterprise_quality_id for r in roles}) | Q(enterprise_id__in={r.enterprise_id for r in roles}),
+        valid_until__isnull=True,
+    ).values_list("pk", "enterprise_id", "quality__audience__code")
+    by_eq = {pk: code for pk, _e, code in eqs}
+    by_enterprise: dict[int, set[str]] = {}
+    for _pk, enterprise_id, code in eqs:
+        by_enterprise.setdefault(enterprise_id, set()).add(code)
+    return [
+        (
+            r,
+            {by_eq[r.enterprise_quality_id]}
+            if r.enterprise_quality_id in by_eq
+            else set(by_enterprise.get(r.enterprise_id, set())),
+        )
+        for r in roles
+    ]
+
+
+def audiences_for_actor(actor: User) -> dict[str, set[int]]:
+    """Audience code -> the enterprises where the actor holds a role in that audience.
+
+    More than one key means the person chooses a capacity after login.
+    """
+    pairs = role_audiences(actor)
+    codes: set[str] = set().union(*(c for _r, c in pairs)) if pairs else set()
+    return {code: {r.enterprise_id for r, c in pairs if not c or code in c} for code in codes}
+
+
+def role_links(actor: User, enterprise: Enterprise, audience: str | None = None) -> list[RoleLink]:
+    """The links of the entity choice: one per role the actor holds in ``enterprise``.
+
+    With ``audience``, only the roles of that audience.
+    """
+    roles = [
+        r
+        for r, codes in role_audiences(actor)
+        if r.enterprise_id == enterprise.pk and (audience is None or not codes or audience in codes)
+    ]
     eq_ids = {r.enterprise_quality_id for r in roles if r.enterprise_quality_id}
     sd_ids = {r.subdepartment_id for r in roles if r.subdepartment_id}
     eqs = {eq.pk: eq for eq in EnterpriseQuality.objects.filter(pk__in=eq_ids).select_related("quality")}

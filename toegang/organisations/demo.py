@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from allauth.mfa.totp.internal.auth import TOTP
 from django.db import transaction
 
 from toegang.accounts.models import Title, User
@@ -22,6 +23,9 @@ from toegang.organisations.models import (
 from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
 
 DEMO_PASSWORD = "toegang-demo-2026"
+# Demo managers have a code from a mobile app (TOTP) with this secret: add it to an authenticator
+# app, or run `make totp` for the current code. Management screens need level 400 (README).
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,7 @@ def demo_load() -> list[DemoPerson]:
     )
     operator.set_password(DEMO_PASSWORD)
     operator.save()
+    TOTP.activate(operator, DEMO_TOTP_SECRET)
     people: dict[str, User] = {}
     for p in PERSONS:
         person, _ = person_get_or_create(
@@ -140,6 +145,8 @@ def demo_load() -> list[DemoPerson]:
         person.username, person.title = p.username, p.title
         person.set_password(DEMO_PASSWORD)
         person.save()
+        if p.username != "gebruiker":  # a plain user logs in with a password alone
+            TOTP.activate(person, DEMO_TOTP_SECRET)
         people[p.username] = person
     quality = _catalogue()
     apps = list(quality.applications.all())

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from toegang.portal import account_views, subdepartment_views, user_views, users, views
+from toegang.portal import account_views, login_views, subdepartment_views, user_views, users, views
 from toegang.portal.csv_import import users_import
 
 app_name = "portal"
@@ -8,6 +8,8 @@ app_name = "portal"
 urlpatterns = [
     path("", views.home, name="home"),
     path("help/", views.help_page, name="help"),
+    path("audience/", login_views.audience, name="audience"),
+    path("step-up/", login_views.step_up, name="step_up"),
     path("e/<int:pk>/legal/", views.legal, name="legal"),
     path("e/<int:pk>/", views.enterprise_home, name="enterprise"),
     path("q/<int:pk>/", views.quality_home, name="quality"),

@@ -91,16 +91,27 @@ def _holders(actor: User, scope: Scope, roles: tuple[str, ...]) -> list[dict[str
 def home(request: HttpRequest) -> HttpResponse:
     """The entity choice: every enterprise the person holds a role in, then that enterprise's roles."""
     actor = _actor(request)
-    enterprises = list(authz.enterprises_visible(actor).order_by("name")) if not actor.is_operator else []
+    held = selectors.audiences_for_actor(actor)
+    # "In welke hoedanigheid wenst u zich aan te melden?" only for a person in more than one audience.
+    audience = request.session.get("toegang_audience") if len(held) > 1 else None
+    if len(held) > 1 and audience not in held:
+        return redirect("portal:audience")
+    enterprises = [] if actor.is_operator else list(authz.enterprises_visible(actor).order_by("name"))
+    if audience is not None:
+        enterprises = [e for e in enterprises if e.pk in held[audience]]
     chosen: Enterprise | None = None
     raw = request.GET.get("enterprise") or (str(enterprises[0].pk) if len(enterprises) == 1 else "")
     if raw.isdigit():
         chosen = selectors.enterprise_for_actor(actor, int(raw))
-    links = selectors.role_links(actor, chosen) if chosen else []
+        if request.session.get("toegang_enterprise") != chosen.pk:
+            # A new session id at every change of the enterprise one acts for.
+            request.session.cycle_key()
+            request.session["toegang_enterprise"] = chosen.pk
+    links = selectors.role_links(actor, chosen, audience) if chosen else []
     return render(
         request,
         "portal/home.html",
-        {"enterprises": enterprises, "chosen": chosen, "links": links},
+        {"enterprises": enterprises, "chosen": chosen, "links": links, "several_audiences": len(held) > 1},
     )
 
 

@@ -1,0 +1,86 @@
+"""Assurance levels of a session, as the federal authentication service names them.
+
+The level is derived from what allauth recorded in the session (``get_authentication_records``):
+every login method ends in ``record_authentication``, so there is one source of truth and no second
+bookkeeping. eID 500, external OpenID Connect provider (itsme) 450, a code from a mobile app or a
+security key 400, username and password 200. A session's level is the highest it has proved.
+
+The same records give the ``amr`` values (RFC 8176) for the OIDC claims.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.authentication import get_authentication_records
+from django.conf import settings
+from django.http import HttpRequest
+
+from toegang.accounts.models import User
+
+EID, EXTERNAL, SECOND_FACTOR, PASSWORD, NONE = 500, 450, 400, 200, 0
+
+
+def _record_level(record: dict[str, Any]) -> int:
+    method = record.get("method")
+    if method == "eid":
+        return EID
+    if method == "socialaccount":
+        return EXTERNAL
+    if method == "mfa":
+        return SECOND_FACTOR
+    if method == "password":
+        return PASSWORD
+    return NONE  # e.g. "password_reset": a mailbox is not a login
+
+
+def _record_amr(record: dict[str, Any]) -> str | None:
+    method = record.get("method")
+    if method == "eid":
+        return "sc"  # smart card
+    if method == "socialaccount":
+        return "fed"  # federated: the external provider's own amr is not ours to claim
+    if method == "mfa":
+        return {"webauthn": "hwk", "totp": "otp", "recovery_codes": "otp"}.get(str(record.get("type")), "mfa")
+    if method == "password":
+        return "pwd"
+    return None
+
+
+def session_level(request: HttpRequest) -> int:
+    if not request.user.is_authenticated:
+        return NONE
+    return max((_record_level(r) for r in get_authentication_records(request, request.user)), default=NONE)
+
+
+def session_amr(request: HttpRequest) -> list[str]:
+    amr = [_record_amr(r) for r in get_authentication_records(request, request.user)]
+    return sorted({a for a in amr if a})
+
+
+def required_level(user: User) -> int:
+    """The level a person needs for the management screens: the strictest of their roles' levels.
+
+    ``TOEGANG_MIN_LEVEL`` configures it per role (settings.ASSURANCE_MIN_LEVEL).
+    """
+    from toegang.delegation.authz import actor_roles
+
+    levels = settings.ASSURANCE_MIN_LEVEL
+    needed = [int(levels.get(r.role, levels["default"])) for r in actor_roles(user)]
+    if user.is_operator:
+        needed.append(int(levels["operator"]))
+    return max(needed, default=PASSWORD)
+
+
+def level_name(level: int) -> str:
+    from django.utils.translation import gettext as _
+
+    if level >= EID:
+        return _("eID")
+    if level >= EXTERNAL:
+        return _("external provider (itsme)")
+    if level >= SECOND_FACTOR:
+        return _("second factor (app code or security key)")
+    if level >= PASSWORD:
+        return _("username and password")
+    return _("not logged in")

@@ -1,0 +1,64 @@
+"""After login: the audience choice ("In welke hoedanigheid wenst u zich aan te melden?") and the
+step-up page that asks for a stronger login when a page needs it."""
+
+from __future__ import annotations
+
+from allauth.mfa.models import Authenticator
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+
+from toegang.accounts.assurance import level_name, required_level, session_level
+from toegang.delegation import selectors
+from toegang.organisations.models import Audience
+from toegang.portal.views import _actor
+
+AUDIENCE = "toegang_audience"
+ENTERPRISE = "toegang_enterprise"
+
+
+def _safe_next(request: HttpRequest, default: str = "/") -> str:
+    target = request.POST.get("next") or request.GET.get("next") or default
+    ok = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return target if ok else default
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def audience(request: HttpRequest) -> HttpResponse:
+    held = selectors.audiences_for_actor(_actor(request))
+    if request.method == "POST":
+        code = request.POST.get("audience", "")
+        if code in held:
+            # A new session id at every change of capacity (session fixation across capacities).
+            request.session.cycle_key()
+            request.session[AUDIENCE] = code
+            request.session.pop(ENTERPRISE, None)
+            return redirect("portal:home")
+    audiences = Audience.objects.filter(code__in=held).order_by("pk")
+    return render(request, "portal/audience.html", {"audiences": audiences, "current": request.session.get(AUDIENCE)})
+
+
+@login_required
+def step_up(request: HttpRequest) -> HttpResponse:
+    user = _actor(request)
+    target = _safe_next(request)
+    needed, have = required_level(user), session_level(request)
+    if have >= needed:
+        return redirect(target)
+    types = set(Authenticator.objects.filter(user=user).values_list("type", flat=True))
+    return render(
+        request,
+        "portal/step_up.html",
+        {
+            "next": target,
+            "needed": needed,
+            "have": have,
+            "needed_name": level_name(needed),
+            "have_name": level_name(have),
+            "has_totp": Authenticator.Type.TOTP in types,
+            "has_webauthn": Authenticator.Type.WEBAUTHN in types,
+        },
+    )
