@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := toegang.settings
 
-.PHONY: help install run test lint types check-migrations messages compilemessages pytest clean
+.PHONY: help install run totp test lint types check-migrations messages compilemessages pytest clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ run: $(STAMP) compilemessages ## serve http://127.0.0.1:8000 with demo data (gun
 	$(BIN)/python manage.py demo_load --if-empty
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/gunicorn toegang.wsgi:application --bind $(HOST):$(PORT) --workers 2 --timeout 300 --access-logfile -
+
+totp: $(STAMP) ## print the current app code of the demo managers
+	@$(BIN)/python manage.py demo_totp
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -21,6 +21,7 @@ class Command(BaseCommand):
             demo_load()
             self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+        self.stdout.write("  managers then enter the app code that `make totp` prints")
         self.stdout.write("  operator   platform operator (also /nl/admin/)")
         for p in PERSONS:
             self.stdout.write(f"  {p.username:<10} {p.what}")
