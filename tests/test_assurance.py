@@ -172,3 +172,22 @@ def test_password_change_ends_the_other_sessions(world: World) -> None:
     assert response.status_code == 302
     assert here.get(_url("portal:home")).status_code == 200
     assert elsewhere.get(_url("portal:home")).status_code == 302  # logged out there
+
+
+@pytest.mark.django_db
+def test_log_out_elsewhere_and_own_history(world: World) -> None:
+    sb = world.person("sb")
+    here, elsewhere = Client(), Client()
+    password_login(here, "nl", sb.username, PASSWORD)
+    password_login(elsewhere, "nl", sb.username, PASSWORD)
+    assert elsewhere.get(_url("portal:me")).status_code == 200
+    page = here.get(reverse("usersessions_list"))
+    assert page.status_code == 200
+    assert here.post(reverse("usersessions_list")).status_code == 302
+    assert here.get(_url("portal:me")).status_code == 200
+    assert elsewhere.get(_url("portal:me")).status_code == 302  # that session was ended
+    history = here.get(_url("portal:my_history")).content.decode()
+    assert history.count("login.success") == 2
+    other = Client()
+    login(other, world.person("user"))
+    assert str(sb) not in other.get(_url("portal:my_history")).content.decode()  # only one's own

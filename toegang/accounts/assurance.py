@@ -47,15 +47,19 @@ def _record_amr(record: dict[str, Any]) -> str | None:
     return None
 
 
-def session_level(request: HttpRequest) -> int:
-    if not request.user.is_authenticated:
-        return NONE
-    return max((_record_level(r) for r in get_authentication_records(request, request.user)), default=NONE)
+def _records(request: HttpRequest, user: Any) -> list[dict[str, Any]]:
+    user = user if user is not None else getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return []
+    return list(get_authentication_records(request, user))
 
 
-def session_amr(request: HttpRequest) -> list[str]:
-    amr = [_record_amr(r) for r in get_authentication_records(request, request.user)]
-    return sorted({a for a in amr if a})
+def session_level(request: HttpRequest, user: Any = None) -> int:
+    return max((_record_level(r) for r in _records(request, user)), default=NONE)
+
+
+def session_amr(request: HttpRequest, user: Any = None) -> list[str]:
+    return sorted({a for a in (_record_amr(r) for r in _records(request, user)) if a})
 
 
 def required_level(user: User) -> int:

@@ -14,11 +14,13 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from toegang.accounts.assurance import required_level, session_level
+from toegang.accounts.assurance import required_level, session_amr, session_level
+from toegang.audit.services import audit_record
 
 LOGIN_AT = "toegang_login_at"
 SEEN_AT = "toegang_seen_at"
@@ -26,14 +28,22 @@ SEEN_AT = "toegang_seen_at"
 # Pages every logged-in person reaches with a password: the entity choice, help, their own data,
 # the audience choice and the step-up page itself. Everything else in the portal, and the Django
 # admin, needs the person's required level.
-OPEN_PORTAL_VIEWS = frozenset({"home", "help", "me", "step_up", "audience"})
+OPEN_PORTAL_VIEWS = frozenset({"home", "help", "me", "my_history", "step_up", "audience"})
 GUARDED_NAMESPACES = frozenset({"portal", "admin"})
 
 
 def remember_login_time(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
-    """Connected to ``user_logged_in``: the absolute timeout counts from here."""
+    """Connected to ``user_logged_in``: the absolute timeout counts from here; the login is audited
+    with the level and methods it proved (the person reads it in "My logins and changes")."""
     request.session[LOGIN_AT] = time.time()
     request.session[SEEN_AT] = time.time()
+    with transaction.atomic():
+        audit_record(
+            actor=user,
+            action="login.success",
+            obj=user,
+            after={"level": session_level(request, user), "amr": session_amr(request, user)},
+        )
 
 
 class SessionTimeoutMiddleware:

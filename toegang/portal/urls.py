@@ -10,6 +10,7 @@ urlpatterns = [
     path("help/", views.help_page, name="help"),
     path("audience/", login_views.audience, name="audience"),
     path("step-up/", login_views.step_up, name="step_up"),
+    path("me/history/", login_views.my_history, name="my_history"),
     path("e/<int:pk>/legal/", views.legal, name="legal"),
     path("e/<int:pk>/", views.enterprise_home, name="enterprise"),
     path("q/<int:pk>/", views.quality_home, name="quality"),
