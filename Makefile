@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := toegang.settings
 
-.PHONY: help install run totp test lint types check-migrations messages compilemessages pytest clean
+.PHONY: help install run totp oidc-peer test lint types check-migrations messages compilemessages pytest clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -29,6 +29,15 @@ run: $(STAMP) compilemessages ## serve http://127.0.0.1:8000 with demo data (gun
 
 totp: $(STAMP) ## print the current app code of the demo managers
 	@$(BIN)/python manage.py demo_totp
+
+# Demo accounts of the external provider: the INSZ of demo person sb, an INSZ nobody has, no INSZ.
+OIDC_PEER_ACCOUNTS ?= {"sb": {"ssin": "87063006432", "given_name": "Sofie", "family_name": "Subbeheer"}, \
+  "onbekend": {"ssin": "77070777797"}, "zonder-insz": {"given_name": "Zonder", "family_name": "INSZ"}}
+
+oidc-peer: ## a demo external login provider (itsme stand-in) on 127.0.0.1:9000, beside `make run`
+	@command -v npm >/dev/null || { echo "oidc-peer needs Node.js (20 or later) and npm"; exit 1; }
+	test -d tests/oidc-peer/node_modules || (cd tests/oidc-peer && npm ci --no-audit --no-fund)
+	OIDC_PEER_ACCOUNTS='$(OIDC_PEER_ACCOUNTS)' node tests/oidc-peer/provider.mjs 9000
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .

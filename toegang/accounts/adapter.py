@@ -1,10 +1,38 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
-from django.http import HttpRequest
+from allauth.socialaccount.models import SocialLogin
+from allauth.socialaccount.providers.base import AuthProcess
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from toegang.accounts.models import User
+from toegang.audit.middleware import current_request
+from toegang.audit.models import AuditEvent
+from toegang.audit.services import audit_record
+from toegang.identifiers import ssin_clean
+
+# One answer for every identity toegang cannot let in (unknown INSZ, malformed INSZ, inactive
+# person, an identity linked to someone else): the answer must not tell whether an account exists.
+EXTERNAL_NOT_KNOWN = _(
+    "You cannot log in to toegang with this identity. If you need access, ask your access manager to "
+    "appoint you with your national register number (INSZ)."
+)
+# Only says what the provider sent, nothing about accounts.
+EXTERNAL_NO_SSIN = _(
+    "The external login service did not send your national register number (INSZ), so toegang cannot "
+    "tell who you are. Allow it to share your national register number, or log in another way."
+)
+EXTERNAL_FAILED = _("The login with the external service did not succeed. Try again, or log in another way.")
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -17,3 +45,116 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest, sociallogin: Any) -> bool:
         # An external identity only logs in a person already known by INSZ; it never creates one.
         return False
+
+    def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
+        """Link the external identity to the person its INSZ claim names, or refuse the login.
+
+        allauth has already looked the identity up by (provider, sub). A new identity is connected to
+        the person with that INSZ; a known one must still carry its person's INSZ, so a provider
+        that re-assigns a subject cannot move a login to somebody else.
+        """
+        account = sociallogin.account
+        process = sociallogin.state.get("process") or AuthProcess.LOGIN
+        raw = _ssin_claim(account.extra_data, settings.OIDC_SSIN_CLAIM)
+        if raw is None:
+            self._refuse(request, sociallogin, reason="no_ssin_claim", message=EXTERNAL_NO_SSIN)
+        try:
+            ssin = ssin_clean(raw)
+        except ValidationError:
+            self._refuse(request, sociallogin, reason="malformed_ssin", detail={"claim": raw[:40]})
+        if process == AuthProcess.CONNECT:
+            # Connecting from the person's own account page: only their own identity.
+            if not (request.user.is_authenticated and getattr(request.user, "ssin", None) == ssin):
+                self._refuse(request, sociallogin, reason="connect_other_ssin")
+            return
+        if sociallogin.is_existing:
+            user = sociallogin.user
+            if user.ssin != ssin:
+                self._refuse(request, sociallogin, reason="linked_to_other_ssin", user=user)
+            if not user.is_active:
+                self._refuse(request, sociallogin, reason="inactive", user=user)
+            self._audit(user, "login.external.accepted", sociallogin)
+            return
+        person = User.objects.filter(ssin=ssin, is_active=True).first()
+        if person is None:
+            self._refuse(request, sociallogin, reason="unknown_ssin", detail={"ssin": ssin})
+        with transaction.atomic():
+            sociallogin.connect(request, person)
+            self._audit(person, "login.external.linked", sociallogin)
+        self._audit(person, "login.external.accepted", sociallogin)
+
+    def on_authentication_error(
+        self,
+        request: HttpRequest,
+        provider: Any,
+        error: str | None = None,
+        exception: Exception | None = None,
+        extra_context: dict[str, Any] | None = None,
+    ) -> None:
+        # The provider refused, the person cancelled, or the answer did not verify (state, PKCE,
+        # signature): back to the login page with a message instead of allauth's bare error page.
+        _login_event(
+            action="login.external.refused",
+            person=None,
+            actor=None,
+            reason=str(error or "error"),
+            after={"provider": getattr(provider, "id", ""), "exception": type(exception).__name__ if exception else ""},
+        )
+        messages.error(request, EXTERNAL_FAILED)
+        raise ImmediateHttpResponse(HttpResponseRedirect(reverse("account_login")))
+
+    def _refuse(
+        self,
+        request: HttpRequest,
+        sociallogin: SocialLogin,
+        *,
+        reason: str,
+        message: Any = EXTERNAL_NOT_KNOWN,
+        user: User | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> NoReturn:
+        # Nothing is saved for a refused identity: sociallogin.connect() is never reached.
+        account = sociallogin.account
+        _login_event(
+            action="login.external.refused",
+            person=user,
+            actor=None,
+            reason=reason,
+            after={"provider": account.provider, "uid": account.uid, **(detail or {})},
+        )
+        messages.error(request, message)
+        raise ImmediateHttpResponse(HttpResponseRedirect(reverse("account_login")))
+
+    def _audit(self, user: User, action: str, sociallogin: SocialLogin) -> None:
+        account = sociallogin.account
+        _login_event(
+            action=action, person=user, actor=user, reason="", after={"provider": account.provider, "uid": account.uid}
+        )
+
+
+def _ssin_claim(extra_data: dict[str, Any], claim: str) -> str | None:
+    # allauth keeps the verified ID token's claims and the userinfo answer side by side; itsme and
+    # the federal login may put the national number in either.
+    for source in ("userinfo", "id_token"):
+        value = (extra_data.get(source) or {}).get(claim)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def _login_event(*, action: str, person: User | None, actor: User | None, reason: str, after: dict[str, Any]) -> None:
+    with transaction.atomic():
+        if person is not None:
+            audit_record(actor=actor, action=action, obj=person, after=after, reason=reason)
+            return
+        # No person to name: the event stands alone, as an attempt.
+        ctx = current_request.get()
+        AuditEvent.objects.create(
+            action=action,
+            object_type="login",
+            object_id="",
+            after=after,
+            reason=reason[:200],
+            request_id=ctx.request_id if ctx else "",
+            client_address=ctx.client_address if ctx else None,
+        )
