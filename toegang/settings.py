@@ -47,12 +47,14 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "allauth.usersessions",
     "django_filters",
+    "oauth2_provider",
     "toegang.accounts",
     "toegang.audit",
     "toegang.organisations",
     "toegang.applications",
     "toegang.delegation",
     "toegang.portal",
+    "toegang.oidc",
 ]
 
 MIDDLEWARE = [
@@ -204,6 +206,12 @@ EID_HEADER = env("EID_HEADER", "X-SSL-Client-Cert")
 EID_TRUSTED_PROXIES = [a.strip() for a in env("EID_TRUSTED_PROXIES", "127.0.0.1").split(",") if a.strip()]
 EID_CA_BUNDLE = [p.strip() for p in env("EID_CA_BUNDLE").split(",") if p.strip()]
 EID_CRL = env("EID_CRL")
+# django-oauth-toolkit's models (named explicitly: migrations resolve them by these settings).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGIN_URL = "account_login"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"

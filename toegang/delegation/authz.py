@@ -24,15 +24,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from toegang.accounts.models import User
+from toegang.applications.models import ApplicationGrant
 from toegang.delegation.models import (
     ENTERPRISE_ROLES,
     QUALITY_ROLES,
+    SUBDEPARTMENT_ROLES,
     Role,
     RoleAssignment,
+    Status,
 )
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
@@ -245,3 +248,41 @@ def subdepartments_visible(actor: User) -> QuerySet[Subdepartment]:
         return qs
     ent, eq, sd = _role_ids(actor)
     return qs.filter(Q(enterprise_id__in=ent) | Q(enterprise_quality_id__in=eq) | Q(pk__in=sd))
+
+
+# --- What the applications learn: which facilities a person may act for (claims and check API). --
+
+
+def facilities_for(person_id: int, application_id: int) -> QuerySet[ApplicationGrant]:
+    """The grants through which the person may use the application now, one per facility.
+
+    A grant counts while it is active, the person's membership of that subdepartment is active and
+    not blocked, the person's account is active, and the subdepartment and its activated quality
+    are active. (Switching an application off for a subdepartment already ends its grants.)
+    One indexed lookup on (person, application) plus an EXISTS on the membership.
+    """
+    membership = RoleAssignment.objects.filter(
+        person_id=OuterRef("person_id"),
+        subdepartment_id=OuterRef("subdepartment_id"),
+        role__in=SUBDEPARTMENT_ROLES,
+        valid_until__isnull=True,
+        status=Status.ACTIVE,
+    )
+    return (
+        ApplicationGrant.objects.filter(
+            person_id=person_id,
+            application_id=application_id,
+            valid_until__isnull=True,
+            person__is_active=True,
+            subdepartment__valid_until__isnull=True,
+            subdepartment__enterprise_quality__valid_until__isnull=True,
+        )
+        .filter(Exists(membership))
+        .select_related("subdepartment__enterprise", "subdepartment__quality", "application")
+        .order_by("subdepartment__name", "subdepartment_id")
+    )
+
+
+def may_use(person_id: int, application_id: int, subdepartment_id: int) -> bool:
+    """May the person use the application for this facility? The check API's one question."""
+    return facilities_for(person_id, application_id).filter(subdepartment_id=subdepartment_id).exists()

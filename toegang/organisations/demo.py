@@ -56,7 +56,12 @@ PERSONS = [
         "cosb", "Koen", "Cosub", Title.MR, ssin_make(2001, 2, 3, 71), "co-subdepartment manager of Campus Noord"
     ),
     DemoPerson(
-        "gebruiker", "Greet", "Gebruiker", Title.MS, ssin_make(1995, 9, 12, 88), "user of Campus Noord (E-loket, RaaS)"
+        "gebruiker",
+        "Greet",
+        "Gebruiker",
+        Title.MS,
+        ssin_make(1995, 9, 12, 88),
+        "user of Campus Noord and of the short-stay centre (E-loket, RaaS)",
     ),
     DemoPerson("ander", "Anna", "Anders", Title.MS, ssin_make(1979, 4, 4, 94), "HTB of another enterprise"),
 ]
@@ -187,6 +192,22 @@ def demo_load() -> list[DemoPerson]:
     subdepartment_user_add(
         actor=people["sb"],
         subdepartment=noord,
+        ssin=greet.ssin or "",
+        email=greet.email,
+        applications=[a for a in apps if a.code in ("eloket", "raas")],
+    )
+    # A third facility, managed by the TB directly (the TB may do step 6 too), where the same user
+    # also works: the applications' facility picker then offers two facilities.
+    kortverblijf = subdepartment_create(
+        actor=people["tb"],
+        enterprise_quality=eq,
+        name="Centrum voor kortverblijf De Zonnebloem",
+        identification_code="71000337",
+        applications=apps,
+    )
+    subdepartment_user_add(
+        actor=people["tb"],
+        subdepartment=kortverblijf,
         ssin=greet.ssin or "",
         email=greet.email,
         applications=[a for a in apps if a.code in ("eloket", "raas")],
