@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
 from toegang import health
+from toegang.accounts import eid_views
 
 # The admin's own login form would be a second password login without allauth's throttling, audit
 # and second factors: send it to allauth's.
@@ -14,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("readyz", health.readyz, name="readyz"),
 ]
 urlpatterns += i18n_patterns(
+    path("accounts/eid/", eid_views.eid_login, name="account_eid_login"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("", include("toegang.portal.urls")),
