@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := toegang.settings
 
-.PHONY: help install run totp oidc-peer test lint types check-migrations messages compilemessages pytest clean
+.PHONY: help install run totp oidc-peer test lint types check-migrations messages compilemessages pytest bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ pytest: $(STAMP) ## the test suite
 	$(BIN)/pytest
 
 test: lint types check-migrations compilemessages pytest ## every check and test (what CI runs)
+
+bench: $(STAMP) ## password logins per second per core beside the Argon2id ceiling (half a minute; the slower bench/*.py run on their own)
+	$(BIN)/python bench/password_login.py
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from toegang.accounts import passwords
 from toegang.accounts.models import User
 from toegang.audit.middleware import current_request
 from toegang.audit.models import AuditEvent
@@ -39,6 +40,28 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         # Accounts exist because someone was appointed or registered; nobody signs up.
         return False
+
+    # Password login (toegang/accounts/passwords.py): failures throttled per account and per address
+    # by allauth's "login_failed" rate limit, each failure and each refusal audited.
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
+        return passwords.throttle_key(credentials)
+
+    def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
+        try:
+            super().pre_authenticate(request, **credentials)
+        except ValidationError:
+            passwords.audit_login_event(
+                "login.password.locked", credentials, reason=passwords.limits_reached(request, credentials)
+            )
+            raise
+
+    def authentication_failed(self, request: HttpRequest, **credentials: Any) -> None:
+        passwords.audit_login_event("login.password.failed", credentials)
+
+    def clean_password(self, password: str, user: Any = None) -> str:
+        if getattr(user, "must_change_password", False) and user.check_password(password):
+            raise ValidationError(passwords.SAME_AS_TEMPORARY)
+        return str(super().clean_password(password, user))
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

@@ -28,6 +28,9 @@ class User(AbstractUser):
     language = models.CharField(_("Language"), max_length=2, choices=Language.choices, default=Language.NL)
     local_email = models.EmailField(_("Local e-mail address"), blank=True)
     phone = models.CharField(_("Phone"), max_length=30, blank=True)
+    # Set with a temporary password (``set_temporary_password``); MustChangePasswordMiddleware then
+    # allows nothing but the password change page until the person has chosen their own.
+    must_change_password = models.BooleanField(_("must change password"), default=False)
 
     class Meta:
         verbose_name = _("person")

@@ -1,0 +1,167 @@
+"""Username-and-password login (assurance level 200): failed and throttled attempts in the audit trail,
+temporary first passwords that must be changed at first login.
+
+The login itself, its throttling (``ACCOUNT_RATE_LIMITS["login_failed"]``) and the password change
+page are django-allauth's; ``AccountAdapter`` calls into this module from allauth's hooks.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from allauth.account.utils import filter_users_by_email, filter_users_by_username
+from allauth.core.internal import ratelimit
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from toegang.accounts.models import User
+from toegang.audit.middleware import current_request
+from toegang.audit.models import AuditEvent
+from toegang.audit.services import audit_record
+
+# Unambiguous letters and digits (no 0/O, 1/l/I): a temporary password is read off a screen and typed.
+_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+_GROUPS, _GROUP_LENGTH = 4, 5  # 23 characters with the dashes, about 99 bits
+
+SAME_AS_TEMPORARY = _("Choose a password of your own, not the temporary one you were given.")
+
+
+def user_for_credentials(credentials: dict[str, Any]) -> User | None:
+    """The one account the login names, or None.
+
+    allauth passes a login that looks like an e-mail address both as ``email`` and as ``username``
+    (a username may look like an address); the username wins, as in allauth's backend.
+    """
+    users: list[User] = []
+    if credentials.get("username"):
+        users = list(filter_users_by_username(credentials["username"])[:2])
+    if not users and credentials.get("email"):
+        users = list({u.pk: u for u in filter_users_by_email(credentials["email"])}.values())[:2]
+    return users[0] if len(users) == 1 else None
+
+
+def login_name(credentials: dict[str, Any]) -> str:
+    return str(credentials.get("username") or credentials.get("email") or "").strip().lower()
+
+
+def throttle_key(credentials: dict[str, Any]) -> str:
+    """The key of allauth's per-key "login_failed" limit: the account, however it is named.
+
+    A person named by username or by e-mail address counts against one limit. An unknown name counts
+    against a limit of its own, so it is throttled exactly as an account would be and the answer
+    does not tell whether the account exists.
+    """
+    user = user_for_credentials(credentials)
+    return f"account:{user.pk}" if user is not None else f"name:{login_name(credentials)}"
+
+
+def limits_reached(request: HttpRequest, credentials: dict[str, Any]) -> str:
+    """Which of the "login_failed" limits is full ("ip", "key" or both), for the audit event."""
+    config = str(settings.ACCOUNT_RATE_LIMITS.get("login_failed") or "")
+    key = throttle_key(credentials)
+    full = []
+    for part in filter(None, (p.strip() for p in config.split(","))):
+        usage = ratelimit.consume(
+            request,
+            app="allauth.account",
+            action="login_failed",
+            config={"login_failed": part},
+            key=key,
+            dry_run=True,
+        )
+        if usage is None:
+            full.append(f"{part} full")
+    return "; ".join(full) or "rate limit"
+
+
+def audit_login_event(action: str, credentials: dict[str, Any], *, reason: str = "") -> AuditEvent:
+    """One audit event for a password login that did not succeed; without enterprise.
+
+    For a known account the account is the object; for an unknown name the event keeps the name as
+    typed (it is what an investigator searches for), with object type ``login`` and no object id.
+    """
+    user = user_for_credentials(credentials)
+    with transaction.atomic():
+        if user is not None:
+            return audit_record(actor=None, action=action, obj=user, reason=reason)
+        ctx = current_request.get()
+        return AuditEvent.objects.create(
+            actor=None,
+            action=action,
+            object_type="login",
+            object_id="",
+            object_repr=login_name(credentials)[:300],
+            reason=reason[:200],
+            request_id=ctx.request_id if ctx else "",
+            client_address=ctx.client_address if ctx else None,
+        )
+
+
+def temporary_password_generate() -> str:
+    groups = ("".join(secrets.choice(_ALPHABET) for _ in range(_GROUP_LENGTH)) for _ in range(_GROUPS))
+    return "-".join(groups)
+
+
+def may_set_temporary_password(actor: User, person: User) -> bool:
+    from toegang.delegation import authz
+    from toegang.delegation.models import RoleAssignment
+
+    if not actor.is_active or actor.pk == person.pk:
+        return False
+    if actor.is_operator:
+        return True
+    if person.is_staff:
+        return False
+    roles = list(RoleAssignment.objects.active().filter(person=person))
+    return bool(roles) and all(authz.may_end(actor, r) for r in roles)
+
+
+def temporary_password_set(*, actor: User | None, person: User) -> str:
+    """Give the person a new random password that they must change at their next login.
+
+    ``actor`` None is the operator at the command line (``manage.py set_temporary_password``).
+    Otherwise the actor is an operator, or a manager who may end every role the person holds (so
+    nobody takes over an account that has rights outside the actor's reach, nor a manager's at the
+    actor's own level or above). Returns the password, which is stored only hashed: show it once.
+    """
+    if actor is not None and not may_set_temporary_password(actor, person):
+        raise PermissionDenied
+    password = temporary_password_generate()
+    while True:
+        try:
+            validate_password(password, person)
+            break
+        except ValidationError:  # a draw that a validator refuses (vanishingly rare): draw again
+            password = temporary_password_generate()
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=person.pk)
+        locked.set_password(password)
+        locked.must_change_password = True
+        locked.save(update_fields=["password", "must_change_password"])
+        audit_record(
+            actor=actor,
+            action="person.temporary_password",
+            obj=locked,
+            after={"must_change_password": True},
+        )
+    person.password, person.must_change_password = locked.password, True
+    return password
+
+
+def password_changed_by_person(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
+    """allauth's ``password_changed`` and ``password_reset``: the person chose their own password."""
+    with transaction.atomic():
+        cleared = User.objects.filter(pk=user.pk, must_change_password=True).update(must_change_password=False)
+        audit_record(
+            actor=user,
+            action="person.password_change",
+            obj=user,
+            before={"must_change_password": True} if cleared else None,
+            after={"must_change_password": False} if cleared else None,
+        )
+    user.must_change_password = False
