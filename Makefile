@@ -7,12 +7,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := toegang.settings
 
-.PHONY: help install run totp oidc-peer test lint types check-migrations messages compilemessages pytest bench clean
+.PHONY: help install run totp oidc-peer demo-rp test lint types check-migrations messages compilemessages pytest bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt demo/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -38,6 +38,25 @@ oidc-peer: ## a demo external login provider (itsme stand-in) on 127.0.0.1:9000,
 	@command -v npm >/dev/null || { echo "oidc-peer needs Node.js (20 or later) and npm"; exit 1; }
 	test -d tests/oidc-peer/node_modules || (cd tests/oidc-peer && npm ci --no-audit --no-fund)
 	OIDC_PEER_ACCOUNTS='$(OIDC_PEER_ACCOUNTS)' node tests/oidc-peer/provider.mjs 9000
+
+# The demo relying party (demo/): its own pinned dependencies in the same .venv, its OAuth client
+# registered idempotently in toegang's database (that of `make run`, which must be running).
+DEMO_RP_PORT ?= 8001
+DEMO_RP_ISSUER ?= http://$(HOST):$(PORT)
+DEMO_RP_CLIENT_ID ?= demo-rp
+DEMO_RP_CLIENT_SECRET ?= demo-rp-secret
+DEMO_STAMP := $(VENV)/.demo-installed
+
+$(DEMO_STAMP): demo/requirements.txt | $(STAMP)
+	$(BIN)/pip install --quiet -r demo/requirements.txt
+	touch $(DEMO_STAMP)
+
+demo-rp: $(STAMP) $(DEMO_STAMP) ## the demo application E-loket (demo) on http://127.0.0.1:8001, beside `make run`
+	$(BIN)/python manage.py oidc_client --application eloket --client-id $(DEMO_RP_CLIENT_ID) \
+	  --redirect-uri http://127.0.0.1:$(DEMO_RP_PORT)/callback --secret $(DEMO_RP_CLIENT_SECRET)
+	DEMO_RP_ISSUER=$(DEMO_RP_ISSUER) DEMO_RP_PORT=$(DEMO_RP_PORT) DEMO_RP_CLIENT_ID=$(DEMO_RP_CLIENT_ID) \
+	  DEMO_RP_CLIENT_SECRET=$(DEMO_RP_CLIENT_SECRET) \
+	  $(BIN)/gunicorn demo.wsgi:app --bind 127.0.0.1:$(DEMO_RP_PORT) --workers 1 --threads 4 --access-logfile -
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .

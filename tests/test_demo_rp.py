@@ -1,0 +1,216 @@
+"""The demo relying party (demo/, `make demo-rp`): E-loket Zorg en Gezondheid (demo).
+
+First its own parts without a network: the picker built from an `access` claim, a posted choice the
+claim did not offer, and the authorization API's "no". Then the whole thing end to end: toegang in
+the live server, the demo app served in a thread on a free loopback port, and a requests session
+walking the login of `gebruiker` (toegang's password form, the consent if any, the callback) to the
+picker; after the subdepartment manager unticks E-loket in one facility, a new login offers only
+the other one, and the API refuses the old choice at once.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import pytest
+
+from demo.app import (
+    ApiUnavailable,
+    AuthzApi,
+    Config,
+    Decision,
+    Facility,
+    create_app,
+    decision_from_api,
+    facilities_from_access,
+    facility_chosen,
+)
+
+
+def _entry(sd_id: Any, name: str, code: str, enterprise: str = "WZC De Zonnebloem vzw") -> dict[str, Any]:
+    return {
+        "enterprise": {"cbe_number": "0404031707", "name": enterprise},
+        "quality": {"code": "residential_care", "name": "Residentiële zorginstelling"},
+        "subdepartment": {"id": sd_id, "identification_code": code, "name": name},
+        "application": "eloket",
+        "valid_until": None,
+    }
+
+
+ACCESS = [
+    _entry(12, "Residentiële zorginstelling Campus Noord", "71012345"),
+    _entry(7, "Centrum voor kortverblijf De Zonnebloem", "71054321"),
+]
+
+
+# -- the pure parts -------------------------------------------------------------------------------
+
+
+def test_picker_lists_each_facility_of_the_access_claim_by_name() -> None:
+    facilities = facilities_from_access(ACCESS)
+
+    assert [(f.subdepartment_id, f.name, f.identification_code) for f in facilities] == [
+        ("7", "Centrum voor kortverblijf De Zonnebloem", "71054321"),
+        ("12", "Residentiële zorginstelling Campus Noord", "71012345"),
+    ]
+    assert {(f.enterprise_name, f.cbe_number, f.quality_name) for f in facilities} == {
+        ("WZC De Zonnebloem vzw", "0404031707", "Residentiële zorginstelling")
+    }
+
+
+@pytest.mark.parametrize(
+    "access",
+    [None, "not a list", {"subdepartment": {"id": 1}}, [], [None, 3, "x"], [{"subdepartment": {"name": "no id"}}]],
+)
+def test_picker_is_empty_for_a_missing_or_malformed_claim(access: Any) -> None:
+    assert facilities_from_access(access) == []
+
+
+def test_picker_skips_malformed_entries_and_duplicates() -> None:
+    access = [*ACCESS, ACCESS[0], {"subdepartment": "not an object"}, {"enterprise": {"name": "no facility"}}]
+
+    assert [f.subdepartment_id for f in facilities_from_access(access)] == ["7", "12"]
+
+
+def test_a_choice_is_accepted_only_when_the_claim_offered_it() -> None:
+    facilities = facilities_from_access(ACCESS)
+
+    chosen = facility_chosen(facilities, "12")
+    assert chosen is not None and chosen.name == "Residentiële zorginstelling Campus Noord"
+    for refused in ("13", "", None, " ", "7; drop", ["7"]):
+        assert facility_chosen(facilities, refused) is None
+    assert facility_chosen([], "7") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, {"allowed": True}, True),
+        (200, {"allowed": False, "reason": "no grant"}, False),
+        (404, {"detail": "Not Found"}, False),
+        (404, None, False),
+        (403, {"detail": "another application's facility"}, False),
+    ],
+)
+def test_the_apis_answer_is_read_as_yes_only_when_it_says_so(status: int, body: Any, expected: bool) -> None:
+    assert decision_from_api(status, body).allowed is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(200, {}), (200, {"allowed": "yes"}), (200, None), (500, {"allowed": True}), (401, {"detail": "expired"})],
+)
+def test_an_unclear_answer_is_no_answer_never_a_yes(status: int, body: Any) -> None:
+    with pytest.raises(ApiUnavailable):
+        decision_from_api(status, body)
+
+
+class _FakeApi(AuthzApi):
+    def __init__(self, answer: Decision | Exception) -> None:
+        self.answer = answer
+        self.asked: list[tuple[str, str]] = []
+
+    def check(self, ssin: str, subdepartment_id: str) -> Decision:
+        self.asked.append((ssin, subdepartment_id))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def _client_logged_in(api: AuthzApi) -> Any:
+    app = create_app(Config(issuer="http://127.0.0.1:9", session_secret="test"), authz=api)
+    client = app.test_client()
+    with client.session_transaction() as s:
+        s["person"] = {
+            "sub": "1",
+            "name": "Gert Gebruiker",
+            "ssin": "85073003328",
+            "facilities": [f.as_session() for f in facilities_from_access(ACCESS)],
+        }
+    return client
+
+
+def test_picker_page_shows_the_manuals_words_and_both_facilities() -> None:
+    client = _client_logged_in(_FakeApi(Decision(True)))
+
+    page = client.get("/").get_data(as_text=True)
+
+    assert "Selecteer in de keuzelijst uw voorziening" in page
+    assert re.findall(r'<option value="(\d+)"', page) == ["7", "12"]
+    assert "Gert Gebruiker" in page
+
+
+def test_posting_a_facility_outside_the_claim_is_refused_without_asking_the_api() -> None:
+    api = _FakeApi(Decision(True))
+    client = _client_logged_in(api)
+
+    response = client.post("/choose", data={"facility": "999"})
+
+    assert response.status_code == 400
+    assert "Die voorziening staat niet in uw keuzelijst" in response.get_data(as_text=True)
+    assert api.asked == []
+    assert client.get("/facility").headers["Location"] == "/"  # nothing was chosen
+
+
+def test_a_confirmed_choice_shows_what_the_application_would_show() -> None:
+    api = _FakeApi(Decision(True))
+    client = _client_logged_in(api)
+
+    assert client.post("/choose", data={"facility": "12"}).headers["Location"] == "/facility"
+    page = client.get("/facility").get_data(as_text=True)
+
+    assert api.asked == [("85073003328", "12")]
+    for shown in ("Residentiële zorginstelling Campus Noord", "71012345", "WZC De Zonnebloem vzw", "Gert Gebruiker"):
+        assert html.escape(shown) in page or shown in page
+
+
+def test_the_apis_no_refuses_with_a_clear_message_and_forgets_the_choice() -> None:
+    api = _FakeApi(Decision(False, "no grant"))
+    client = _client_logged_in(api)
+    client.post("/choose", data={"facility": "7"})
+
+    response = client.get("/facility")
+
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "Geen toegang" in page
+    assert "toegang bevestigt niet (meer) dat u E-loket mag gebruiken voor deze voorziening" in page
+    assert "71054321" in page
+    assert client.get("/facility").headers["Location"] == "/"
+
+
+def test_an_unreachable_api_is_not_taken_for_a_yes() -> None:
+    client = _client_logged_in(_FakeApi(ApiUnavailable("connection refused")))
+    client.post("/choose", data={"facility": "7"})
+
+    response = client.get("/facility")
+
+    assert response.status_code == 503
+    assert "niet bereikbaar" in response.get_data(as_text=True)
+
+
+def test_configuration_from_the_environment() -> None:
+    config = Config.from_environment(
+        {
+            "DEMO_RP_ISSUER": "http://127.0.0.1:8123/",
+            "DEMO_RP_CLIENT_ID": "rp",
+            "DEMO_RP_CLIENT_SECRET": "s",
+            "DEMO_RP_PORT": "8111",
+        }
+    )
+    assert (config.issuer, config.client_id, config.client_secret, config.base_url) == (
+        "http://127.0.0.1:8123",
+        "rp",
+        "s",
+        "http://127.0.0.1:8111",
+    )
+    assert config.discovery_url == "http://127.0.0.1:8123/.well-known/openid-configuration"
+    defaults = Config.from_environment({})
+    assert (defaults.issuer, defaults.client_id, defaults.base_url) == (
+        "http://127.0.0.1:8000",
+        "demo-rp",
+        "http://127.0.0.1:8001",
+    )
+    assert isinstance(facilities_from_access(ACCESS)[0], Facility)
