@@ -187,8 +187,9 @@ def main() -> None:
     print(f"populated {args.users:,} users in one subdepartment (+{args.noise:,} elsewhere) in "
           f"{time.perf_counter() - start:.1f} s; database {db_path}")  # fmt: skip
 
-    client = Client()
-    client.force_login(sb, backend="django.contrib.auth.backends.ModelBackend")
+    from tests.conftest import login  # a session as after password + app code (level 400)
+
+    client = login(Client(), sb)
     with translation.override("en"):
         base = reverse("portal:users", args=[sd.pk])
         export = reverse("portal:users_export", args=[sd.pk])

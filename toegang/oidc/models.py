@@ -6,9 +6,10 @@ fragile across its migrations, and the link is all we need.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from oauth2_provider.models import Application
+from oauth2_provider.models import Application, Grant
 
 
 class RelyingParty(models.Model):
@@ -26,3 +27,26 @@ class RelyingParty(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client.name} → {self.application.code}"
+
+
+class LoginContext(models.Model):
+    """How the person had logged in when they sent a client to toegang: acr, amr and auth_time.
+
+    The token endpoint is called by the client, without the person's session, so what the login
+    proved is recorded at the authorization step: on the authorization code (``grant``), then on the
+    family of refresh tokens the code starts (``token_family``, kept across rotations), so a refresh
+    and userinfo answer with the login that the person did, not with a later one elsewhere.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    grant = models.OneToOneField(
+        Grant, on_delete=models.SET_NULL, null=True, blank=True, related_name="login_context"
+    )
+    token_family = models.UUIDField(null=True, blank=True, db_index=True)
+    acr = models.CharField(max_length=10)
+    amr = models.JSONField(default=list)
+    auth_time = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} acr={self.acr}"

@@ -1,0 +1,51 @@
+"""The RS256 key that signs the ID tokens (docs/oidc.md: making it, rotating it).
+
+Read by settings.py at start-up, so this module imports nothing from Django's app registry.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+KEY_BITS = 3072
+
+
+def new_private_key_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@cache
+def ephemeral_private_key_pem() -> str:
+    """One key per process, for when no key file exists (tests): made once, never written."""
+    return new_private_key_pem()
+
+
+def load_private_key(path: Path) -> str:
+    """The PEM in ``path``, or this process's ephemeral key when the file does not exist."""
+    if path.is_file():
+        return path.read_text()
+    return ephemeral_private_key_pem()
+
+
+def load_old_keys(paths: str) -> list[str]:
+    """Retired keys (comma-separated PEM files): published in the JWKS, never used to sign."""
+    return [Path(p.strip()).read_text() for p in paths.split(",") if p.strip()]
+
+
+def write_private_key(path: Path) -> bool:
+    """Create the key file (mode 0600) if it is missing; True if it was created."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(new_private_key_pem())
+    return True

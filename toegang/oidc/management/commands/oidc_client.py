@@ -1,0 +1,49 @@
+"""Register (or update) a confidential OpenID Connect client of a secured application.
+
+    manage.py oidc_client --application eloket --client-id demo-rp \
+        --redirect-uri http://127.0.0.1:8001/callback --secret <secret>
+
+Idempotent: an existing client with that id gets the given application, secret and redirect URIs.
+Without --secret a random one is made. Prints the client id and secret.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from toegang.applications.models import SecuredApplication
+from toegang.oidc.services import relying_party_register
+
+
+class Command(BaseCommand):
+    help = "Create or update a confidential OpenID Connect client for a secured application."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--application", required=True, help="code of the secured application, e.g. eloket")
+        parser.add_argument("--client-id", required=True)
+        parser.add_argument("--redirect-uri", action="append", required=True, help="exact; repeat for more")
+        parser.add_argument("--secret", default="", help="client secret (default: a random one)")
+        parser.add_argument("--name", default="")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        application = SecuredApplication.objects.filter(code=options["application"]).first()
+        if application is None:
+            raise CommandError(f"no secured application with code {options['application']!r}")
+        for uri in options["redirect_uri"]:
+            if not uri.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
+                raise CommandError(f"redirect URI must be https (or http on the loopback address): {uri}")
+        secret = options["secret"] or secrets.token_urlsafe(32)
+        _rp, created = relying_party_register(
+            actor=None,
+            application=application,
+            client_id=options["client_id"],
+            client_secret=secret,
+            redirect_uris=options["redirect_uri"],
+            name=options["name"],
+        )
+        self.stdout.write(f"{'created' if created else 'updated'} client for {application.code}")
+        self.stdout.write(f"client_id={options['client_id']}")
+        self.stdout.write(f"client_secret={secret}")

@@ -1,0 +1,60 @@
+"""Registering the OAuth clients of the secured applications (the operator's work), audited."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from oauth2_provider.models import AbstractApplication, Application
+
+from toegang.accounts.models import User
+from toegang.applications.models import SecuredApplication
+from toegang.audit.services import audit_record
+from toegang.oidc.models import RelyingParty
+
+
+def _post_logout_uris(redirect_uris: list[str]) -> list[str]:
+    # After RP-initiated logout the person may return to the client's origin root.
+    roots = []
+    for uri in redirect_uris:
+        scheme, _, rest = uri.partition("://")
+        root = f"{scheme}://{rest.split('/', 1)[0]}/"
+        if root not in roots:
+            roots.append(root)
+    return roots
+
+
+@transaction.atomic
+def relying_party_register(
+    *,
+    actor: User | None,
+    application: SecuredApplication,
+    client_id: str,
+    client_secret: str,
+    redirect_uris: list[str],
+    name: str = "",
+) -> tuple[RelyingParty, bool]:
+    """Create or update the confidential client ``client_id`` of ``application``; True if created.
+
+    Exact redirect URIs; no consent screen (the operator registered the client, and the person's
+    access is decided by the grants); ID tokens signed with RS256.
+    """
+    client = Application.objects.filter(client_id=client_id).first()
+    created = client is None
+    if client is None:
+        client = Application(client_id=client_id)
+    client.name = name or f"{application.code} ({client_id})"
+    client.client_type = AbstractApplication.CLIENT_CONFIDENTIAL
+    client.authorization_grant_type = AbstractApplication.GRANT_AUTHORIZATION_CODE
+    client.client_secret = client_secret
+    client.redirect_uris = " ".join(redirect_uris)
+    client.post_logout_redirect_uris = " ".join(_post_logout_uris(redirect_uris))
+    client.algorithm = AbstractApplication.RS256_ALGORITHM
+    client.skip_authorization = True
+    client.save()
+    rp, _ = RelyingParty.objects.update_or_create(client=client, defaults={"application": application})
+    audit_record(
+        actor=actor,
+        action="oidc.client.registered" if created else "oidc.client.updated",
+        obj=rp,
+        after={"client_id": client_id, "application": application.code, "redirect_uris": redirect_uris},
+    )
+    return rp, created

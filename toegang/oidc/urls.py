@@ -1,0 +1,35 @@
+"""django-oauth-toolkit's endpoints under /oauth/ (namespace ``oauth2_provider``), with toegang's
+authorization view; discovery and JWKS also at the root, where the issuer (TOEGANG_BASE_URL) says
+clients find them. No application-management or dynamic-registration views: the operator
+registers clients (admin, ``manage.py oidc_client``)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, path, re_path
+from oauth2_provider import views as oauth2_views
+
+from toegang.oidc.views import AuthorizationView
+
+app_name = "oauth2_provider"
+
+urlpatterns: list[URLPattern] = [
+    path("authorize/", AuthorizationView.as_view(), name="authorize"),
+    path("token/", oauth2_views.TokenView.as_view(), name="token"),
+    path("revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="revoke-token"),
+    path("introspect/", oauth2_views.IntrospectTokenView.as_view(), name="introspect"),
+    re_path(
+        r"^\.well-known/openid-configuration/?$",
+        oauth2_views.ConnectDiscoveryInfoView.as_view(),
+        name="oidc-connect-discovery-info",
+    ),
+    path(".well-known/jwks.json", oauth2_views.JwksInfoView.as_view(), name="jwks-info"),
+    path("userinfo/", oauth2_views.UserInfoView.as_view(), name="user-info"),
+    path("logout/", oauth2_views.RPInitiatedLogoutView.as_view(), name="rp-initiated-logout"),
+]
+
+# At the site root: <issuer>/.well-known/openid-configuration (OpenID Connect Discovery 1.0 §4)
+# and the key set beside it.
+root_urlpatterns: list[URLPattern] = [
+    path(".well-known/openid-configuration", oauth2_views.ConnectDiscoveryInfoView.as_view()),
+    path(".well-known/jwks.json", oauth2_views.JwksInfoView.as_view()),
+]

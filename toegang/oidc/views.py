@@ -1,0 +1,136 @@
+"""The authorization endpoint, as django-oauth-toolkit's, with what toegang adds to it.
+
+- ``prompt=login``, and ``max_age`` when the login is older: the person logs in again. The session
+  ends first (so another person may log in on a shared computer), and the login page returns to
+  the same request without ``prompt`` and ``max_age``, which the new login satisfies.
+- The login's assurance level (``acr``), methods (``amr``) and time go with the code to the tokens
+  (validator.py).
+- A person who may not use the client's application in any facility gets a page that names whom
+  to ask (the managers of their subdepartments), and no code; with ``prompt=none`` the client gets
+  ``error=access_denied``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from allauth.account.authentication import get_authentication_records
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render, resolve_url
+from django.utils import timezone
+from oauth2_provider import views as oauth2_views
+from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.models import Application
+from oauthlib.oauth2.rfc6749.errors import AccessDeniedError, LoginRequired
+
+from toegang.accounts.assurance import session_amr, session_level
+from toegang.accounts.models import User
+from toegang.delegation.authz import facilities_for
+from toegang.delegation.models import SUBDEPARTMENT_ROLES, Role, RoleAssignment, Status
+from toegang.oidc.validator import relying_party
+
+MANAGER_ROLES = (Role.SUBDEPARTMENT_MANAGER, Role.CO_SUBDEPARTMENT_MANAGER)
+
+
+def login_time(request: HttpRequest) -> datetime:
+    """When the person last proved who they are in this session (allauth's records)."""
+    user = request.user
+    records = list(get_authentication_records(request, user)) if user.is_authenticated else []
+    times = [float(r["at"]) for r in records if r.get("at")]
+    if times:
+        return datetime.fromtimestamp(max(times), tz=UTC)
+    last_login = getattr(user, "last_login", None)
+    return last_login if isinstance(last_login, datetime) else timezone.now()
+
+
+def managers_to_ask(person: User) -> list[RoleAssignment]:
+    """The managers of the subdepartments where the person is a member: whom to ask for access."""
+    subdepartments = RoleAssignment.objects.active().filter(
+        person=person, role__in=SUBDEPARTMENT_ROLES, status=Status.ACTIVE
+    )
+    return list(
+        RoleAssignment.objects.active()
+        .filter(
+            role__in=MANAGER_ROLES,
+            status=Status.ACTIVE,
+            subdepartment_id__in=subdepartments.values("subdepartment_id"),
+            person__is_active=True,
+        )
+        .exclude(person=person)
+        .select_related("person", "subdepartment")
+        .order_by("subdepartment__name", "role", "person__last_name")
+    )
+
+
+def _without(full_path: str, *names: str) -> str:
+    parts = urlsplit(full_path)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in names]
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+class AuthorizationView(oauth2_views.AuthorizationView):
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            _scopes, credentials = self.validate_authorization_request(request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
+        application = Application.objects.get(client_id=credentials["client_id"])
+        prompt = set(request.GET.get("prompt", "").split())
+        max_age = request.GET.get("max_age", "")
+        too_old = max_age.isdigit() and (timezone.now() - login_time(request)).total_seconds() > int(max_age)
+
+        if "login" in prompt or too_old:
+            if "none" in prompt:
+                return self._refuse(LoginRequired, credentials, application)
+            logout(request)
+            return redirect_to_login(
+                _without(request.get_full_path(), "prompt", "max_age"),
+                resolve_url(self.get_login_url()),
+                self.get_redirect_field_name(),
+            )
+        if not self._may_use(request, application):
+            if "none" in prompt:
+                return self._refuse(AccessDeniedError, credentials, application)
+            return self._no_access(request, application)
+        return super().get(request, *args, **kwargs)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        # The consent form of a client that does not skip it: the same access rule.
+        application = Application.objects.filter(client_id=form.cleaned_data.get("client_id")).first()
+        if application is not None and not self._may_use(self.request, application):
+            return self._no_access(self.request, application)
+        return super().form_valid(form)
+
+    def create_authorization_response(
+        self, request: HttpRequest, scopes: str, credentials: dict[str, Any], allow: bool
+    ) -> Any:
+        credentials["login_context"] = {
+            "acr": str(session_level(request)),
+            "amr": session_amr(request),
+            "auth_time": login_time(request),
+        }
+        return super().create_authorization_response(request, scopes, credentials, allow)
+
+    def _may_use(self, request: HttpRequest, application: Application) -> bool:
+        rp = relying_party(application)
+        return rp is not None and facilities_for(request.user.pk, rp.application_id).exists()
+
+    def _refuse(self, error_class: type[Any], credentials: dict[str, Any], application: Application) -> HttpResponse:
+        error = OAuthToolkitError(
+            error=error_class(state=credentials.get("state"), redirect_uri=credentials["redirect_uri"]),
+            redirect_uri=credentials["redirect_uri"],
+        )
+        return self.error_response(error, application)
+
+    def _no_access(self, request: HttpRequest, application: Application) -> HttpResponse:
+        rp = relying_party(application)
+        context = {
+            "secured_application": rp.application if rp else None,
+            "client": application,
+            "managers": managers_to_ask(request.user),  # type: ignore[arg-type]
+        }
+        return render(request, "oidc/no_access.html", context, status=403)
