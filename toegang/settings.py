@@ -212,6 +212,48 @@ OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+# OpenID Connect provider for the secured applications (toegang/oidc, docs/oidc.md). Tokens are
+# signed with RS256; the key is the PEM file TOEGANG_OIDC_KEY_FILE (`manage.py oidc_key` makes it;
+# `make run` calls it). Without that file (tests, a one-off shell) the process signs with a key of
+# its own, made once at start-up: tokens then do not survive a restart. Old keys stay in the JWKS,
+# so tokens they signed still verify, from TOEGANG_OIDC_OLD_KEY_FILES (comma-separated PEM files).
+from toegang.oidc.keys import load_private_key, load_old_keys  # noqa: E402
+
+OIDC_KEY_FILE = Path(env("OIDC_KEY_FILE", str(VAR_DIR / "oidc-rsa.pem")))
+OAUTH2_PROVIDER: dict[str, object] = {
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": load_private_key(OIDC_KEY_FILE),
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": load_old_keys(env("OIDC_OLD_KEY_FILES")),
+    "OIDC_ISS_ENDPOINT": BASE_URL,
+    "OAUTH2_VALIDATOR_CLASS": "toegang.oidc.validator.OAuth2Validator",
+    "PKCE_REQUIRED": True,
+    "SCOPES": {
+        "openid": "OpenID Connect",
+        "profile": "Name and language",
+        "email": "E-mail address",
+        "ssin": "National register number (INSZ)",
+        "access": "The facilities where you may use the application",
+        "offline_access": "Stay connected (refresh tokens)",
+        "authz": "Authorization API: check a person's access to the client's application",
+    },
+    "DEFAULT_SCOPES": ["openid"],
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": int(env("OIDC_ACCESS_TOKEN_SECONDS", "600")),
+    "ID_TOKEN_EXPIRE_SECONDS": int(env("OIDC_ACCESS_TOKEN_SECONDS", "600")),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": SESSION_ABSOLUTE_SECONDS,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post"],
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+}
 LOGIN_REDIRECT_URL = "portal:home"
 LOGIN_URL = "account_login"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"

@@ -5,6 +5,7 @@ from django.urls import URLPattern, URLResolver, include, path
 
 from toegang import health
 from toegang.accounts import eid_views
+from toegang.oidc import urls as oidc_urls
 
 # The admin's own login form would be a second password login without allauth's throttling, audit
 # and second factors: send it to allauth's.
@@ -13,6 +14,9 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # OpenID Connect provider: outside the language prefix, as clients have fixed URLs.
+    path("oauth/", include(oidc_urls)),
+    *oidc_urls.root_urlpatterns,
 ]
 urlpatterns += i18n_patterns(
     path("accounts/eid/", eid_views.eid_login, name="account_eid_login"),
