@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "toegang.delegation",
     "toegang.portal",
     "toegang.oidc",
+    # django-ninja: in INSTALLED_APPS so that /api/docs serves its bundled Swagger UI (no CDN)
+    "ninja",
+    "toegang.api",
 ]
 
 MIDDLEWARE = [

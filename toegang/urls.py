@@ -5,6 +5,7 @@ from django.urls import URLPattern, URLResolver, include, path
 
 from toegang import health
 from toegang.accounts import eid_views
+from toegang.api.api import api
 from toegang.oidc import urls as oidc_urls
 
 # The admin's own login form would be a second password login without allauth's throttling, audit
@@ -17,6 +18,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # OpenID Connect provider: outside the language prefix, as clients have fixed URLs.
     path("oauth/", include(oidc_urls)),
     *oidc_urls.root_urlpatterns,
+    # Not under i18n_patterns: relying parties call one stable URL; names follow Accept-Language.
+    path("api/", api.urls),
 ]
 urlpatterns += i18n_patterns(
     path("accounts/eid/", eid_views.eid_login, name="account_eid_login"),
