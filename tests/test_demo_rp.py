@@ -11,10 +11,19 @@ the other one, and the API refuses the old choice at once.
 from __future__ import annotations
 
 import html
+import importlib.util
+import os
 import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
+import requests
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from demo.app import (
     ApiUnavailable,
@@ -214,3 +223,173 @@ def test_configuration_from_the_environment() -> None:
         "http://127.0.0.1:8001",
     )
     assert isinstance(facilities_from_access(ACCESS)[0], Facility)
+
+
+# -- end to end: toegang in the live server, the demo app beside it -------------------------------
+
+# The live server reads what the test wrote, so each test commits; serialized_rollback restores the
+# catalogue rows that migrations wrote (audiences, qualities) after the flush.
+live_db = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# The flow needs toegang's OpenID Connect provider (toegang/oidc) and authorization API (toegang/api).
+requires_provider = pytest.mark.skipif(
+    importlib.util.find_spec("toegang.oidc.management.commands.oidc_client") is None
+    or importlib.util.find_spec("toegang.api.api") is None,
+    reason="toegang's OpenID Connect provider or authorization API is not in this tree",
+)
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, Any]] = []
+        self.options: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get").lower(), "fields": {}})
+        elif tag == "input" and self.forms and a.get("name"):
+            self.forms[-1]["fields"][a["name"]] = a.get("value", "")
+        elif tag == "option":
+            self.options.append(a.get("value", ""))
+
+
+def _page(response: requests.Response) -> _Page:
+    parser = _Page()
+    parser.feed(response.text)
+    return parser
+
+
+@dataclass
+class DemoRp:
+    url: str
+    server: BaseWSGIServer
+
+
+@pytest.fixture
+def toegang_url(live_server: Any, settings: Any) -> str:
+    url = f"http://127.0.0.1:{live_server.thread.port}"
+    # The issuer the ID tokens name and discovery publishes is the live server, as TOEGANG_BASE_URL would say.
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": url}
+    return url
+
+
+@pytest.fixture
+def demo_rp(toegang_url: str) -> Iterator[DemoRp]:
+    # The port is known only once the server is bound; the app (whose redirect URI names it) after.
+    holder: dict[str, Any] = {}
+    server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    holder["app"] = create_app(
+        Config(issuer=toegang_url, client_id="demo-rp", client_secret="demo-rp-secret", base_url=url)
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield DemoRp(url=url, server=server)
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def _toegang_session(s: requests.Session) -> dict[str, Any]:
+    from django.contrib.sessions.backends.db import SessionStore
+
+    key = s.cookies.get("sessionid")
+    return SessionStore(session_key=key).load() if key else {}
+
+
+def _demo_login(
+    demo: DemoRp, toegang_url: str, username: str, password: str
+) -> tuple[requests.Session, requests.Response]:
+    """Open the demo app, log in at toegang with a password, come back to the picker."""
+    s = requests.Session()
+    r = s.get(f"{demo.url}/login", timeout=10)
+    assert r.url.startswith(f"{toegang_url}/nl/accounts/login/"), r.url
+    (form,) = [f for f in _page(r).forms if f["method"] == "post" and "password" in f["fields"]]
+    fields = {**form["fields"], "login": username, "password": password}
+    r = s.post(urljoin(r.url, form["action"] or r.url), data=fields, timeout=10)
+    assert r.url.startswith(demo.url), f"{r.url}: {r.text[:500]}"
+    return s, r
+
+
+@requires_provider
+@live_db
+def test_demo_app_offers_both_facilities_then_only_the_one_left(toegang_url: str, demo_rp: DemoRp) -> None:
+    from django.core.management import call_command
+
+    from toegang.accounts.models import User
+    from toegang.applications.models import SecuredApplication
+    from toegang.delegation.models import Role, RoleAssignment, Status
+    from toegang.delegation.services import membership_update
+    from toegang.organisations.demo import DEMO_PASSWORD, demo_load
+
+    demo_load()
+    call_command(
+        "oidc_client",
+        application="eloket",
+        client_id="demo-rp",
+        redirect_uri=[f"{demo_rp.url}/callback"],
+        secret="demo-rp-secret",
+        stdout=open(os.devnull, "w"),  # noqa: SIM115
+    )
+    greet = User.objects.get(username="gebruiker")
+    noord = RoleAssignment.objects.active().get(
+        person=greet, role=Role.USER, subdepartment__name="Residentiële zorginstelling Campus Noord"
+    )
+    kortverblijf = RoleAssignment.objects.active().get(
+        person=greet, role=Role.USER, subdepartment__name="Centrum voor kortverblijf De Zonnebloem"
+    )
+
+    # Logged in through toegang: the picker offers both facilities, by the manual's words.
+    s, picker = _demo_login(demo_rp, toegang_url, "gebruiker", DEMO_PASSWORD)
+    text = html.unescape(picker.text)
+    assert "Selecteer in de keuzelijst uw voorziening" in text
+    assert "Greet Gebruiker" in text
+    assert sorted(_page(picker).options) == sorted([str(kortverblijf.subdepartment_id), str(noord.subdepartment_id)])
+
+    # The choice, confirmed by the authorization API: what E-loket would show.
+    chosen = s.post(f"{demo_rp.url}/choose", data={"facility": str(noord.subdepartment_id)}, timeout=10)
+    assert chosen.status_code == 200 and chosen.url == f"{demo_rp.url}/facility"
+    shown = html.unescape(chosen.text)
+    for expected in (
+        "Residentiële zorginstelling Campus Noord",
+        "71000238",
+        "WZC De Zonnebloem vzw",
+        "Greet Gebruiker",
+    ):
+        assert expected in shown
+
+    # The SB unticks E-loket for Greet in Campus Noord (Bekijken), keeping RaaS.
+    raas = SecuredApplication.objects.get(code="raas")
+    membership_update(
+        actor=User.objects.get(username="sb"),
+        membership=noord,
+        applications=[raas],
+        status=Status.ACTIVE,
+        email=greet.email,
+    )
+
+    # At once: the API refuses the choice the open session still holds.
+    refused = s.get(f"{demo_rp.url}/facility", timeout=10)
+    assert refused.status_code == 403
+    assert "toegang bevestigt niet (meer)" in html.unescape(refused.text)
+
+    # At the next login, the picker offers only the facility left; a post of the old one is refused.
+    s2, again = _demo_login(demo_rp, toegang_url, "gebruiker", DEMO_PASSWORD)
+    assert _page(again).options == [str(kortverblijf.subdepartment_id)]
+    assert "Residentiële zorginstelling Campus Noord" not in html.unescape(again.text)
+    forged = s2.post(f"{demo_rp.url}/choose", data={"facility": str(noord.subdepartment_id)}, timeout=10)
+    assert forged.status_code == 400
+
+    # The first session sees the same at its next token refresh (the refresh token, no new login).
+    refreshed = s.post(f"{demo_rp.url}/refresh", timeout=10)
+    assert refreshed.url == f"{demo_rp.url}/"
+    assert _page(refreshed).options == [str(kortverblijf.subdepartment_id)]
+
+    # RP-initiated logout: toegang's end_session_endpoint ends its session and sends the person back.
+    out = s.post(f"{demo_rp.url}/logout", timeout=10)
+    assert any(h.url.startswith(f"{toegang_url}/oauth/logout/") for h in out.history)
+    assert out.url == f"{demo_rp.url}/"
+    assert "Aanmelden via toegang" in html.unescape(out.text)
+    assert "_auth_user_id" not in _toegang_session(s)
+    assert s.get(f"{demo_rp.url}/login", timeout=10).url.startswith(f"{toegang_url}/nl/accounts/login/")
