@@ -60,6 +60,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "quality": "Hoedanigheid",
         "code": "Identificatiecode",
         "person": "Aangemeld als",
+        "name": "Naam",
         "ssin": "INSZ",
         "checked": "Toegang bevestigd door toegang om",
         "refused_title": "Geen toegang",
@@ -92,6 +93,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "quality": "Qualité",
         "code": "Code d'identification",
         "person": "Connecté en tant que",
+        "name": "Nom",
         "ssin": "NISS",
         "checked": "Accès confirmé par toegang à",
         "refused_title": "Accès refusé",
@@ -269,34 +271,40 @@ class AuthzApi:
 # -- the web application ----------------------------------------------------------------------------
 
 
-class TokenStore:
-    """The person's tokens stay on the server; the (signed, readable) session cookie holds a key.
+@dataclass
+class Login:
+    """One person's login here: their tokens and the claims the pages show."""
 
-    Process memory: the demo runs one gunicorn worker. A real application would use its database or
-    a cache shared by its workers.
+    token: dict[str, Any]
+    person: dict[str, Any]
+    chosen: str = ""
+
+
+class LoginStore:
+    """Logins stay on the server; the session cookie (signed, but readable) holds only a random key.
+
+    So the tokens and the INSZ never reach the browser, and a large `access` claim does not outgrow a
+    cookie. Process memory: the demo runs one gunicorn worker; a real application would use its
+    database or a cache shared by its workers.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._tokens: dict[str, dict[str, Any]] = {}
+        self._logins: dict[str, Login] = {}
 
-    def put(self, token: dict[str, Any]) -> str:
+    def put(self, login: Login) -> str:
         key = secrets.token_urlsafe(24)
         with self._lock:
-            self._tokens[key] = token
+            self._logins[key] = login
         return key
 
-    def get(self, key: str | None) -> dict[str, Any] | None:
+    def get(self, key: str | None) -> Login | None:
         with self._lock:
-            return self._tokens.get(key or "")
+            return self._logins.get(key or "")
 
-    def replace(self, key: str, token: dict[str, Any]) -> None:
+    def pop(self, key: str | None) -> Login | None:
         with self._lock:
-            self._tokens[key] = token
-
-    def pop(self, key: str | None) -> None:
-        with self._lock:
-            self._tokens.pop(key or "", None)
+            return self._logins.pop(key or "", None)
 
 
 def _lang() -> str:
@@ -334,7 +342,8 @@ def create_app(config: Config | None = None, *, authz: AuthzApi | None = None) -
         server_metadata_url=config.discovery_url,
         client_kwargs={"scope": SCOPES, "code_challenge_method": "S256", "timeout": HTTP_TIMEOUT},
     )
-    tokens = TokenStore()
+    logins = LoginStore()
+    app.extensions["demo_rp_logins"] = logins
     api: dict[str, AuthzApi] = {"api": authz} if authz else {}
 
     def authz_api() -> AuthzApi:
@@ -342,14 +351,17 @@ def create_app(config: Config | None = None, *, authz: AuthzApi | None = None) -
             api["api"] = AuthzApi(config, toegang.load_server_metadata()["token_endpoint"])
         return api["api"]
 
+    def current() -> Login | None:
+        return logins.get(session.get("login"))
+
     def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
         lang = _lang()
-        t = TEXTS[lang]
-        return render_template(template, t=t, lang=lang, person=session.get("person"), **context), status
+        login = current()
+        person = login.person if login else None
+        return render_template(template, t=TEXTS[lang], lang=lang, person=person, **context), status
 
-    def facilities() -> list[Facility]:
-        person = session.get("person") or {}
-        return [Facility(**f) for f in person.get("facilities", [])]
+    def facilities(login: Login) -> list[Facility]:
+        return [Facility(**f) for f in login.person.get("facilities", [])]
 
     def read_claims(token: dict[str, Any]) -> dict[str, Any]:
         # The ID token's claims (checked by Authlib), then userinfo, which answers for the token now.
@@ -361,14 +373,14 @@ def create_app(config: Config | None = None, *, authz: AuthzApi | None = None) -
     def home() -> Any:
         if request.args.get("lang") in TEXTS:
             session["lang"] = request.args["lang"]
-        if not session.get("person"):
+        login = current()
+        if login is None:
             return page("login.html")
-        return page("picker.html", facilities=facilities())
+        return page("picker.html", facilities=facilities(login))
 
     @app.get("/login")
     def login() -> Response:
-        session.pop("person", None)
-        session.pop("chosen", None)
+        logins.pop(session.pop("login", None))
         return toegang.authorize_redirect(  # type: ignore[no-any-return]
             f"{config.base_url}/callback", ui_locales=_lang()
         )
@@ -384,66 +396,63 @@ def create_app(config: Config | None = None, *, authz: AuthzApi | None = None) -
             claims = read_claims(token)
         except Exception as exc:  # Authlib's OAuthError, a bad ID token, toegang unreachable
             return page("login.html", 400, message=f"{t['login_failed']}: {exc}")
-        tokens.pop(session.get("tokens"))
-        session["tokens"] = tokens.put(token)
-        session["id_token"] = token.get("id_token", "")
-        session["person"] = _person(claims)
-        session.pop("chosen", None)
+        logins.pop(session.get("login"))
+        session["login"] = logins.put(Login(token=token, person=_person(claims)))
         return redirect(url_for("home"))
 
     @app.post("/refresh")
     def refresh() -> Any:
         """A new access token with the refresh token: the claims as toegang sees them now."""
-        token = tokens.get(session.get("tokens"))
-        if not token or not token.get("refresh_token"):
+        login = current()
+        if login is None or not login.token.get("refresh_token"):
             return redirect(url_for("login"))
         try:
-            new = dict(toegang.fetch_access_token(grant_type="refresh_token", refresh_token=token["refresh_token"]))
+            new = dict(
+                toegang.fetch_access_token(grant_type="refresh_token", refresh_token=login.token["refresh_token"])
+            )
             claims = dict(toegang.userinfo(token=new))
         except Exception:  # refused (revoked, expired, person blocked): log in again
             return redirect(url_for("login"))
-        tokens.replace(session["tokens"], {**token, **new})
-        if new.get("id_token"):
-            session["id_token"] = new["id_token"]
-        previous = session.get("person") or {}
-        session["person"] = {**_person({**claims, "sub": claims.get("sub") or previous.get("sub")})}
-        session.pop("chosen", None)
+        login.token = {**login.token, **new}
+        login.person = _person({**claims, "sub": claims.get("sub") or login.person.get("sub")})
+        login.chosen = ""
         return redirect(url_for("home"))
 
     @app.post("/choose")
     def choose() -> Any:
-        if not session.get("person"):
+        login = current()
+        if login is None:
             return redirect(url_for("home"))
-        chosen = facility_chosen(facilities(), request.form.get("facility"))
+        chosen = facility_chosen(facilities(login), request.form.get("facility"))
         if chosen is None:
-            return page("picker.html", 400, facilities=facilities(), message=TEXTS[_lang()]["not_offered"])
-        session["chosen"] = chosen.subdepartment_id
+            return page("picker.html", 400, facilities=facilities(login), message=TEXTS[_lang()]["not_offered"])
+        login.chosen = chosen.subdepartment_id
         return redirect(url_for("facility"))
 
     @app.get("/facility")
     def facility() -> Any:
         """What E-loket would show, each time after toegang's API confirms the choice again."""
-        person = session.get("person")
-        if not person:
+        login = current()
+        if login is None:
             return redirect(url_for("home"))
-        chosen = facility_chosen(facilities(), session.get("chosen"))
+        chosen = facility_chosen(facilities(login), login.chosen)
         if chosen is None:
             return redirect(url_for("home"))
         try:
-            decision = authz_api().check(person["ssin"], chosen.subdepartment_id)
+            decision = authz_api().check(login.person["ssin"], chosen.subdepartment_id)
         except ApiUnavailable as exc:
             app.logger.warning("authorization API: %s", exc)
             return page("refused.html", 503, facility=chosen, message=TEXTS[_lang()]["unavailable"])
         if not decision.allowed:
-            session.pop("chosen", None)
+            login.chosen = ""
             return page("refused.html", 403, facility=chosen, message=TEXTS[_lang()]["refused"])
         return page("facility.html", facility=chosen, checked_at=time.strftime("%H:%M:%S"))
 
     @app.post("/logout")
     def logout() -> Response:
-        """RP-initiated logout: forget the session here, then end toegang's at its end_session_endpoint."""
-        id_token = session.get("id_token", "")
-        tokens.pop(session.get("tokens"))
+        """RP-initiated logout: forget the login here, then end toegang's at its end_session_endpoint."""
+        login = logins.pop(session.get("login"))
+        id_token = login.token.get("id_token", "") if login else ""
         lang = _lang()
         session.clear()
         session["lang"] = lang

@@ -31,6 +31,7 @@ from demo.app import (
     Config,
     Decision,
     Facility,
+    Login,
     create_app,
     decision_from_api,
     facilities_from_access,
@@ -130,14 +131,16 @@ class _FakeApi(AuthzApi):
 
 def _client_logged_in(api: AuthzApi) -> Any:
     app = create_app(Config(issuer="http://127.0.0.1:9", session_secret="test"), authz=api)
+    person = {
+        "sub": "1",
+        "name": "Gert Gebruiker",
+        "ssin": "85073003328",
+        "facilities": [f.as_session() for f in facilities_from_access(ACCESS)],
+    }
+    key = app.extensions["demo_rp_logins"].put(Login(token={"access_token": "x"}, person=person))
     client = app.test_client()
     with client.session_transaction() as s:
-        s["person"] = {
-            "sub": "1",
-            "name": "Gert Gebruiker",
-            "ssin": "85073003328",
-            "facilities": [f.as_session() for f in facilities_from_access(ACCESS)],
-        }
+        s["login"] = key
     return client
 
 
@@ -264,6 +267,12 @@ def _page(response: requests.Response) -> _Page:
 class DemoRp:
     url: str
     server: BaseWSGIServer
+    app: Any
+
+    def session_of(self, s: requests.Session) -> dict[str, Any]:
+        """The demo's session cookie as the browser holds it (signed, not encrypted)."""
+        cookie = s.cookies.get("eloket_demo_session")
+        return dict(self.app.session_interface.get_signing_serializer(self.app).loads(cookie)) if cookie else {}
 
 
 @pytest.fixture
@@ -285,7 +294,7 @@ def demo_rp(toegang_url: str) -> Iterator[DemoRp]:
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield DemoRp(url=url, server=server)
+    yield DemoRp(url=url, server=server, app=holder["app"])
     server.shutdown()
     server.server_close()
     thread.join(timeout=10)
@@ -346,6 +355,8 @@ def test_demo_app_offers_both_facilities_then_only_the_one_left(toegang_url: str
     assert "Selecteer in de keuzelijst uw voorziening" in text
     assert "Greet Gebruiker" in text
     assert sorted(_page(picker).options) == sorted([str(kortverblijf.subdepartment_id), str(noord.subdepartment_id)])
+    # The browser holds a key, not the tokens or the INSZ.
+    assert set(demo_rp.session_of(s)) == {"login"}
 
     # The choice, confirmed by the authorization API: what E-loket would show.
     chosen = s.post(f"{demo_rp.url}/choose", data={"facility": str(noord.subdepartment_id)}, timeout=10)
