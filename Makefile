@@ -24,6 +24,7 @@ run: $(STAMP) compilemessages ## serve http://127.0.0.1:8000 with demo data (gun
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py demo_load --if-empty
+	$(BIN)/python manage.py oidc_key
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/gunicorn toegang.wsgi:application --bind $(HOST):$(PORT) --workers 2 --timeout 300 --access-logfile -
 

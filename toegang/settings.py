@@ -220,7 +220,7 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 # `make run` calls it). Without that file (tests, a one-off shell) the process signs with a key of
 # its own, made once at start-up: tokens then do not survive a restart. Old keys stay in the JWKS,
 # so tokens they signed still verify, from TOEGANG_OIDC_OLD_KEY_FILES (comma-separated PEM files).
-from toegang.oidc.keys import load_private_key, load_old_keys  # noqa: E402
+from toegang.oidc.keys import load_old_keys, load_private_key  # noqa: E402
 
 OIDC_KEY_FILE = Path(env("OIDC_KEY_FILE", str(VAR_DIR / "oidc-rsa.pem")))
 OAUTH2_PROVIDER: dict[str, object] = {

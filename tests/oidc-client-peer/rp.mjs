@@ -79,7 +79,8 @@ try {
   process.stdout.write(JSON.stringify(await run()) + '\n')
 } catch (e) {
   process.stdout.write(JSON.stringify({
-    error: e.error ?? e.code ?? 'exception',
+    // A 401 with WWW-Authenticate (a refused client secret) carries the error in the challenge.
+    error: e.error ?? (Array.isArray(e.cause) ? e.cause[0]?.parameters?.error : undefined) ?? e.code ?? 'exception',
     error_description: e.error_description ?? null,
     status: e.status ?? e.cause?.status ?? null,
     name: e.name,

@@ -39,9 +39,7 @@ class LoginContext(models.Model):
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    grant = models.OneToOneField(
-        Grant, on_delete=models.SET_NULL, null=True, blank=True, related_name="login_context"
-    )
+    grant = models.OneToOneField(Grant, on_delete=models.SET_NULL, null=True, blank=True, related_name="login_context")
     token_family = models.UUIDField(null=True, blank=True, db_index=True)
     acr = models.CharField(max_length=10)
     amr = models.JSONField(default=list)

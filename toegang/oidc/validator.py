@@ -22,15 +22,15 @@ from typing import Any
 from django.utils import translation
 from oauth2_provider import oauth2_validators
 from oauth2_provider.models import AbstractApplication, AccessToken, Grant, RefreshToken
-from oauthlib.common import Request
+from oauthlib.common import Request  # type: ignore[import-untyped]
 
 from toegang.delegation.authz import facilities_for
 from toegang.oidc.models import LoginContext, RelyingParty
 
 PERSON_SCOPES = frozenset({"openid", "profile", "email", "ssin", "access", "offline_access"})
 CLIENT_SCOPES = frozenset({"authz"})
-DISCOVERY_CLAIMS = ("sub", "auth_time", "acr", "amr", "name", "given_name", "family_name", "locale", "email", "ssin")
-DISCOVERY_CLAIMS += ("access",)
+DISCOVERY_CLAIMS = ("sub", "auth_time", "acr", "amr", "name", "given_name", "family_name", "locale", "email")
+DISCOVERY_CLAIMS_TOEGANG = ("ssin", "access")
 
 
 def access_claim(person_id: int, application_id: int) -> list[dict[str, Any]]:
@@ -97,6 +97,22 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
 
     def get_default_scopes(self, client_id: str, request: Request, *args: Any, **kwargs: Any) -> list[str]:
         return ["authz"] if request.grant_type == "client_credentials" else ["openid"]
+
+    def validate_redirect_uri(
+        self, client_id: str, redirect_uri: str, request: Request, *args: Any, **kwargs: Any
+    ) -> bool:
+        # Simple string comparison (OpenID Connect Core 3.1.2.1, RFC 9700 2.1): one of the URIs the
+        # operator registered, character for character; no other port even on the loopback address
+        # (RFC 8252's exception is for native apps, and these clients are web servers).
+        return redirect_uri in request.client.redirect_uris.split()
+
+    def validate_silent_authorization(self, request: Request) -> bool:
+        # prompt=none: no consent screen to skip (operator-registered clients never show one).
+        return True
+
+    def validate_silent_login(self, request: Request) -> bool:
+        # prompt=none: the authorization view answers login_required when nobody is logged in.
+        return True
 
     # -- how the person logged in: recorded at the authorization step, carried to the tokens -------
 
@@ -178,7 +194,7 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             return access_claim(request.user.pk, rp.application_id)
 
     def get_discovery_claims(self, request: Any) -> list[str]:
-        return list(DISCOVERY_CLAIMS)
+        return [*DISCOVERY_CLAIMS, *DISCOVERY_CLAIMS_TOEGANG]
 
     def get_id_token_dictionary(
         self, token: Any, token_handler: Any, request: Request

@@ -25,7 +25,8 @@ from django.utils import timezone
 from oauth2_provider import views as oauth2_views
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import Application
-from oauthlib.oauth2.rfc6749.errors import AccessDeniedError, LoginRequired
+from oauth2_provider.settings import oauth2_settings
+from oauthlib.oauth2.rfc6749.errors import AccessDeniedError, LoginRequired  # type: ignore[import-untyped]
 
 from toegang.accounts.assurance import session_amr, session_level
 from toegang.accounts.models import User
@@ -77,7 +78,7 @@ class AuthorizationView(oauth2_views.AuthorizationView):
         try:
             _scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
-            return self.error_response(error, application=None)
+            return self.error_response(error, application=None)  # type: ignore[no-any-return]
         application = Application.objects.get(client_id=credentials["client_id"])
         prompt = set(request.GET.get("prompt", "").split())
         max_age = request.GET.get("max_age", "")
@@ -96,14 +97,14 @@ class AuthorizationView(oauth2_views.AuthorizationView):
             if "none" in prompt:
                 return self._refuse(AccessDeniedError, credentials, application)
             return self._no_access(request, application)
-        return super().get(request, *args, **kwargs)
+        return super().get(request, *args, **kwargs)  # type: ignore[no-any-return]
 
     def form_valid(self, form: Any) -> HttpResponse:
         # The consent form of a client that does not skip it: the same access rule.
         application = Application.objects.filter(client_id=form.cleaned_data.get("client_id")).first()
         if application is not None and not self._may_use(self.request, application):
             return self._no_access(self.request, application)
-        return super().form_valid(form)
+        return super().form_valid(form)  # type: ignore[no-any-return]
 
     def create_authorization_response(
         self, request: HttpRequest, scopes: str, credentials: dict[str, Any], allow: bool
@@ -117,14 +118,19 @@ class AuthorizationView(oauth2_views.AuthorizationView):
 
     def _may_use(self, request: HttpRequest, application: Application) -> bool:
         rp = relying_party(application)
-        return rp is not None and facilities_for(request.user.pk, rp.application_id).exists()
+        person_id = request.user.pk
+        return rp is not None and person_id is not None and facilities_for(person_id, rp.application_id).exists()
 
     def _refuse(self, error_class: type[Any], credentials: dict[str, Any], application: Application) -> HttpResponse:
-        error = OAuthToolkitError(
-            error=error_class(state=credentials.get("state"), redirect_uri=credentials["redirect_uri"]),
-            redirect_uri=credentials["redirect_uri"],
+        """An error for the client at its (validated) redirect URI, as RFC 6749 4.1.2.1 shapes it."""
+        error = error_class(state=credentials.get("state"))
+        params = dict(error.twotuples)
+        if oauth2_settings.COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS:
+            params["iss"] = oauth2_settings.oidc_issuer(self.request)  # RFC 9207
+        redirect_uri = credentials["redirect_uri"]
+        return self.redirect(  # type: ignore[no-any-return]
+            redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(params), application
         )
-        return self.error_response(error, application)
 
     def _no_access(self, request: HttpRequest, application: Application) -> HttpResponse:
         rp = relying_party(application)
