@@ -139,6 +139,7 @@ def test_openapi_document_and_offline_docs(client: Client) -> None:
     # has no internet, so nothing may come from a CDN.
     assert "/static/ninja/swagger-ui-bundle.js" in docs and "/static/ninja/swagger-ui.css" in docs
     assert "cdn" not in docs.lower() and "https://" not in docs
+    assert '"validatorUrl": null' in docs  # nor the validator badge from validator.swagger.io
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-init.js"):
         assert finders.find(f"ninja/{asset}"), asset
 
