@@ -363,6 +363,17 @@ def test_malformed_batches_are_json_errors_never_500(eloket: Api, body: str) -> 
     assert response.json()["detail"]
 
 
+def test_out_of_range_ids_are_422_not_a_database_overflow(access: World, eloket: Api) -> None:
+    user = _ssin(access.zon.people["user"])
+    for bad in (10**30, 2**63, 0, -5):
+        response = eloket.check(user, bad)
+        assert response.status_code == 422, bad
+        assert response.json()["detail"][0]["loc"] == ["path", "subdepartment_id"]
+        response = eloket.batch([{"ssin": user, "subdepartment_id": bad}])
+        assert response.status_code == 422, bad
+    assert eloket.check(user, 2**63 - 1).json() == {"allowed": False}
+
+
 def test_oversized_batch_is_refused_clearly(eloket: Api, settings: Any) -> None:
     pair = {"ssin": ssin_make(1980, 1, 1, 1), "subdepartment_id": 1}
     assert len(eloket.batch([pair] * 1000).json()) == 1000

@@ -12,17 +12,18 @@ from django-ninja's bundled static files (``ninja`` is in INSTALLED_APPS), never
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Annotated, cast
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Body, NinjaAPI, Router, Swagger
+from ninja import Body, NinjaAPI, Path, Router, Swagger
 from ninja.errors import ValidationError
 
 from toegang.accounts.models import User
 from toegang.api.auth import ApiClient, BearerError, ClientCredentials
 from toegang.api.schemas import (
+    MAX_ID,
     CheckBatch,
     CheckOut,
     Decision,
@@ -99,7 +100,9 @@ def person_facilities(request: HttpRequest, ssin: str) -> list[Facility]:
     response={200: Decision, **ERRORS},
     summary="Check one person and facility",
 )
-def person_facility_check(request: HttpRequest, ssin: str, subdepartment_id: int) -> Decision:
+def person_facility_check(
+    request: HttpRequest, ssin: str, subdepartment_id: Annotated[int, Path(gt=0, le=MAX_ID)]
+) -> Decision:
     """May the person use the client's application for this facility (subdepartment id) now?"""
     person_id = _person_id(ssin)
     allowed = person_id is not None and authz.may_use(person_id, _client(request).application_id, subdepartment_id)

@@ -17,6 +17,8 @@ from toegang.applications.models import ApplicationGrant
 from toegang.identifiers import ssin_clean
 
 MAX_BATCH = 1000
+# Ids are 64-bit: a larger number is a 422, not an overflow in the database driver.
+MAX_ID = 2**63 - 1
 
 
 def ssin_normalise(value: str) -> str:
@@ -70,7 +72,7 @@ class Decision(Schema):
 
 class CheckIn(Schema):
     ssin: str = Field(description="INSZ in any formatting", examples=["85.07.30-033.28"])
-    subdepartment_id: int = Field(gt=0)
+    subdepartment_id: int = Field(gt=0, le=MAX_ID)
 
     @field_validator("ssin")
     @classmethod
