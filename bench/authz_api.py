@@ -332,11 +332,25 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
 
-    import httpx
-
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-authz-"))
     database_url, drop_database = _scratch_database(tmp)
+    try:
+        _run(args, tmp, database_url, load_before)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if args.keep:
+            print(f"scratch database kept: {database_url}")
+        else:
+            drop_database()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: float) -> None:
+    import httpx
+
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "toegang.settings",
@@ -491,13 +505,6 @@ def main() -> None:
     path.write_text(json.dumps(merged, indent=2) + "\n")
     print(f"allowed in {allowed_share:.0%} of the pairs asked; /api/docs served offline: {docs_offline}")
     print(f"written {results_dir / 'authz_api.json'}")
-
-    connections.close_all()
-    if args.keep:
-        print(f"scratch database kept: {database_url}")
-    else:
-        drop_database()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
