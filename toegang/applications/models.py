@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from toegang.history import Ended
 from toegang.translated import TranslatedDescription, TranslatedName
 
 
@@ -21,20 +21,13 @@ class SecuredApplication(TranslatedName, TranslatedDescription):
         ordering = ["code"]
 
 
-class SubdepartmentApplication(models.Model):
+class SubdepartmentApplication(Ended):
     """An application switched on for one subdepartment; switching off ends the row, never deletes it."""
 
     subdepartment = models.ForeignKey(
         "organisations.Subdepartment", on_delete=models.PROTECT, related_name="application_links"
     )
     application = models.ForeignKey(SecuredApplication, on_delete=models.PROTECT, related_name="subdepartment_links")
-    valid_from = models.DateTimeField(default=timezone.now)
-    valid_until = models.DateTimeField(null=True, blank=True)
-    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    ended_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    end_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         constraints = [
@@ -49,7 +42,7 @@ class SubdepartmentApplication(models.Model):
         return f"{self.application.name} — {self.subdepartment}"
 
 
-class ApplicationGrant(models.Model):
+class ApplicationGrant(Ended):
     """A person may use one application for one subdepartment (the manual's ticked checkbox).
 
     Hot path of the claims and the check API: the partial index on (person, application).
@@ -58,13 +51,6 @@ class ApplicationGrant(models.Model):
     person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="application_grants")
     subdepartment = models.ForeignKey("organisations.Subdepartment", on_delete=models.PROTECT, related_name="+")
     application = models.ForeignKey(SecuredApplication, on_delete=models.PROTECT, related_name="grants")
-    valid_from = models.DateTimeField(default=timezone.now)
-    valid_until = models.DateTimeField(null=True, blank=True)
-    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    ended_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    end_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("application grant")

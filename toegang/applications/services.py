@@ -46,10 +46,7 @@ def subdepartment_applications_set(
         }
         for pk, link in current.items():
             if pk not in wanted:
-                link.valid_until = now
-                link.ended_by = actor
-                link.end_reason = reason or "switched off"
-                link.save(update_fields=["valid_until", "ended_by", "end_reason"])
+                link.end(actor=actor, reason=reason or "switched off", now=now)
                 # Switching an application off ends the grants that depend on it, each audited.
                 for grant in ApplicationGrant.objects.filter(
                     subdepartment=subdepartment, application_id=pk, valid_until__isnull=True
@@ -112,10 +109,7 @@ def _grant_audit(grant: ApplicationGrant, *, actor: User, action: str, reason: s
 
 
 def _grant_end(grant: ApplicationGrant, *, actor: User, reason: str, now: datetime | None = None) -> None:
-    grant.valid_until = now or timezone.now()
-    grant.ended_by = actor
-    grant.end_reason = reason[:200]
-    grant.save(update_fields=["valid_until", "ended_by", "end_reason"])
+    grant.end(actor=actor, reason=reason, now=now)
     _grant_audit(grant, actor=actor, action="grant.end", reason=reason)
 
 
