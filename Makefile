@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := toegang.settings
 
-.PHONY: help install run totp oidc-peer demo-rp test lint types check-migrations messages compilemessages pytest bench clean
+.PHONY: help install run totp oidc-peer demo-rp test lint types check-migrations messages compilemessages pytest bench bench-full clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -82,8 +82,26 @@ pytest: $(STAMP) ## the test suite
 
 test: lint types check-migrations compilemessages pytest ## every check and test (what CI runs)
 
-bench: $(STAMP) ## password logins per second per core beside the Argon2id ceiling (half a minute; the slower bench/*.py run on their own)
-	$(BIN)/python bench/password_login.py
+# Benchmarks (docs/performance.md). `make bench`: every script in a small configuration (a few
+# minutes), results under bench/results/. `make bench-full`: issue 7's sizes, the authorization API
+# and the generator on PostgreSQL (TOEGANG_DATABASE_URL, a server where scratch databases may be
+# created and dropped); users_list, csv_import and password_login run on SQLite scratch databases.
+BENCH_PG ?= $(or $(TOEGANG_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test)
+BENCH_SCALE ?= 1.0
+
+bench: $(STAMP) ## every benchmark, small and quick (minutes): tables printed, JSON in bench/results/
+	$(BIN)/python bench/password_login.py --logins 30
+	$(BIN)/python bench/csv_import.py --rows 2000
+	$(BIN)/python bench/users_list.py --users 5000 --noise 1000 --runs 30
+	$(BIN)/python bench/authz_api.py --persons 5000 --grants 10000 --duration 5 --warmup 1
+	$(BIN)/python bench/generate.py --scale 0.01
+
+bench-full: $(STAMP) ## every benchmark at full size; PostgreSQL from TOEGANG_DATABASE_URL (BENCH_PG)
+	$(BIN)/python bench/password_login.py --logins 200
+	$(BIN)/python bench/csv_import.py --rows 10000
+	$(BIN)/python bench/users_list.py --users 20000 --noise 5000 --runs 100
+	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/authz_api.py --persons 1000000 --grants 3000000 --duration 20
+	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/generate.py --scale $(BENCH_SCALE)
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var

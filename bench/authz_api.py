@@ -330,6 +330,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gunicorn sync workers")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "authz_api.json", help="JSON results")
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
@@ -495,16 +496,15 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
         "results": results,
         "note": "load generator (one asyncio process, httpx) on the same machine as the server",
     }
-    results_dir = ROOT / "bench" / "results"
-    results_dir.mkdir(exist_ok=True)
+    path = args.out
+    path.parent.mkdir(parents=True, exist_ok=True)
     # One entry per database, so a SQLite run and a PostgreSQL run sit side by side.
-    path = results_dir / "authz_api.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     merged = {k: v for k, v in previous.items() if k in {"sqlite", "postgresql"}}
     merged[vendor] = out
     path.write_text(json.dumps(merged, indent=2) + "\n")
     print(f"allowed in {allowed_share:.0%} of the pairs asked; /api/docs served offline: {docs_offline}")
-    print(f"written {results_dir / 'authz_api.json'}")
+    print(f"written {path}")
 
 
 if __name__ == "__main__":

@@ -53,10 +53,22 @@ def _count_queries() -> Iterator[list[int]]:
         yield counter
 
 
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    import json
+    import platform
+
+    data = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
+            "python": platform.python_version(), **data}  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"written {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "csv_import.json", help="JSON results")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-"))
     db_path = tmp / "bench.sqlite3"
@@ -167,6 +179,17 @@ def main() -> None:
     print(f"{'step':<48} {'seconds':>8} {'users/s':>9} {'queries/user':>13}")
     for label, seconds, queries in results:
         print(f"{label:<48} {seconds:8.2f} {n / seconds:9.0f} {queries / n:13.2f}")
+    _write_json(
+        args.out,
+        {
+            "database": "sqlite",
+            "rows": n,
+            "results": {
+                label: {"seconds": seconds, "users_per_s": n / seconds, "queries_per_user": queries / n}
+                for label, seconds, queries in results
+            },
+        },
+    )
     if not args.keep:
         for f in tmp.iterdir():
             f.unlink()

@@ -54,6 +54,9 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=60)
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results" / "password_login.json", help="JSON results"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-login-"))
     db_path = tmp / "bench.sqlite3"
@@ -113,7 +116,35 @@ def main() -> None:
         print(f"{label:<44} {n / cpu:10.1f} {1000 * cpu / n:15.1f} {n / wall:12.1f} {hash_cpu / cpu:6.2f}")
     print()
     extra = 1000 * (view_cpu - hash_cpu) / n
+    import json
+    import platform
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "database": "sqlite",
+                "logins": n,
+                "cache": cache,
+                "argon2": {
+                    "time_cost": params.time_cost,
+                    "memory_cost_kib": params.memory_cost,
+                    "parallelism": params.parallelism,
+                },
+                "results": {
+                    label: {"per_s_per_core": n / cpu, "ms_cpu_per_login": 1000 * cpu / n, "per_s_wall": n / wall}
+                    for label, wall, cpu in rows
+                },
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"ratio = logins per core / hash ceiling per core; the view adds {extra:.1f} ms CPU a login")
+    print(f"written {args.out}")
     if not args.keep:
         for f in tmp.iterdir():
             f.unlink()

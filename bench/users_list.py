@@ -160,13 +160,26 @@ def _time(fn: Callable[[], Any], runs: int) -> list[float]:
     return times
 
 
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    import json
+    import platform
+
+    data = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
+            "python": platform.python_version(), **data}  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"written {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--noise", type=int, default=5_000, help="users of a second subdepartment")
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "users_list.json", help="JSON results")
     args = parser.parse_args()
+    results: dict[str, Any] = {}
 
     tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-users-"))
     db_path = tmp / "bench.sqlite3"
@@ -232,6 +245,14 @@ def main() -> None:
                         cursor.fetchall()
 
             raw_times = _time(raw, args.runs)
+            results[label] = {
+                "found": found,
+                "queries": len(seen),
+                "view_p50_ms": _pct(view, 50),
+                "view_p99_ms": _pct(view, 99),
+                "raw_sql_p50_ms": _pct(raw_times, 50),
+                "raw_sql_p99_ms": _pct(raw_times, 99),
+            }
             print(
                 f"{label:31} {found:>6} {len(seen):>7} {_pct(view, 50):>7.1f}ms {_pct(view, 99):>7.1f}ms "
                 f"{_pct(raw_times, 50):>9.1f}ms {_pct(raw_times, 99):>5.1f}ms"
@@ -249,6 +270,14 @@ def main() -> None:
             f"CSV export of all {args.users:,} rows: {size / 1024:.0f} KiB, {len(seen)} queries, "
             f"p50 {_pct(export_times, 50):.0f} ms, p99 {_pct(export_times, 99):.0f} ms"
         )
+        results["CSV export"] = {
+            "kib": size / 1024,
+            "queries": len(seen),
+            "p50_ms": _pct(export_times, 50),
+            "p99_ms": _pct(export_times, 99),
+        }
+    _write_json(args.out, {"database": connection.vendor, "users": args.users, "noise": args.noise,
+                           "runs": args.runs, "results": results})  # fmt: skip
     if not args.keep:
         db_path.unlink()
         for extra in tmp.iterdir():
