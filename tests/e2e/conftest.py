@@ -238,7 +238,12 @@ _used_codes: dict[str, str] = {}
 
 
 def _fresh_code(username: str) -> str:
-    """The current app code; a code is accepted once per person, so wait for the next one if needed."""
+    """The current app code; a code is accepted once per person, so wait for the next one if needed.
+
+    Near the end of its 30-second window a code could expire before the server reads it: then wait too.
+    """
+    while time.time() % 30 > 27:
+        time.sleep(0.5)
     code = totp_now(DEMO_TOTP_SECRET)
     while _used_codes.get(username) == code:
         time.sleep(1)

@@ -66,9 +66,15 @@ def test_step_6_in_the_browser(sb: Walk, lang: str) -> None:
 
     # "VOEG EEN GEBRUIKER TOE DOOR ONDERAAN DIENS INSZ IN TE VULLEN. KLIK OP VOLGENDE."
     footer = page.locator("form").filter(has=page.get_by_role("heading", name=tr(lang, "Add a user")))
-    ssin = ssin_make(1991, 3, 14, 201 + ["nl", "fr", "de", "en"].index(lang))
-    footer.get_by_label(tr(lang, "INSZ")).fill(_display(ssin))
+    # A mistyped INSZ first: the message, and the field to type it again.
+    footer.get_by_label(tr(lang, "INSZ")).fill("90.12.24-123.00")
     footer.get_by_role("button", name=tr(lang, "Next"), exact=True).click()
+    sb.check(f"{lang}-wrong-insz")
+    bad = tr(lang, "This INSZ is not valid: check the digits (the check digits do not match).")
+    page.get_by_role("alert").filter(has_text=bad).wait_for()
+    ssin = ssin_make(1991, 3, 14, 201 + ["nl", "fr", "de", "en"].index(lang))
+    page.get_by_label(label(lang, "INSZ")).fill(_display(ssin))
+    page.get_by_role("button", name=tr(lang, "Next"), exact=True).click()
     sb.check(f"{lang}-create-user")
     page.get_by_role("heading", name=tr(lang, "Create a user"), level=1).wait_for()
     page.get_by_text(tr(lang, "Fields marked with a * are required")).wait_for()
