@@ -201,6 +201,9 @@ for _item in filter(None, (x.strip() for x in env("MIN_LEVEL").split(","))):
 SESSION_IDLE_SECONDS = int(env("SESSION_IDLE_SECONDS", "1800"))
 SESSION_ABSOLUTE_SECONDS = int(env("SESSION_ABSOLUTE_SECONDS", "36000"))
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
+# Where sessions live: the database by default; "django.contrib.sessions.backends.cache" (Redis via
+# TOEGANG_REDIS_URL) or ".cached_db" on several app servers (docs/deployment.md).
+SESSION_ENGINE = env("SESSION_ENGINE", "django.contrib.sessions.backends.db")
 # eID / client-certificate login (toegang/accounts/eid.py, docs/eid.md). nginx verifies the certificate
 # and passes it in TOEGANG_EID_HEADER, read only from TOEGANG_EID_TRUSTED_PROXIES; the application
 # checks it again against TOEGANG_EID_CA_BUNDLE (comma-separated PEM files; empty: eID is off) and
