@@ -94,11 +94,15 @@ def _free_port() -> int:
 class Server:
     url: str
     var_dir: Path
+    env: dict[str, str]
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`make run`'s sequence on a fresh database, then gunicorn; stopped by its pid at the end."""
+    """`make run`'s sequence on a fresh database (migrate, demo_load, oidc_key, collectstatic), then gunicorn.
+
+    Stopped by its pid at the end.
+    """
     var_dir = tmp_path_factory.mktemp("toegang-var")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -115,7 +119,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     bin_dir = Path(sys.executable).parent
     python = str(bin_dir / "python")
     manage = [python, str(ROOT / "manage.py")]
-    for args in (["migrate", "--noinput", "-v0"], ["demo_load", "--if-empty"], ["collectstatic", "--noinput", "-v0"]):
+    for args in (
+        ["migrate", "--noinput", "-v0"],
+        ["demo_load", "--if-empty"],
+        ["oidc_key"],  # one signing key for every worker, made before they start
+        ["collectstatic", "--noinput", "-v0"],
+    ):
         subprocess.run([*manage, *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
     subprocess.run([*manage, "shell", "-c", SEED_SECOND_ENTERPRISE], cwd=ROOT, env=env, check=True)  # noqa: S603
     log = (var_dir / "gunicorn.log").open("wb")
@@ -127,25 +136,71 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:  # noqa: S310 (loopback)
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((var_dir / "gunicorn.log").read_text()) from None
-                time.sleep(0.2)
-        yield Server(url=url, var_dir=var_dir)
+        _wait_until_up(f"{url}/healthz", proc, var_dir / "gunicorn.log")
+        yield Server(url=url, var_dir=var_dir, env={k: v for k, v in env.items() if k.startswith("TOEGANG_")})
     finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _stop(proc)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def demo_rp(server: Server) -> Iterator[str]:
+    """`make demo-rp` beside the server: its OAuth client registered, the demo served by gunicorn."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **server.env}
+    bin_dir = Path(sys.executable).parent
+    client = ["--client-id", "demo-rp", "--redirect-uri", f"{url}/callback", "--secret", "demo-rp-secret"]
+    subprocess.run(  # noqa: S603
+        [str(bin_dir / "python"), str(ROOT / "manage.py"), "oidc_client", "--application", "eloket", *client],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    demo_env = {
+        **os.environ,
+        "DEMO_RP_ISSUER": server.url,
+        "DEMO_RP_PORT": str(port),
+        "DEMO_RP_CLIENT_ID": "demo-rp",
+        "DEMO_RP_CLIENT_SECRET": "demo-rp-secret",
+    }
+    log = (server.var_dir / "demo-rp.log").open("wb")
+    proc = subprocess.Popen(  # noqa: S603
+        [str(bin_dir / "gunicorn"), "demo.wsgi:app", "--bind", f"127.0.0.1:{port}", "--threads", "4"],
+        cwd=ROOT,
+        env=demo_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_until_up(url + "/", proc, server.var_dir / "demo-rp.log")
+        yield url
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (loopback)
+                if r.status == 200:
+                    return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(log.read_text()) from None
+            time.sleep(0.2)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -218,7 +273,7 @@ class Walk:
         self.page.goto(self.base + path)
         self.check(step)
 
-    def login(self, lang: str, username: str) -> None:
+    def login(self, lang: str, username: str, second_factor: bool = True) -> None:
         """allauth's login form, then the app code on its second-factor page (as a person types them)."""
         page = self.page
         self.goto(f"/{lang}/accounts/login/", "login")
@@ -226,6 +281,9 @@ class Walk:
         form.get_by_label(tr(lang, "Login")).fill(username)
         form.get_by_label(tr(lang, "Password")).fill(DEMO_PASSWORD)
         form.get_by_role("button", name=tr(lang, "Log in")).click()
+        if not second_factor:
+            page.wait_for_url(lambda url: "/accounts/login/" not in url)
+            return
         page.wait_for_url(re.compile(r"/2fa/"))
         self.check("app-code")
         code = _fresh_code(username)
