@@ -28,7 +28,7 @@ SEEN_AT = "toegang_seen_at"
 # Pages every logged-in person reaches with a password: the entity choice, help, their own data,
 # the audience choice and the step-up page itself. Everything else in the portal, and the Django
 # admin, needs the person's required level.
-OPEN_PORTAL_VIEWS = frozenset({"home", "help", "me", "my_history", "step_up", "audience"})
+OPEN_PORTAL_VIEWS = frozenset({"home", "help", "help_image", "me", "my_history", "step_up", "audience"})
 GUARDED_NAMESPACES = frozenset({"portal", "admin"})
 
 

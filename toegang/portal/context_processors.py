@@ -6,10 +6,14 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import translate_url
 
+from toegang.portal.help_views import help_role_for
+
 
 def portal(request: HttpRequest) -> dict[str, Any]:
-    """The header's language links (NL | FR | DE | EN) point at the same page in the other language."""
+    """The header's language links (NL | FR | DE | EN) point at the same page in the other language;
+    ``help_role``: the guide the header's Help link opens for this page (a view may pass its own)."""
     path = request.get_full_path()
     return {
         "language_links": [(code, code.upper(), translate_url(path, code)) for code, _name in settings.LANGUAGES],
+        "help_role": help_role_for(request),
     }

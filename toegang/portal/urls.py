@@ -1,13 +1,14 @@
 from django.urls import path, re_path
 
-from toegang.portal import account_views, login_views, subdepartment_views, user_views, users, views
+from toegang.portal import account_views, help_views, login_views, subdepartment_views, user_views, users, views
 from toegang.portal.csv_import import users_import
 
 app_name = "portal"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("help/", views.help_page, name="help"),
+    path("help/", help_views.help_page, name="help"),
+    path("help/img/<str:name>", help_views.help_image, name="help_image"),
     path("audience/", login_views.audience, name="audience"),
     path("step-up/", login_views.step_up, name="step_up"),
     path("me/history/", login_views.my_history, name="my_history"),

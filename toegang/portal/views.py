@@ -345,7 +345,3 @@ def operator_enterprise(request: HttpRequest, pk: int) -> HttpResponse:
             "crumbs": _crumbs(enterprise),
         },
     )
-
-
-def help_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/help.html")
