@@ -67,6 +67,7 @@ types: $(STAMP) ## mypy with django-stubs
 	$(BIN)/mypy toegang tests
 
 check-migrations: $(STAMP) ## models and migrations agree
+	mkdir -p var
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 messages: $(STAMP) ## extract translatable text into locale/{nl,fr,de,en}

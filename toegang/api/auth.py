@@ -15,6 +15,7 @@ unknown, insufficient scope) is passed on unchanged. What toegang adds:
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,9 @@ class BearerError(Exception):
         if self.error:
             parts.append(f'error="{self.error}"')
             # The header allows printable ASCII without '"' and '\\' (§3); the JSON body has the full text.
-            safe = self.description.encode("ascii", "ignore").decode().replace('"', "'").replace("\\", "")
+            # NFKD first, so that accented letters keep their base letter ("ungültig" -> "ungultig").
+            ascii_text = unicodedata.normalize("NFKD", self.description).encode("ascii", "ignore").decode()
+            safe = ascii_text.replace('"', "'").replace("\\", "")
             parts.append(f'error_description="{safe}"')
         if self.status == 403:
             parts.append(f'scope="{SCOPE}"')
