@@ -197,8 +197,10 @@ def test_audit_trail_of_a_scope_uses_its_index(data: dict[str, Any]) -> None:
     assert enterprise is not None
     qs = selectors.audit_events_for_actor(data["operator"], enterprise).order_by("-at", "-id")[:50]
     plan = _qs_plan(qs)
-    assert "audit_enterprise_at" in _indexes(plan), json.dumps(plan, indent=1)
-    assert "audit_auditevent" not in _seq_scans(plan)
+    # Either the (enterprise, -at) index or the enterprise foreign-key index plus a small sort: the
+    # planner picks by the scope's size; what matters is that the trail is not scanned whole.
+    _assert_index_lookup(plan, "audit_auditevent", "enterprise_id")
+    assert "audit_auditevent" not in _seq_scans(plan), json.dumps(plan, indent=1)
 
 
 def test_roles_of_a_person_use_their_index(data: dict[str, Any]) -> None:
