@@ -112,7 +112,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "TOEGANG_VAR_DIR": str(var_dir),
         "TOEGANG_DATABASE_URL": f"sqlite:///{var_dir / 'toegang.sqlite3'}",
         "TOEGANG_BASE_URL": url,
-        "TOEGANG_ALLOWED_HOSTS": "127.0.0.1",
+        # localhost too: WebAuthn takes no IP address as its relying party (test_security_key.py).
+        "TOEGANG_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "TOEGANG_DEBUG": "0",
         "TOEGANG_EMAIL_URL": "locmem:",
     }
