@@ -41,7 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
+
+from common import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_PAIRS = 100
@@ -119,26 +120,6 @@ def application(environ: dict[str, Any], start_response: Any) -> Any:
 
 
 # --- scratch database and data ---------------------------------------------------------------------
-
-
-def _scratch_database(tmp: Path) -> tuple[str, Any]:
-    """The URL of a scratch database, and how to drop it."""
-    base = os.environ.get("TOEGANG_DATABASE_URL", "")
-    if not base.startswith(("postgres://", "postgresql://")):
-        return f"sqlite:///{tmp / 'bench.sqlite3'}", lambda: None
-    import psycopg
-
-    name = f"toegang_bench_{os.getpid()}"
-    url = urlparse(base)
-    admin_dsn = urlunparse(url._replace(scheme="postgresql"))
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return urlunparse(url._replace(path=f"/{name}")), drop
 
 
 def _nihii(k: int) -> str:
@@ -335,7 +316,7 @@ def main() -> None:
 
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-authz-"))
-    database_url, drop_database = _scratch_database(tmp)
+    database_url, drop_database = scratch_database(tmp, "bench")
     try:
         _run(args, tmp, database_url, load_before)
     finally:

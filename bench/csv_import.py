@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from common import write_json
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -51,17 +53,6 @@ def _count_queries() -> Iterator[list[int]]:
 
     with connection.execute_wrapper(wrapper):
         yield counter
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    import json
-    import platform
-
-    data = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
-            "python": platform.python_version(), **data}  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"written {path}")
 
 
 def main() -> None:
@@ -179,7 +170,7 @@ def main() -> None:
     print(f"{'step':<48} {'seconds':>8} {'users/s':>9} {'queries/user':>13}")
     for label, seconds, queries in results:
         print(f"{label:<48} {seconds:8.2f} {n / seconds:9.0f} {queries / n:13.2f}")
-    _write_json(
+    write_json(
         args.out,
         {
             "database": "sqlite",

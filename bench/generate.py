@@ -18,29 +18,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse, urlunparse
+
+from common import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _scratch_database(tmp: Path) -> tuple[str, Any]:
-    base = os.environ.get("TOEGANG_DATABASE_URL", "")
-    if not base.startswith(("postgres://", "postgresql://")):
-        return f"sqlite:///{tmp / 'generate.sqlite3'}", lambda: None
-    import psycopg
-
-    name = f"toegang_gen_{os.getpid()}"
-    url = urlparse(base)
-    admin_dsn = urlunparse(url._replace(scheme="postgresql"))
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return urlunparse(url._replace(path=f"/{name}")), drop
 
 
 def main() -> None:
@@ -50,7 +31,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-gen-"))
-    url, drop = _scratch_database(tmp)
+    url, drop = scratch_database(tmp, "gen")
     try:
         os.environ.update(
             {"TOEGANG_DATABASE_URL": url, "TOEGANG_EMAIL_URL": "locmem:", "DJANGO_SETTINGS_MODULE": "toegang.settings"}

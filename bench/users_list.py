@@ -23,6 +23,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from common import write_json
+
 ROOT = Path(__file__).resolve().parent.parent
 
 LAST_NAMES = [
@@ -160,17 +162,6 @@ def _time(fn: Callable[[], Any], runs: int) -> list[float]:
     return times
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    import json
-    import platform
-
-    data = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
-            "python": platform.python_version(), **data}  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"written {path}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--users", type=int, default=20_000)
@@ -276,7 +267,7 @@ def main() -> None:
             "p50_ms": _pct(export_times, 50),
             "p99_ms": _pct(export_times, 99),
         }
-    _write_json(args.out, {"database": connection.vendor, "users": args.users, "noise": args.noise,
+    write_json(args.out, {"database": connection.vendor, "users": args.users, "noise": args.noise,
                            "runs": args.runs, "results": results})  # fmt: skip
     if not args.keep:
         db_path.unlink()
