@@ -17,7 +17,6 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
 
@@ -37,6 +36,7 @@ from demo.app import (
     facilities_from_access,
     facility_chosen,
 )
+from tests.html_page import parse
 
 
 def _entry(sd_id: Any, name: str, code: str, enterprise: str = "WZC De Zonnebloem vzw") -> dict[str, Any]:
@@ -241,28 +241,6 @@ requires_provider = pytest.mark.skipif(
 )
 
 
-class _Page(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict[str, Any]] = []
-        self.options: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get").lower(), "fields": {}})
-        elif tag == "input" and self.forms and a.get("name"):
-            self.forms[-1]["fields"][a["name"]] = a.get("value", "")
-        elif tag == "option":
-            self.options.append(a.get("value", ""))
-
-
-def _page(response: requests.Response) -> _Page:
-    parser = _Page()
-    parser.feed(response.text)
-    return parser
-
-
 @dataclass
 class DemoRp:
     url: str
@@ -314,7 +292,7 @@ def _demo_login(
     s = requests.Session()
     r = s.get(f"{demo.url}/login", timeout=10)
     assert r.url.startswith(f"{toegang_url}/nl/accounts/login/"), r.url
-    (form,) = [f for f in _page(r).forms if f["method"] == "post" and "password" in f["fields"]]
+    (form,) = [f for f in parse(r).forms if f["method"] == "post" and "password" in f["fields"]]
     fields = {**form["fields"], "login": username, "password": password}
     r = s.post(urljoin(r.url, form["action"] or r.url), data=fields, timeout=10)
     assert r.url.startswith(demo.url), f"{r.url}: {r.text[:500]}"
@@ -354,7 +332,7 @@ def test_demo_app_offers_both_facilities_then_only_the_one_left(toegang_url: str
     text = html.unescape(picker.text)
     assert "Selecteer in de keuzelijst uw voorziening" in text
     assert "Greet Gebruiker" in text
-    assert sorted(_page(picker).options) == sorted([str(kortverblijf.subdepartment_id), str(noord.subdepartment_id)])
+    assert sorted(parse(picker).options) == sorted([str(kortverblijf.subdepartment_id), str(noord.subdepartment_id)])
     # The browser holds a key, not the tokens or the INSZ.
     assert set(demo_rp.session_of(s)) == {"login"}
 
@@ -387,7 +365,7 @@ def test_demo_app_offers_both_facilities_then_only_the_one_left(toegang_url: str
 
     # At the next login, the picker offers only the facility left; a post of the old one is refused.
     s2, again = _demo_login(demo_rp, toegang_url, "gebruiker", DEMO_PASSWORD)
-    assert _page(again).options == [str(kortverblijf.subdepartment_id)]
+    assert parse(again).options == [str(kortverblijf.subdepartment_id)]
     assert "Residentiële zorginstelling Campus Noord" not in html.unescape(again.text)
     forged = s2.post(f"{demo_rp.url}/choose", data={"facility": str(noord.subdepartment_id)}, timeout=10)
     assert forged.status_code == 400
@@ -395,7 +373,7 @@ def test_demo_app_offers_both_facilities_then_only_the_one_left(toegang_url: str
     # The first session sees the same at its next token refresh (the refresh token, no new login).
     refreshed = s.post(f"{demo_rp.url}/refresh", timeout=10)
     assert refreshed.url == f"{demo_rp.url}/"
-    assert _page(refreshed).options == [str(kortverblijf.subdepartment_id)]
+    assert parse(refreshed).options == [str(kortverblijf.subdepartment_id)]
 
     # RP-initiated logout: toegang's end_session_endpoint ends its session and sends the person back.
     out = s.post(f"{demo_rp.url}/logout", timeout=10)

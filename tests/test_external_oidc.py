@@ -18,7 +18,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlparse
@@ -31,6 +30,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.utils import translation
 
 from tests.conftest import World
+from tests.html_page import parse
 from toegang.accounts.adapter import EXTERNAL_FAILED, EXTERNAL_NO_SSIN, EXTERNAL_NOT_KNOWN
 from toegang.accounts.models import User
 from toegang.audit.models import AuditEvent
@@ -175,28 +175,6 @@ def use_peer(settings: Any) -> Callable[[Peer], None]:
 # -- a browser, as far as these pages need one ----------------------------------------------------
 
 
-class _Forms(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict[str, Any]] = []
-        self.links: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get").lower(), "fields": {}})
-        elif tag == "input" and self.forms and a.get("name"):
-            self.forms[-1]["fields"][a["name"]] = a.get("value", "")
-        elif tag == "a" and a.get("href"):
-            self.links.append(a["href"])
-
-
-def _parse(response: requests.Response) -> _Forms:
-    parser = _Forms()
-    parser.feed(response.text)
-    return parser
-
-
 @dataclass
 class Walk:
     session: requests.Session
@@ -212,16 +190,16 @@ def external_login(base: str, issuer: str, account_id: str, *, abort: bool = Fal
     """From toegang's login page through the provider's forms back to toegang, as a person would."""
     s = requests.Session()
     login_page = s.get(f"{base}/nl/accounts/login/", timeout=10)
-    hrefs = [h for h in _parse(login_page).links if f"/accounts/oidc/{PROVIDER_ID}/login/" in h]
+    hrefs = [h for h in parse(login_page).links if f"/accounts/oidc/{PROVIDER_ID}/login/" in h]
     assert hrefs, "the login page shows no link to the external provider"
     confirm = s.get(urljoin(login_page.url, html.unescape(hrefs[0])), timeout=10)
     # allauth asks to confirm with a POST (no login on GET, so a link cannot start a login).
-    (form,) = [f for f in _parse(confirm).forms if f["method"] == "post"]
+    (form,) = [f for f in parse(confirm).forms if f["method"] == "post"]
     r = s.post(urljoin(confirm.url, form["action"]), data=form["fields"], timeout=10)
     authorize = next(h.headers["Location"] for h in r.history if h.headers.get("Location", "").startswith(issuer))
     authorize_query = parse_qs(urlparse(authorize).query)
     while r.url.startswith(issuer):
-        forms = [f for f in _parse(r).forms if f["method"] == "post"]
+        forms = [f for f in parse(r).forms if f["method"] == "post"]
         assert forms, f"the provider answered without a form: {r.status_code} {r.text[:300]}"
         fields = dict(forms[0]["fields"])
         if fields.get("prompt") == "login":
