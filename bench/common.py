@@ -5,11 +5,20 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def scratch_database(tmp: Path, prefix: str) -> tuple[str, Callable[[], None]]:
@@ -42,3 +51,149 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
     print(f"written {path}")
+
+
+# --- a server under load: gunicorn, wrk, and what the server's processes used -----------------------
+
+WRK_SCRIPT = Path(__file__).with_name("wrk_requests.lua")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running gunicorn: its base URL, master pid and worker pids."""
+
+    base: str
+    pid: int
+    proc: subprocess.Popen[bytes]
+
+    def workers(self) -> list[int]:
+        """The worker processes (children of the master), from /proc."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.pid:  # field 4 of stat: the parent pid
+                pids.append(int(stat.parent.name))
+        return sorted(pids)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (/proc/<pid>/stat fields 14 and 15)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of one process in MiB (VmRSS of /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+@contextmanager
+def serve(
+    app: str, env: dict[str, str], *, workers: int = 1, pythonpath: str = "", cpu: int | None = None
+) -> Iterator[Server]:
+    """gunicorn (sync workers) on a free loopback port, ready (/readyz answered), stopped by its pid.
+
+    ``cpu``: pin the server to that CPU (taskset), so that the load generator can have the other.
+    """
+    import httpx
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [str(Path(sys.executable).with_name("gunicorn")), app, "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", str(workers), "--log-level", "warning"]
+    if pythonpath:
+        command += ["--pythonpath", pythonpath]
+    if cpu is not None and shutil.which("taskset"):
+        command = ["taskset", "-c", str(cpu), *command]
+    proc = subprocess.Popen(command, env=env, cwd=ROOT)  # noqa: S603 (fixed arguments, our own gunicorn)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"gunicorn exited with {proc.returncode}")
+            try:
+                if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("gunicorn did not become ready in 60 s")
+            time.sleep(0.2)
+        yield Server(base=base, pid=proc.pid, proc=proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wrk(
+    server: Server,
+    requests: list[tuple[str, str, str]],
+    *,
+    headers: dict[str, str] | None = None,
+    duration: float = 10,
+    connections: int = 8,
+    cpu: int | None = None,
+) -> dict[str, Any]:
+    """Drive the server with Debian's wrk (one thread) through ``requests``, taken in turn.
+
+    ``requests``: (method, path, body) triples; a body is sent as application/json. Returns requests,
+    non-2xx answers, requests per second, p50/p99 in ms (wrk's own latency histogram, coordinated
+    omission not corrected: each connection sends its next request when the last is answered), and
+    the CPU seconds the server's workers used during the run, hence requests per server CPU second.
+    """
+    if shutil.which("wrk") is None:
+        raise SystemExit("the benchmarks' load generator is Debian's wrk: apt-get install -y wrk")
+    with tempfile.TemporaryDirectory(prefix="toegang-wrk-") as tmp:
+        listing = Path(tmp) / "requests.txt"
+        listing.write_text("".join(f"{m} {p} {b}\n" for m, p, b in requests))
+        command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(WRK_SCRIPT)]
+        for name, value in (headers or {}).items():
+            command += ["-H", f"{name}: {value}"]
+        command.append(server.base)
+        if cpu is not None and shutil.which("taskset"):
+            command = ["taskset", "-c", str(cpu), *command]
+        workers = server.workers()
+        cpu_before = cpu_seconds(workers)
+        done = subprocess.run(  # noqa: S603 (fixed arguments)
+            command, env={**os.environ, "WRK_REQUESTS": str(listing)}, capture_output=True, text=True, check=True
+        )
+        server_cpu = cpu_seconds(workers) - cpu_before
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise SystemExit(f"wrk printed no result:\n{done.stdout}\n{done.stderr}")
+    r: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
+    seconds = r["duration_us"] / 1e6
+    return {
+        "requests": r["requests"],
+        "errors": r["non_2xx"] + r["socket_errors"],
+        "requests_per_s": r["requests"] / seconds,
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "max_ms": r["max_us"] / 1000,
+        "server_cpu_s": server_cpu,
+        "requests_per_server_cpu_s": r["requests"] / server_cpu if server_cpu else float("nan"),
+        "connections": connections,
+        "duration_s": seconds,
+    }
