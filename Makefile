@@ -96,6 +96,8 @@ bench: $(STAMP) ## every benchmark, small and quick (minutes): tables printed, J
 	$(BIN)/python bench/users_list.py --users 5000 --noise 1000 --runs 30
 	$(BIN)/python bench/authz_api.py --persons 5000 --grants 10000 --duration 5 --warmup 1
 	$(BIN)/python bench/generate.py --scale 0.01
+	$(BIN)/python bench/token_endpoint.py --duration 5 --pool 1500
+	$(BIN)/python bench/memory.py --scale 0.01 --rounds 100
 
 bench-full: $(STAMP) ## every benchmark at full size; PostgreSQL from TOEGANG_DATABASE_URL (BENCH_PG)
 	$(BIN)/python bench/password_login.py --logins 200
@@ -103,6 +105,8 @@ bench-full: $(STAMP) ## every benchmark at full size; PostgreSQL from TOEGANG_DA
 	$(BIN)/python bench/users_list.py --users 20000 --noise 5000 --runs 100
 	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/authz_api.py --persons 1000000 --grants 3000000 --duration 20
 	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/generate.py --scale $(BENCH_SCALE)
+	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/token_endpoint.py --duration 20 --pool 6000
+	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/memory.py --scale 0.1 --rounds 500
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var

@@ -147,9 +147,15 @@ def serve(
             proc.wait()
 
 
+def _wrk_line(method: str, path: str, body: str, content_type: str = "") -> str:
+    if content_type:
+        return f"{method} {path}\t{content_type}\t{body}\n"
+    return f"{method} {path} {body}\n"
+
+
 def wrk(
     server: Server,
-    requests: list[tuple[str, str, str]],
+    requests: list[tuple[str, str, str]] | list[tuple[str, str, str, str]],
     *,
     headers: dict[str, str] | None = None,
     duration: float = 10,
@@ -158,7 +164,9 @@ def wrk(
 ) -> dict[str, Any]:
     """Drive the server with Debian's wrk (one thread) through ``requests``, taken in turn.
 
-    ``requests``: (method, path, body) triples; a body is sent as application/json. Returns requests,
+    ``requests``: (method, path, body) triples, a body sent as application/json; or (method, path, body,
+    content type) for another type, e.g. a form. ``headers`` go with every request; ``duration`` in
+    whole seconds (wrk takes no fractions; rounded, at least 1). Returns requests,
     non-2xx answers, requests per second, p50/p99 in ms (wrk's own latency histogram, coordinated
     omission not corrected: each connection sends its next request when the last is answered), and
     the CPU seconds the server's workers used during the run, hence requests per server CPU second.
@@ -167,8 +175,8 @@ def wrk(
         raise SystemExit("the benchmarks' load generator is Debian's wrk: apt-get install -y wrk")
     with tempfile.TemporaryDirectory(prefix="toegang-wrk-") as tmp:
         listing = Path(tmp) / "requests.txt"
-        listing.write_text("".join(f"{m} {p} {b}\n" for m, p, b in requests))
-        command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(WRK_SCRIPT)]
+        listing.write_text("".join(_wrk_line(*r) for r in requests))
+        command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "-s", str(WRK_SCRIPT)]
         for name, value in (headers or {}).items():
             command += ["-H", f"{name}: {value}"]
         command.append(server.base)

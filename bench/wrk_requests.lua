@@ -1,15 +1,24 @@
 -- wrk script of bench/common.py: requests taken in turn from the file WRK_REQUESTS, one per line
--- "METHOD PATH [JSON body]"; at the end one line "WRK_JSON {...}" with the counts and percentiles.
+-- "METHOD PATH [JSON body]", or "METHOD PATH<TAB>CONTENT-TYPE<TAB>BODY" for a body of another type
+-- (e.g. a form); at the end one line "WRK_JSON {...}" with the counts and percentiles. The headers
+-- given to wrk with -H are sent with every request (wrk.format drops them when it is given a table).
 local requests = {}
 local n = 0
 local counter = 0
 
 for line in io.lines(os.getenv("WRK_REQUESTS")) do
-  local method, path, body = line:match("^(%S+) (%S+) ?(.*)$")
+  local method, path, rest = line:match("^(%S+) (%S+) ?(.*)$")
   if method then
     local headers = {}
+    for name, value in pairs(wrk.headers) do
+      headers[name] = value
+    end
+    local content_type, body = rest:match("^\t([^\t]*)\t(.*)$")
+    if content_type == nil then
+      content_type, body = "application/json", rest
+    end
     if body ~= "" then
-      headers["Content-Type"] = "application/json"
+      headers["Content-Type"] = content_type
     else
       body = nil
     end

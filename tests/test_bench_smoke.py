@@ -1,9 +1,10 @@
 """CI smoke of the benchmarks (issue 7): each script runs once, tiny, to its end. No timing asserted.
 
-Every script builds its own scratch database (SQLite under a temporary directory; ``authz_api`` and
-``generate`` a scratch PostgreSQL database when TOEGANG_DATABASE_URL points at PostgreSQL), so they
-run as subprocesses: this process's Django is already bound to the test database. Each writes its
-JSON to ``tmp_path``, never over the committed results in bench/results/.
+Every script builds its own scratch database (SQLite under a temporary directory; ``authz_api``,
+``generate``, ``token_endpoint`` and ``memory`` a scratch PostgreSQL database when
+TOEGANG_DATABASE_URL points at PostgreSQL), so they run as subprocesses: this process's Django is
+already bound to the test database. Each writes its JSON to ``tmp_path``, never over the committed
+results in bench/results/.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ SCRIPTS = {
     "users_list": ["--users", "60", "--noise", "10", "--runs", "2"],
     "authz_api": ["--persons", "200", "--grants", "300", "--duration", "0.3", "--warmup", "0.1", "--workers", "1"],
     "generate": ["--scale", "0.0005"],
+    "token_endpoint": ["--duration", "1", "--connections", "2", "--pool", "100", "--hash-seconds", "0.1"],
+    "memory": ["--scale", "0.0005", "--rounds", "2"],
 }
 
 
