@@ -1,7 +1,8 @@
 """The hot queries' plans use their indexes (PostgreSQL's EXPLAIN; issue 7).
 
 A moderate data set is generated in the test (``generate_data`` at scale 0.005: 5,000 persons,
-~15,000 grants, 100 facilities the largest of which has 100 users, plus a few thousand audit events)
+~15,000 grants, 100 facilities the largest of which has 100 users, grown to 2,100, plus a few
+thousand audit events)
 and ANALYZEd, so the planner sees real row counts and picks indexes on its own: no
 ``enable_seqscan = off``. Each test compiles the very query the code runs (the same selectors,
 filters and ``authz`` functions), asks for ``EXPLAIN (FORMAT JSON)`` and asserts that the named index
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.db.models import QuerySet
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from toegang.accounts.models import User
@@ -48,6 +50,7 @@ def data(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any
         atomic.__enter__()
         try:
             report = generate(scale=0.005, seed=11)
+            _grow_largest_facility(report.largest_subdepartment_id, 2_000)
             enterprises = list(Enterprise.objects.order_by("pk").values_list("pk", flat=True)[:200])
             operator = User.objects.get(username=GENERATOR_USERNAME)
             now = timezone.now()
@@ -71,6 +74,30 @@ def data(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any
         finally:
             transaction.set_rollback(True)
             atomic.__exit__(None, None, None)
+
+
+def _grow_largest_facility(sd_pk: int, n: int) -> None:
+    """``n`` more users in the largest facility (100 at this scale; 20,000 in production).
+
+    With 100 rows, sorting them all is as cheap as walking an index in order, and the planner picks
+    either; with 2,000 it walks the users list's index, as it does at full size.
+    """
+    sd = Subdepartment.objects.get(pk=sd_pk)
+    members = RoleAssignment.objects.filter(subdepartment=sd).values("person_id")
+    persons = User.objects.exclude(pk__in=members).exclude(ssin=None).order_by("pk")[:n]
+    RoleAssignment.objects.bulk_create(
+        [
+            RoleAssignment(
+                person=p,
+                role=Role.USER,
+                enterprise_id=sd.enterprise_id,
+                enterprise_quality_id=sd.enterprise_quality_id,
+                subdepartment=sd,
+            )
+            for p in persons
+        ],
+        batch_size=1_000,
+    )
 
 
 def _plan(sql: str, params: Any) -> dict[str, Any]:
@@ -163,6 +190,42 @@ def test_may_use_reads_only_the_persons_grants(data: dict[str, Any]) -> None:
     assert "delegation_roleassignment" not in _seq_scans(plan)
 
 
+def _the_one_statement(call: Any) -> dict[str, Any]:
+    """The plan of the one statement ``call()`` runs (as sent, parameters bound by the driver)."""
+    with CaptureQueriesContext(connection) as ctx:
+        call()
+    (query,) = ctx.captured_queries
+    return _plan(query["sql"], None)
+
+
+def _assert_by_ssin(plan: dict[str, Any]) -> None:
+    # The person through the unique INSZ index, then only that person's grants and membership.
+    _assert_index_lookup(plan, "accounts_user", "ssin")
+    _assert_person_grant_lookup(plan)
+    assert not _seq_scans(plan) & {"delegation_roleassignment", "applications_applicationgrant", "accounts_user"}
+
+
+def test_the_check_apis_one_statement_finds_the_person_by_ssin(data: dict[str, Any]) -> None:
+    person, application, sd = _a_person_with_grants()
+    ssin = User.objects.get(pk=person).ssin or ""
+    assert authz.may_use_ssin(ssin, application, sd) is authz.may_use(person, application, sd)
+    _assert_by_ssin(_the_one_statement(lambda: authz.may_use_ssin(ssin, application, sd)))
+    _assert_by_ssin(_the_one_statement(lambda: list(authz.facilities_for_ssin(ssin, application))))
+
+
+def test_a_batch_is_one_statement_on_the_same_indexes(data: dict[str, Any]) -> None:
+    # 10 people of the test's 5,000: with 100 (2 % of them) the planner rightly prefers reading the
+    # application's grants whole; among 1,000,000 people it keeps to the person index for 1,000
+    # (docs/performance.md).
+    _person, application, _sd = _a_person_with_grants()
+    ssins = [
+        s or "" for s in User.objects.filter(ssin__isnull=False).order_by("pk").values_list("ssin", flat=True)[:10]
+    ]
+    expected = {s: {g.subdepartment_id for g in authz.facilities_for_ssin(s, application)} for s in ssins}
+    assert authz.facilities_for_many(ssins, application) == {s: f for s, f in expected.items() if f}
+    _assert_by_ssin(_the_one_statement(lambda: authz.facilities_for_many(ssins, application)))
+
+
 def _users_list(data: dict[str, Any], params: dict[str, str]) -> QuerySet[RoleAssignment]:
     sd = Subdepartment.objects.get(pk=data["report"].largest_subdepartment_id)
     members = selectors.subdepartment_members(data["operator"], sd).order_by(*DEFAULT_ORDER)
@@ -190,6 +253,77 @@ def test_users_list_application_filter_uses_grant_index(data: dict[str, Any]) ->
     plan = _qs_plan(_users_list(data, {"application": str(app.pk)})[:50])
     _assert_index_lookup(plan, "delegation_roleassignment", "subdepartment_id")
     assert "applications_applicationgrant" not in _seq_scans(plan), json.dumps(plan, indent=1)
+
+
+def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _count_plan(qs: QuerySet[Any]) -> dict[str, Any]:
+    """The plan of the paginator's COUNT, compiled as ``qs.count()`` compiles it."""
+    with CaptureQueriesContext(connection) as captured:
+        qs.count()
+    sql = captured.captured_queries[-1]["sql"]
+    assert "COUNT(" in sql, sql
+    return _plan(sql, None)
+
+
+LIST_FILTERS = [
+    {},
+    {"last_name": "jans"},
+    {"first_name": "an"},
+    {"username": "g00"},
+    {"type": "USE"},
+    {"ssin": "70.01"},
+    {"status": "blocked"},
+    {"last_name": "jans", "type": "USE"},
+]
+
+
+@pytest.mark.parametrize("params", [{}, {"type": "USE"}], ids=["default", "type"])
+def test_users_list_default_page_walks_the_name_index(data: dict[str, Any], params: dict[str, str]) -> None:
+    """The default order is the order of role_subdep_name_active: a page is that index walked until
+    50 rows are found; no sort of the subdepartment's rows (20,000 of them at full size).
+    """
+    plan = _qs_plan(_users_list(data, params)[:50])
+    dump = json.dumps(plan, indent=1)
+    assert plan["Node Type"] == "Limit", dump
+    assert "role_subdep_name_active" in _indexes(plan), dump
+    kinds = {n["Node Type"] for n in _nodes(plan)}
+    assert not kinds & {"Sort", "Incremental Sort", "Seq Scan"}, dump
+
+
+SORTS = [d + c for c in ("last_name", "first_name", "username", "type", "ssin", "status") for d in ("", "-")]
+
+
+@pytest.mark.parametrize(
+    "params", LIST_FILTERS + [{"sort": s} for s in SORTS], ids=lambda p: "+".join(p.values()) or "default"
+)
+def test_users_list_page_and_count_read_no_person(data: dict[str, Any], params: dict[str, str]) -> None:
+    """Filters and sorts use the person's copies on the row: neither the page (LIMIT 50) nor the count
+    line reads accounts_user. Joining it there made PostgreSQL read every person of the
+    subdepartment, or hash-join all 1,000,000 persons, before the LIMIT (268 ms, issue 7).
+    """
+    qs = _users_list(data, params)
+    for plan in (_qs_plan(qs[:50]), _count_plan(qs)):
+        dump = json.dumps(plan, indent=1)
+        assert not any(n.get("Relation Name") == "accounts_user" for n in _nodes(plan)), dump
+        assert "delegation_roleassignment" not in _seq_scans(plan), dump
+        _assert_index_lookup(plan, "delegation_roleassignment", "subdepartment_id")
+
+
+def test_users_list_reads_the_persons_of_the_page_by_primary_key(data: dict[str, Any]) -> None:
+    page = _users_list(data, {"sort": "-ssin"})[:50]
+    with CaptureQueriesContext(connection) as captured:
+        rows = list(page)
+    assert len(rows) == 50 and len(captured.captured_queries) == 2
+    persons_sql = captured.captured_queries[1]["sql"]
+    assert 'FROM "accounts_user"' in persons_sql, persons_sql
+    plan = _plan(persons_sql, None)
+    scans = _scans(plan, "accounts_user")
+    assert scans and all("Index Name" in s and "id" in s.get("Index Cond", "") for s in scans), json.dumps(plan)
 
 
 def test_audit_trail_of_a_scope_uses_its_index(data: dict[str, Any]) -> None:

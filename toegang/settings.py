@@ -289,6 +289,11 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# Authorization API: a bearer token that passed django-oauth-toolkit's check is remembered in the
+# cache for at most this many seconds (never beyond its expiry); revoking or changing it forgets it at
+# once in every worker that shares the cache (toegang/api/auth.py, docs/api.md). A local-memory cache
+# is one per process, so without Redis it is off unless set.
+API_TOKEN_CACHE_SECONDS = int(env("API_TOKEN_CACHE_SECONDS", "60" if _redis_url else "0"))
 
 _email_url = env("EMAIL_URL", "console:")
 if _email_url.startswith("console:"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
 from toegang.identifiers import ssin_format
@@ -35,6 +37,35 @@ class User(AbstractUser):
     class Meta:
         verbose_name = _("person")
         verbose_name_plural = _("persons")
+
+    # The fields copied onto the person's role assignments for the users list (delegation's
+    # PERSON_COPIES, where the reason is written down); kept in step here, whichever path saves the
+    # person: a service, the personal-data page, the admin, the shell.
+    COPIED_FIELDS = ("last_name", "first_name", "username", "ssin")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._copied_saved = self._copied_now()
+
+    def _copied_now(self) -> tuple[Any, ...]:
+        # A deferred field (``only()``) is left out rather than loaded.
+        deferred = self.get_deferred_fields()
+        return tuple(None if f in deferred else self.__dict__.get(f) for f in self.COPIED_FIELDS)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        changed = self._copied_now() != self._copied_saved and (
+            update_fields is None or not set(update_fields).isdisjoint(self.COPIED_FIELDS)
+        )
+        if not changed or self._state.adding:  # a new person has no role assignments yet
+            super().save(*args, **kwargs)
+        else:
+            from toegang.delegation.models import person_copies_update  # delegation depends on accounts
+
+            with transaction.atomic(using=kwargs.get("using")):
+                super().save(*args, **kwargs)
+                person_copies_update(self)
+        self._copied_saved = self._copied_now()
 
     @property
     def is_operator(self) -> bool:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import models
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -37,9 +40,55 @@ class Status(models.TextChoices):
     BLOCKED = "blocked", _("Blocked")
 
 
+# The person's fields that the users list sorts and filters on, copied onto each of their role
+# assignments (copy -> person field). A subdepartment holds up to 20,000 users: sorted by the
+# person's name through a join, PostgreSQL joined all 20,000 persons before taking a page of 50
+# (268 ms at full scale, docs/performance.md). With the copies the page is a walk of the index
+# ``role_subdep_name_active`` that stops after 50 rows, and only those 50 are joined to the person.
+#
+# The copies are kept here, in the model layer, and nowhere else: ``RoleAssignment.save`` and
+# ``RoleAssignmentQuerySet.bulk_create`` fill them from the row's person, ``User.save`` rewrites
+# them when one of these fields of the person changes (``person_copies_update``), the generator's
+# COPY writes them, and migration 0003 filled the rows that existed. Nothing else writes them.
+PERSON_COPIES: dict[str, str] = {
+    "person_last_name": "last_name",
+    "person_first_name": "first_name",
+    "person_username": "username",
+    "person_ssin": "ssin",
+}
+
+
+def person_copies(person: models.Model) -> dict[str, object]:
+    """The copy columns' values for a role assignment of ``person``."""
+    return {copy: getattr(person, field) for copy, field in PERSON_COPIES.items()}
+
+
+def person_copies_update(person: models.Model) -> int:
+    """Rewrite the copies on all of ``person``'s role assignments (ended ones too, like the join did).
+
+    From the person's row as saved, not from the instance: a ``save(update_fields=…)`` may have
+    left other edited fields of the instance unsaved.
+    """
+    saved = get_user_model().objects.filter(pk=OuterRef("person_id"))
+    return RoleAssignment.objects.filter(person_id=person.pk).update(
+        **{copy: Subquery(saved.values(field)[:1]) for copy, field in PERSON_COPIES.items()}
+    )
+
+
 class RoleAssignmentQuerySet(models.QuerySet["RoleAssignment"]):
     def active(self) -> RoleAssignmentQuerySet:
         return self.filter(valid_until__isnull=True)
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[RoleAssignment]:
+        """``bulk_create`` skips ``save()``: fill the person copies here as well."""
+        objs = list(objs)
+        missing = {o.person_id for o in objs if not RoleAssignment.person.is_cached(o)}
+        persons = {p.pk: p for p in get_user_model().objects.filter(pk__in=missing)} if missing else {}
+        for o in objs:
+            person = o.person if RoleAssignment.person.is_cached(o) else persons[o.person_id]
+            for copy, value in person_copies(person).items():
+                setattr(o, copy, value)
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class RoleAssignment(models.Model):
@@ -66,6 +115,11 @@ class RoleAssignment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     end_reason = models.CharField(_("reason"), max_length=200, blank=True)
+    # Copies of the person's fields (PERSON_COPIES above); never edited on their own.
+    person_last_name = models.CharField(max_length=150, blank=True, editable=False)
+    person_first_name = models.CharField(max_length=150, blank=True, editable=False)
+    person_username = models.CharField(max_length=150, blank=True, editable=False)
+    person_ssin = models.CharField(max_length=11, null=True, blank=True, editable=False)  # noqa: DJ001 (as User.ssin)
 
     objects = RoleAssignmentQuerySet.as_manager()
 
@@ -76,6 +130,13 @@ class RoleAssignment(models.Model):
             models.Index(fields=["person", "valid_until"], name="role_person_active"),
             models.Index(
                 fields=["subdepartment", "role"], condition=Q(valid_until__isnull=True), name="role_subdep_active"
+            ),
+            # The users list's default order: a page is this index walked from the subdepartment's
+            # first name on, LIMIT 50, with no sort and no join of the other rows' persons.
+            models.Index(
+                fields=["subdepartment", "person_last_name", "person_first_name", "id"],
+                condition=Q(valid_until__isnull=True),
+                name="role_subdep_name_active",
             ),
         ]
         constraints = [
@@ -110,6 +171,16 @@ class RoleAssignment(models.Model):
                 name="one_active_main_access_manager",
             ),
         ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A new row, or one whose person is at hand, takes the person's current values; a row saved
+        # without its person loaded (ending it, say) keeps the copies User.save maintains.
+        if self._state.adding or RoleAssignment.person.is_cached(self):
+            for copy, value in person_copies(self.person).items():
+                setattr(self, copy, value)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], *PERSON_COPIES}
+        super().save(*args, **kwargs)
 
     @property
     def is_active(self) -> bool:

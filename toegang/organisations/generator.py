@@ -46,7 +46,7 @@ from django.utils import timezone
 from toegang.accounts.models import User
 from toegang.applications.models import ApplicationGrant, SubdepartmentApplication
 from toegang.audit.services import audit_record
-from toegang.delegation.models import Role, RoleAssignment, Status
+from toegang.delegation.models import PERSON_COPIES, Role, RoleAssignment, Status
 from toegang.identifiers import cbe_make, ssin_make
 from toegang.organisations.demo import _catalogue
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
@@ -246,9 +246,9 @@ def generate(*, scale: float, seed: int = 7, progress: Callable[[str, int, float
         lasts = rng.choices(LAST_NAMES, weights=last_weights, k=counts.persons)
         firsts = rng.choices(FIRST_NAMES, k=counts.persons)
         langs = rng.choices(["nl", "fr", "de"], weights=[60, 39, 1], k=counts.persons)
+        ssins = [ssin_for(i) for i in range(counts.persons)]
         users.write(
-            (p0 + i, f"g{i:07d}", ssin_for(i), firsts[i], lasts[i], password, dt, langs[i])
-            for i in range(counts.persons)
+            (p0 + i, f"g{i:07d}", ssins[i], firsts[i], lasts[i], password, dt, langs[i]) for i in range(counts.persons)
         )
         done("persons", users, t0)
         person_cursor = 0
@@ -258,6 +258,11 @@ def generate(*, scale: float, seed: int = 7, progress: Callable[[str, int, float
             pk = p0 + person_cursor % counts.persons
             person_cursor += 1
             return pk
+
+        def copies(pk: int) -> tuple[str, str, str, str]:
+            """The person's fields that each role assignment copies (delegation's PERSON_COPIES)."""
+            i = pk - p0
+            return (lasts[i], firsts[i], f"g{i:07d}", ssins[i])
 
         # Enterprises, activated qualities.
         t0 = time.perf_counter()
@@ -303,21 +308,24 @@ def generate(*, scale: float, seed: int = 7, progress: Callable[[str, int, float
         roles = _Writer(
             RoleAssignment,
             ["person_id", "role", "enterprise_id", "enterprise_quality_id", "subdepartment_id", "status",
-             "valid_from", "granted_by_id"],
+             "valid_from", "granted_by_id", *PERSON_COPIES],
         )  # fmt: skip
         active, blocked = Status.ACTIVE.value, Status.BLOCKED.value
         user_role = Role.USER.value
         roles.write(
-            (next_person(), Role.MAIN_ACCESS_MANAGER.value, e0 + i, None, None, active, dt, operator.pk)
+            (p, Role.MAIN_ACCESS_MANAGER.value, e0 + i, None, None, active, dt, operator.pk, *copies(p))
             for i in range(counts.enterprises)
+            for p in (next_person(),)
         )
         roles.write(
-            (next_person(), Role.ACCESS_MANAGER.value, e0 + i, q0 + i, None, active, dt, operator.pk)
+            (p, Role.ACCESS_MANAGER.value, e0 + i, q0 + i, None, active, dt, operator.pk, *copies(p))
             for i in range(counts.enterprise_qualities)
+            for p in (next_person(),)
         )
         roles.write(
-            (next_person(), Role.SUBDEPARTMENT_MANAGER.value, e0 + k, q0 + k, s0 + i, active, dt, operator.pk)
+            (p, Role.SUBDEPARTMENT_MANAGER.value, e0 + k, q0 + k, s0 + i, active, dt, operator.pk, *copies(p))
             for i, k in enumerate(eq_of)
+            for p in (next_person(),)
         )
         sizes = subdepartment_sizes(counts.subdepartments, counts.memberships, counts.largest_subdepartment, rng)
         members: list[tuple[int, int]] = []  # (person, subdepartment index), for the grants
@@ -330,7 +338,7 @@ def generate(*, scale: float, seed: int = 7, progress: Callable[[str, int, float
                     person = next_person()
                     members.append((person, i))
                     status = blocked if rng.random() < 0.01 else active
-                    yield (person, user_role, e0 + k, q0 + k, s0 + i, status, dt, operator.pk)
+                    yield (person, user_role, e0 + k, q0 + k, s0 + i, status, dt, operator.pk, *copies(person))
 
         roles.write(memberships())
         done("role_assignments", roles, t0)
