@@ -33,8 +33,12 @@ PASSWORD = "a-long-test-password-1"
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     # Argon2id costs ~0.1 s a hash by design; the personas would spend seconds on it per test.
-    # tests/test_login.py checks the production hasher explicitly.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # tests/test_login.py checks the production hasher explicitly. The client secrets' own hasher
+    # (OAUTH2_PROVIDER's CLIENT_SECRET_HASHER, tests/test_client_secret_hasher.py) stays registered.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "toegang.oidc.hashers.ClientSecretHasher",
+    ]
 
 
 @pytest.fixture(autouse=True)

@@ -117,6 +117,8 @@ AUTHENTICATION_BACKENDS = [
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    # Client secrets only (OAUTH2_PROVIDER's CLIENT_SECRET_HASHER): random, so a fast hash suffices.
+    "toegang.oidc.hashers.ClientSecretHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -232,6 +234,8 @@ OAUTH2_PROVIDER: dict[str, object] = {
     "OIDC_RSA_PRIVATE_KEYS_INACTIVE": load_old_keys(env("OIDC_OLD_KEY_FILES")),
     "OIDC_ISS_ENDPOINT": BASE_URL,
     "OAUTH2_VALIDATOR_CLASS": "toegang.oidc.validator.OAuth2Validator",
+    # Client secrets are random: one salted HMAC-SHA256, not Argon2 (toegang/oidc/hashers.py).
+    "CLIENT_SECRET_HASHER": "pbkdf2_sha256_client",
     "PKCE_REQUIRED": True,
     "SCOPES": {
         "openid": "OpenID Connect",
