@@ -1,6 +1,9 @@
-"""Benchmark: import 10,000 generated users from CSV into a scratch SQLite database.
+"""Benchmark: import 10,000 generated users from CSV into a scratch database.
 
     .venv/bin/python bench/csv_import.py [--rows 10000] [--keep]
+
+SQLite under a temporary directory; PostgreSQL when TOEGANG_DATABASE_URL points at a server (a
+scratch database beside it, dropped afterwards unless --keep). JSON: one entry per database vendor.
 
 Prints users/second for parsing, the preview (a dry run: the whole import, rolled back), the real
 import (one transaction, every row through ``subdepartment_user_add`` with its permission check,
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import sys
 import tempfile
@@ -23,14 +27,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from common import write_json
+from common import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _setup(db_path: Path) -> None:
+def _setup(url: str) -> None:
     sys.path.insert(0, str(ROOT))
-    os.environ["TOEGANG_DATABASE_URL"] = f"sqlite:///{db_path}"
+    os.environ["TOEGANG_DATABASE_URL"] = url
     os.environ["TOEGANG_EMAIL_URL"] = "locmem:"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toegang.settings")
     import django
@@ -62,8 +66,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "csv_import.json", help="JSON results")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-"))
-    db_path = tmp / "bench.sqlite3"
-    _setup(db_path)
+    url, drop = scratch_database(tmp, "csv")
+    try:
+        _setup(url)
+        _run(args)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if args.keep:
+            print(f"scratch database kept: {url}")
+        else:
+            drop()
+            for f in tmp.iterdir():
+                f.unlink()
+            tmp.rmdir()
+
+
+def _run(args: argparse.Namespace) -> None:
 
     from django.core import mail
     from django.db import transaction
@@ -166,25 +186,32 @@ def main() -> None:
     assert len(mail.outbox) == n
     assert RoleAssignment.objects.active().filter(subdepartment=sd, role=Role.USER).count() == n
 
-    print(f"CSV import of {n:,} users, SQLite ({db_path})")
+    from django.db import connection
+
+    vendor = connection.vendor
+    print(f"CSV import of {n:,} users, {vendor}")
     print(f"{'step':<48} {'seconds':>8} {'users/s':>9} {'queries/user':>13}")
     for label, seconds, queries in results:
         print(f"{label:<48} {seconds:8.2f} {n / seconds:9.0f} {queries / n:13.2f}")
-    write_json(
-        args.out,
-        {
-            "database": "sqlite",
-            "rows": n,
-            "results": {
-                label: {"seconds": seconds, "users_per_s": n / seconds, "queries_per_user": queries / n}
-                for label, seconds, queries in results
-            },
+    out = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpus": os.cpu_count(),
+        "database": vendor,
+        "rows": n,
+        "results": {
+            label: {"seconds": seconds, "users_per_s": n / seconds, "queries_per_user": queries / n}
+            for label, seconds, queries in results
         },
-    )
-    if not args.keep:
-        for f in tmp.iterdir():
-            f.unlink()
-        tmp.rmdir()
+    }
+    # One entry per database vendor, the other kept (as bench/authz_api.py writes its file).
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if "database" in previous:  # the earlier single-vendor layout
+        previous = {previous["database"]: previous}
+    merged = {k: v for k, v in previous.items() if k in {"sqlite", "postgresql"}}
+    merged[vendor] = out
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(merged, indent=2) + "\n")
+    print(f"written {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,26 @@
-"""Benchmark: the "Gebruikers" list of a subdepartment with 20,000 users, in a scratch SQLite database.
+"""Benchmark: the "Gebruikers" list of a subdepartment with 20,000 users.
 
     .venv/bin/python bench/users_list.py [--users 20000] [--runs 100] [--keep]
+    .venv/bin/python bench/users_list.py --database-url postgres://…/toegang_full [--runs 100]
 
-For each scenario (page 1, a deep page, filters, sorts, the CSV export) it prints the time of the
+Without ``--database-url`` it builds its own subdepartment of ``--users`` in a scratch database:
+SQLite, or PostgreSQL when TOEGANG_DATABASE_URL points at a server (a database beside it, dropped
+afterwards). With ``--database-url`` it reads an already generated database instead (``manage.py
+generate_data --scale 1.0``, or ``bench/generate.py --scale 1.0 --keep``; migrated to the current
+code first), writes nothing to it and measures its largest subdepartment, seen by that
+subdepartment's manager: 1,000,000 persons around it, as in production.
+
+For each scenario (page 1, a deep page, every filter, every sort, the CSV export) it prints the time of the
 whole request through the test client (view, filters, paginator, template; p50 and p99), the number
 of queries, the database time of those queries as Django measured them, and beside it the raw SQL
 time of the same COUNT and page queries run directly on a cursor: the floor the view is compared with.
+JSON to bench/results/users_list.json, one entry per database vendor.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -23,7 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from common import write_json
+from common import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,9 +48,9 @@ FIRST_NAMES = [
 ]  # fmt: skip
 
 
-def _setup(db_path: Path) -> None:
+def _setup(url: str, migrate: bool) -> None:
     sys.path.insert(0, str(ROOT))
-    os.environ["TOEGANG_DATABASE_URL"] = f"sqlite:///{db_path}"
+    os.environ["TOEGANG_DATABASE_URL"] = url
     os.environ["TOEGANG_EMAIL_URL"] = "locmem:"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toegang.settings")
     import django
@@ -48,7 +58,45 @@ def _setup(db_path: Path) -> None:
     django.setup()
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
+    if migrate:
+        call_command("migrate", verbosity=0)
+    else:  # a generated database is read as it is: say so if it lacks this code's migrations
+        from django.db import connection
+        from django.db.migrations.executor import MigrationExecutor
+
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            sys.exit("the database is not migrated to this code: run manage.py migrate on it first")
+
+
+def _largest() -> tuple[Any, Any, int]:
+    """The generated database's largest subdepartment, its subdepartment manager, its user count."""
+    from django.db.models import Count
+
+    from toegang.delegation.models import Role, RoleAssignment
+    from toegang.organisations.models import Subdepartment
+
+    top = (
+        RoleAssignment.objects.active()
+        .filter(role=Role.USER, subdepartment__isnull=False)
+        .values("subdepartment")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .first()
+    )
+    if top is None:
+        sys.exit("no subdepartment with users in this database: generate data first")
+    sd = Subdepartment.objects.get(pk=top["subdepartment"])
+    sb = (
+        RoleAssignment.objects.active()
+        .filter(subdepartment=sd, role=Role.SUBDEPARTMENT_MANAGER)
+        .select_related("person")
+        .order_by("pk")
+        .first()
+    )
+    if sb is None:
+        sys.exit(f"subdepartment {sd.pk} has no subdepartment manager")
+    return sd, sb.person, int(top["n"])
 
 
 def _populate(n_users: int, noise: int) -> tuple[Any, Any]:
@@ -162,20 +210,93 @@ def _time(fn: Callable[[], Any], runs: int) -> list[float]:
     return times
 
 
+def _scenarios(sd: Any, base: str) -> list[tuple[str, str]]:
+    """Page 1, a deep page, each filter and each sort; the filter values taken from the data itself."""
+    from toegang.delegation.models import RoleAssignment
+    from toegang.identifiers import ssin_format
+
+    rows = RoleAssignment.objects.active().filter(subdepartment=sd).order_by("pk")
+    # Through the person (one query), so that the script also measures code from before the copies.
+    sample = rows.exclude(person__ssin=None).values_list("person__last_name", "person__first_name",
+                                                         "person__username", "person__ssin")[0]  # fmt: skip
+    last, first, username, ssin = sample[0], sample[1], sample[2], sample[3] or ""
+    n = rows.count()
+    app = sd.application_links.filter(valid_until__isnull=True).order_by("application__code").first().application_id
+    scenarios = [
+        ("page 1 (default order)", base),
+        (f"deep page {max(1, n // 50 * 7 // 10)}", base + f"?page={max(1, n // 50 * 7 // 10)}"),
+        (f"filter Naam={last[:4].lower()}", base + f"?last_name={last[:4].lower()}"),
+        (f"filter Naam={last[:4].lower()}, Type=USE", base + f"?last_name={last[:4].lower()}&type=USE"),
+        (f"filter Voornaam={first[:3].lower()}", base + f"?first_name={first[:3].lower()}"),
+        (f"filter Gebruikersnaam={username[-3:]}", base + f"?username={username[-3:]}"),
+        ("filter Type=USE", base + "?type=USE"),
+        ("filter Type=SB", base + "?type=SB"),
+        (f"filter INSZ {ssin_format(ssin)[:7]} (prefix)", base + "?ssin=" + ssin_format(ssin)[:7]),
+        ("filter INSZ complete", base + "?ssin=" + ssin_format(ssin)),
+        ("filter Status=Geblokkeerd", base + "?status=blocked"),
+        ("filter Beveiligde toepassing", base + f"?application={app}"),
+    ]
+    for column in ("last_name", "first_name", "username", "type", "ssin", "status"):
+        scenarios.append((f"sorted by {column}", base + f"?sort={column}"))
+        scenarios.append((f"sorted by {column} desc", base + f"?sort=-{column}"))
+    return scenarios
+
+
+def _write_results(path: Path, vendor: str, out: dict[str, Any]) -> None:
+    """One entry per database vendor, the other kept (as bench/authz_api.py writes its file)."""
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    if "database" in previous:  # the earlier single-vendor layout
+        previous = {previous["database"]: previous}
+    merged = {k: v for k, v in previous.items() if k in {"sqlite", "postgresql"}}
+    merged[vendor] = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(), **out}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merged, indent=2) + "\n")
+    print(f"written {path}")
+
+
+def _keep() -> None:
+    """A database given with --database-url is never dropped."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--noise", type=int, default=5_000, help="users of a second subdepartment")
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--database-url",
+        help="an already generated and migrated database (generate_data --scale 1.0): benchmark its largest "
+        "subdepartment instead of building one",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "users_list.json", help="JSON results")
     args = parser.parse_args()
     results: dict[str, Any] = {}
 
     tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-users-"))
-    db_path = tmp / "bench.sqlite3"
-    _setup(db_path)
+    if args.database_url:
+        url, drop = args.database_url, _keep
+    else:
+        url, drop = scratch_database(tmp, "users")
+    try:
+        _setup(url, migrate=not args.database_url)
+        results = _run(args, url)
+    finally:
+        from django.db import connections
 
+        connections.close_all()
+        if args.keep or args.database_url:
+            print(f"database kept: {url}")
+        else:
+            drop()
+            for extra in tmp.iterdir():
+                extra.unlink()
+        if not any(tmp.iterdir()):
+            tmp.rmdir()
+    _write_results(args.out, results.pop("database"), results)
+
+
+def _run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     from django.conf import settings
     from django.db import connection
     from django.http import StreamingHttpResponse
@@ -184,12 +305,17 @@ def main() -> None:
     from django.urls import reverse
     from django.utils import translation
 
-    from toegang.identifiers import ssin_format, ssin_make
-
     start = time.perf_counter()
-    sd, sb = _populate(args.users, args.noise)
-    print(f"populated {args.users:,} users in one subdepartment (+{args.noise:,} elsewhere) in "
-          f"{time.perf_counter() - start:.1f} s; database {db_path}")  # fmt: skip
+    if args.database_url:
+        sd, sb, n_users = _largest()
+        print(f"{connection.vendor}: generated database, largest subdepartment {sd.pk} ({n_users:,} users), "
+              f"actor {sb.username}; found in {time.perf_counter() - start:.1f} s")  # fmt: skip
+        sizes = {"users": n_users, "noise": None, "database_url": url.rsplit("/", 1)[-1]}
+    else:
+        sd, sb = _populate(args.users, args.noise)
+        print(f"populated {args.users:,} users in one subdepartment (+{args.noise:,} elsewhere) in "
+              f"{time.perf_counter() - start:.1f} s on {connection.vendor}")  # fmt: skip
+        sizes = {"users": args.users, "noise": args.noise}
 
     from tests.conftest import login  # a session as after password + app code (level 400)
 
@@ -197,37 +323,29 @@ def main() -> None:
     with translation.override("en"):
         base = reverse("portal:users", args=[sd.pk])
         export = reverse("portal:users_export", args=[sd.pk])
-    cirro = sd.application_links.order_by("application__code").first().application_id
-    scenarios = [
-        ("page 1 (default order)", base),
-        ("page 1, sorted by INSZ desc", base + "?sort=-ssin"),
-        ("deep page 350", base + "?page=350"),
-        ("filter Naam=jans, Type=USE", base + "?last_name=jans&type=USE"),
-        ("filter INSZ 70.01.0 (prefix)", base + "?ssin=70.01.0"),
-        ("filter INSZ complete", base + "?ssin=" + ssin_format(ssin_make(1970, 1, 1, 1))),
-        ("filter Status=Geblokkeerd", base + "?status=blocked"),
-        ("filter Beveiligde toepassing", base + f"?application={cirro}"),
-    ]
+    results: dict[str, Any] = {}
     static = {"staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     header = (
-        f"{'scenario':31} {'found':>6} {'queries':>7} {'view p50':>9} {'view p99':>9} {'raw SQL p50':>11} {'p99':>7}"
+        f"{'scenario':34} {'found':>6} {'queries':>7} {'view p50':>9} {'view p99':>9} {'raw SQL p50':>11} {'p99':>7}"
     )
     print(header)
     print("-" * len(header))
     with override_settings(STORAGES={**settings.STORAGES, **static}):
-        for label, url in scenarios:
+        for label, url_ in _scenarios(sd, base):
             with _record() as seen:
-                response = client.get(url)
-            assert response.status_code == 200, (url, response.status_code)
+                response = client.get(url_)
+            assert response.status_code == 200, (url_, response.status_code)
             found = response.content.decode().split('class="count">')[1].split()[0]
-            # The list's own two statements: the COUNT and the page (LIMIT 50 OFFSET n).
+            # The list's own statements: the COUNT, the page (LIMIT 50 OFFSET n; none when nothing is
+            # found) and the persons of that page (WHERE id IN …, while the list prefetches them).
             own = [
                 (sql, params)
                 for sql, params in seen
-                if 'FROM "delegation_roleassignment"' in sql and ("COUNT(*)" in sql or "LIMIT" in sql)
+                if ('FROM "delegation_roleassignment"' in sql and ("COUNT(*)" in sql or "LIMIT" in sql))
+                or ('FROM "accounts_user"' in sql and '"accounts_user"."id" IN (' in sql)
             ]
-            assert len(own) == 2, own
-            view = _time(partial(client.get, url), args.runs)
+            assert 1 <= len(own) <= 3, own
+            view = _time(partial(client.get, url_), args.runs)
 
             def raw(own: list[tuple[str, Any]] = own) -> None:
                 with connection.cursor() as cursor:
@@ -237,6 +355,7 @@ def main() -> None:
 
             raw_times = _time(raw, args.runs)
             results[label] = {
+                "url": url_,
                 "found": found,
                 "queries": len(seen),
                 "view_p50_ms": _pct(view, 50),
@@ -245,7 +364,7 @@ def main() -> None:
                 "raw_sql_p99_ms": _pct(raw_times, 99),
             }
             print(
-                f"{label:31} {found:>6} {len(seen):>7} {_pct(view, 50):>7.1f}ms {_pct(view, 99):>7.1f}ms "
+                f"{label:34} {found:>6} {len(seen):>7} {_pct(view, 50):>7.1f}ms {_pct(view, 99):>7.1f}ms "
                 f"{_pct(raw_times, 50):>9.1f}ms {_pct(raw_times, 99):>5.1f}ms"
             )
 
@@ -258,7 +377,7 @@ def main() -> None:
             size = run_export()
         export_times = _time(run_export, max(3, args.runs // 20))
         print(
-            f"CSV export of all {args.users:,} rows: {size / 1024:.0f} KiB, {len(seen)} queries, "
+            f"CSV export of all {sizes['users']:,} rows: {size / 1024:.0f} KiB, {len(seen)} queries, "
             f"p50 {_pct(export_times, 50):.0f} ms, p99 {_pct(export_times, 99):.0f} ms"
         )
         results["CSV export"] = {
@@ -267,13 +386,7 @@ def main() -> None:
             "p50_ms": _pct(export_times, 50),
             "p99_ms": _pct(export_times, 99),
         }
-    write_json(args.out, {"database": connection.vendor, "users": args.users, "noise": args.noise,
-                           "runs": args.runs, "results": results})  # fmt: skip
-    if not args.keep:
-        db_path.unlink()
-        for extra in tmp.iterdir():
-            extra.unlink()
-        tmp.rmdir()
+    return {"database": connection.vendor, **sizes, "runs": args.runs, "results": results}
 
 
 if __name__ == "__main__":
