@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.staticfiles import finders
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -22,6 +24,7 @@ from oauth2_provider.models import AccessToken, Application
 
 from tests.conftest import World, make_person
 from toegang.accounts.models import User
+from toegang.api.auth import CACHE_PREFIX
 from toegang.applications.models import SecuredApplication
 from toegang.applications.services import subdepartment_applications_set
 from toegang.delegation.models import Role, RoleAssignment
@@ -388,26 +391,133 @@ def test_oversized_batch_is_refused_clearly(eloket: Api, settings: Any) -> None:
     assert response.json()["error"] == "request_too_large"
 
 
-def test_a_single_check_costs_the_same_queries_whoever_asks(access: World, eloket: Api) -> None:
+def test_a_single_check_costs_the_same_queries_whoever_asks(access: World, eloket: Api, settings: Any) -> None:
+    settings.API_TOKEN_CACHE_SECONDS = 0  # every request checks its token at DOT
     zon = access.zon
     counts = []
     for person, sd in (
         (zon.people["user"], zon.sd),  # allowed
         (zon.people["sb"], zon.sd),  # member, no grant
         (make_person("stranger"), zon.sd2),  # known, nowhere
+        (None, zon.sd),  # unknown INSZ
     ):
+        ssin = _ssin(person) if person else ssin_make(1950, 5, 5, 5)
         with CaptureQueriesContext(connection) as ctx:
-            assert eloket.check(_ssin(person), sd.pk).status_code == 200
+            assert eloket.check(ssin, sd.pk).status_code == 200
         counts.append(len(ctx.captured_queries))
-    # The token (DOT), its relying party, the person, the decision.
-    assert counts == [4, 4, 4]
+    # The token (DOT), its relying party, the decision (the person joined by INSZ).
+    assert counts == [3, 3, 3, 3]
 
     with CaptureQueriesContext(connection) as ctx:
         eloket.facilities(_ssin(zon.people["user"]))
-    assert len(ctx.captured_queries) == 4
+    assert len(ctx.captured_queries) == 3
 
-    # A batch: the token, its relying party, the people, then one query per distinct person.
-    pairs = [{"ssin": _ssin(p), "subdepartment_id": zon.sd.pk} for p in (zon.people["user"], zon.people["sb"])] * 50
+    # A batch: the token, its relying party, then one statement for every person in it.
+    people = (zon.people["user"], zon.people["sb"], zon.people["tb"], make_person("another"))
+    pairs = [{"ssin": _ssin(p), "subdepartment_id": zon.sd.pk} for p in people] * 25
     with CaptureQueriesContext(connection) as ctx:
         eloket.batch(pairs)
-    assert len(ctx.captured_queries) == 5
+    assert len(ctx.captured_queries) == 3
+
+
+# --- the token cache (toegang/api/auth.py): a validated token is remembered, a change forgets it ---
+
+
+@pytest.fixture
+def token_cache(settings: Any) -> None:
+    settings.API_TOKEN_CACHE_SECONDS = 60
+
+
+def _queries(api: Api, ssin: str, sd: int) -> tuple[int, bool]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = api.check(ssin, sd)
+    assert response.status_code == 200, response.content
+    return len(ctx.captured_queries), response.json()["allowed"]
+
+
+def test_a_cached_token_skips_dot_and_the_relying_party(access: World, client: Client, token_cache: None) -> None:
+    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
+    rp = RP(_app("eloket"))
+    token = rp.token(client)
+    api = Api(client, token)
+    assert _queries(api, user, sd) == (3, True)  # DOT, the relying party, the decision
+    assert _queries(api, user, sd) == (1, True)  # the decision only
+    # Keyed by the token's SHA-256 (DOT's checksum), never by the token itself.
+    checksum = AccessToken.objects.get(application=rp.client).token_checksum
+    assert cache.get(CACHE_PREFIX + checksum)[:2] == (rp.client.client_id, _app("eloket").pk)
+    assert not any(token in str(k) for k in cache._cache)  # type: ignore[attr-defined]
+    # The decision itself is never cached: access ended in the portal shows at once.
+    RoleAssignment.objects.active().filter(person=access.zon.people["user"], subdepartment_id=sd).update(
+        status="blocked"
+    )
+    assert _queries(api, user, sd) == (1, False)
+
+
+def test_a_cached_token_revoked_or_deleted_is_refused_at_once(access: World, client: Client, token_cache: None) -> None:
+    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
+    rp = RP(_app("eloket"))
+    basic = base64.b64encode(f"{rp.client.client_id}:{rp.secret}".encode()).decode()
+
+    revoked = rp.token(client)
+    assert Api(client, revoked).check(user, sd).status_code == 200  # now cached
+    response = client.post("/oauth/revoke_token/", {"token": revoked}, headers={"Authorization": f"Basic {basic}"})
+    assert response.status_code == 200
+    response = Api(client, revoked).check(user, sd)
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_token")
+    assert 'error="invalid_token"' in _challenge(response)
+
+    deleted = rp.token(client)
+    assert Api(client, deleted).check(user, sd).status_code == 200
+    AccessToken.objects.filter(application=rp.client).delete()  # as the admin's "delete selected"
+    assert Api(client, deleted).check(user, sd).status_code == 401
+
+    edited = rp.token(client)
+    assert Api(client, edited).check(user, sd).status_code == 200
+    token = AccessToken.objects.get(application=rp.client)
+    token.expires = timezone.now() - timedelta(seconds=1)  # the admin ends it
+    token.save()
+    assert Api(client, edited).check(user, sd).status_code == 401
+
+
+def test_a_cached_token_is_refused_once_it_expires(
+    access: World, client: Client, token_cache: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
+    token = _token_of(RP(_app("eloket")), None, "authz", "short-lived-token")
+    AccessToken.objects.filter(token=token).update(expires=timezone.now() + timedelta(seconds=30))
+    assert _queries(Api(client, token), user, sd) == (3, True)
+    assert _queries(Api(client, token), user, sd) == (1, True)  # cached
+    later_now, later_time = timezone.now() + timedelta(seconds=31), time.time() + 31
+    monkeypatch.setattr(timezone, "now", lambda: later_now)
+    monkeypatch.setattr(time, "time", lambda: later_time)
+    response = Api(client, token).check(user, sd)
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_token")
+
+
+def test_a_cached_token_follows_a_change_of_its_client(access: World, client: Client, token_cache: None) -> None:
+    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk  # E-loket here, CIRRO only in sd2
+    rp = RP(_app("eloket"))
+    api = Api(client, rp.token(client))
+    assert _queries(api, user, sd) == (3, True)
+    # The operator links the client to CIRRO instead: the next answer is for CIRRO.
+    link = RelyingParty.objects.get(client=rp.client)
+    link.application = _app("cirro")
+    link.save()
+    assert _queries(api, user, sd) == (3, False)
+    # Unlinked: refused at once.
+    link.delete()
+    response = api.check(user, sd)
+    assert (response.status_code, response.json()["error"]) == (403, "insufficient_scope")
+    # Linked again, then the client turned public: refused at once.
+    RelyingParty.objects.create(client=rp.client, application=_app("eloket"))
+    assert _queries(api, user, sd) == (3, True)
+    rp.client.client_type = Application.CLIENT_PUBLIC
+    rp.client.save()
+    assert api.check(user, sd).status_code == 403
+
+
+def test_refusals_are_never_cached(access: World, client: Client, token_cache: None) -> None:
+    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
+    for _ in range(2):
+        assert Api(client, "not-a-token").check(user, sd).status_code == 401
+    assert not [k for k in cache._cache if CACHE_PREFIX in str(k)]  # type: ignore[attr-defined]

@@ -2,7 +2,8 @@
 
 Transports only: every decision is ``authz.facilities_for`` / ``authz.may_use``, the functions behind
 the OpenID Connect ``access`` claim and the portal, so an access ended in the portal is refused here
-by the very next request (nothing is cached). A client sees only its own secured application: the
+by the very next request (the decision is never cached; only a validated token is, see
+``auth``). A client sees only its own secured application: the
 application comes from the token (``auth.ClientCredentials``), never from the request.
 
 Names (quality) follow the request's Accept-Language (nl, fr, de, en; Dutch by default).
@@ -20,7 +21,6 @@ from django.utils.translation import gettext as _
 from ninja import Body, NinjaAPI, Path, Router, Swagger
 from ninja.errors import ValidationError
 
-from toegang.accounts.models import User
 from toegang.api.auth import ApiClient, BearerError, ClientCredentials
 from toegang.api.schemas import (
     MAX_ID,
@@ -77,11 +77,6 @@ def _ssin(value: str) -> str:
         raise ValidationError([{"loc": ["path", "ssin"], "msg": str(exc), "type": "ssin_invalid"}]) from exc
 
 
-def _person_id(ssin: str) -> int | None:
-    """The person with this INSZ, or None: an unknown person simply has no facilities."""
-    return User.objects.filter(ssin=_ssin(ssin)).values_list("pk", flat=True).first()
-
-
 @v1.get("/persons/{ssin}/facilities", response={200: list[Facility], **ERRORS}, summary="A person's facilities")
 def person_facilities(request: HttpRequest, ssin: str) -> list[Facility]:
     """The facilities where the person may use the client's application now (the `access` claim's items).
@@ -89,10 +84,7 @@ def person_facilities(request: HttpRequest, ssin: str) -> list[Facility]:
     The INSZ may be written in any formatting (`85.07.30-033.28`, `85073003328`). A person unknown to
     toegang, or without access, gets an empty list.
     """
-    person_id = _person_id(ssin)
-    if person_id is None:
-        return []
-    return [Facility.from_grant(g) for g in authz.facilities_for(person_id, _client(request).application_id)]
+    return [Facility.from_grant(g) for g in authz.facilities_for_ssin(_ssin(ssin), _client(request).application_id)]
 
 
 @v1.get(
@@ -104,26 +96,16 @@ def person_facility_check(
     request: HttpRequest, ssin: str, subdepartment_id: Annotated[int, Path(gt=0, le=MAX_ID)]
 ) -> Decision:
     """May the person use the client's application for this facility (subdepartment id) now?"""
-    person_id = _person_id(ssin)
-    allowed = person_id is not None and authz.may_use(person_id, _client(request).application_id, subdepartment_id)
-    return Decision(allowed=allowed)
+    return Decision(allowed=authz.may_use_ssin(_ssin(ssin), _client(request).application_id, subdepartment_id))
 
 
 @v1.post("/checks", response={200: list[CheckOut], **ERRORS}, summary="Check many pairs at once")
 def checks(request: HttpRequest, pairs: Body[CheckBatch]) -> list[CheckOut]:
     """Up to 1,000 (INSZ, facility) pairs; the answers come in the order of the question.
 
-    One query finds the people, then one query per distinct person reads their facilities for the
-    application (``authz.facilities_for``): a batch about one person costs two queries.
+    One statement for the whole batch (``authz.facilities_for_many``), however many people it names.
     """
-    application_id = _client(request).application_id
-    wanted = {p.ssin for p in pairs}
-    people = dict(User.objects.filter(ssin__in=wanted).values_list("ssin", "pk"))
-    facilities = {
-        ssin: set(authz.facilities_for(pk, application_id).values_list("subdepartment_id", flat=True))
-        for ssin, pk in people.items()
-        if ssin is not None
-    }
+    facilities = authz.facilities_for_many((p.ssin for p in pairs), _client(request).application_id)
     return [
         CheckOut(
             ssin=p.ssin, subdepartment_id=p.subdepartment_id, allowed=p.subdepartment_id in facilities.get(p.ssin, ())

@@ -6,3 +6,7 @@ class ApiConfig(AppConfig):
     name = "toegang.api"
     label = "api"
     verbose_name = _("Authorization API")
+
+    def ready(self) -> None:
+        # The token cache's receivers (revocation, a changed client or relying party).
+        from toegang.api import auth  # noqa: F401
