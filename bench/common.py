@@ -161,12 +161,14 @@ def wrk(
     duration: float = 10,
     connections: int = 8,
     cpu: int | None = None,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """Drive the server with Debian's wrk (one thread) through ``requests``, taken in turn.
 
     ``requests``: (method, path, body) triples, a body sent as application/json; or (method, path, body,
     content type) for another type, e.g. a form. ``headers`` go with every request; ``duration`` in
-    whole seconds (wrk takes no fractions; rounded, at least 1). Returns requests,
+    whole seconds (wrk takes no fractions; rounded, at least 1); ``timeout``: seconds after which wrk
+    gives up on an answer and counts a socket error (wrk's default: 2). Returns requests,
     non-2xx answers, requests per second, p50/p99 in ms (wrk's own latency histogram, coordinated
     omission not corrected: each connection sends its next request when the last is answered), and
     the CPU seconds the server's workers used during the run, hence requests per server CPU second.
@@ -177,6 +179,8 @@ def wrk(
         listing = Path(tmp) / "requests.txt"
         listing.write_text("".join(_wrk_line(*r) for r in requests))
         command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "-s", str(WRK_SCRIPT)]
+        if timeout is not None:
+            command.append(f"--timeout={max(1, round(timeout))}s")
         for name, value in (headers or {}).items():
             command += ["-H", f"{name}: {value}"]
         command.append(server.base)
