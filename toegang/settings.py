@@ -77,6 +77,15 @@ MIDDLEWARE = [
     "toegang.accounts.sessions.StepUpMiddleware",
     "toegang.audit.middleware.RequestContextMiddleware",
 ]
+# The authorization API (/api/: bearer tokens, no cookies) runs through this shorter list
+# (toegang/wsgi.py); each entry is in MIDDLEWARE, in the same order (tests/test_wsgi.py).
+API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "toegang.audit.middleware.RequestContextMiddleware",
+]
 
 ROOT_URLCONF = "toegang.urls"
 WSGI_APPLICATION = "toegang.wsgi.application"
@@ -286,9 +295,10 @@ if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 _redis_url = env("REDIS_URL")
+# toegang.cache.RedisCache is Django's, keeping one redis-py client per pool (toegang/cache.py).
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url}
+        {"BACKEND": "toegang.cache.RedisCache", "LOCATION": _redis_url}
         if _redis_url
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

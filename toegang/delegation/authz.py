@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -314,11 +315,11 @@ class _Statement:
     """
 
     sql: str
-    params: tuple[object, ...]
+    params: tuple[Any, ...]
     slots: tuple[tuple[int, str], ...]
 
     def run(self, alias: str, **values: object) -> bool:
-        params = list(self.params)
+        params: list[Any] = list(self.params)
         for index, name in self.slots:
             params[index] = values[name]
         with connections[alias].cursor() as cursor:

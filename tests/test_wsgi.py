@@ -1,0 +1,111 @@
+"""The WSGI application itself (toegang/wsgi.py): /api/ on the short middleware list, the rest on the
+full one. Driven through ``toegang.wsgi.application``, as gunicorn calls it, not Django's test client
+(which always builds the full stack), so the API's path cannot drift from what is deployed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.test import Client, RequestFactory
+from django.utils import translation
+
+from tests.conftest import World
+from tests.test_api import RP, _app, _ssin, access  # noqa: F401 (access: a fixture)
+from toegang import wsgi
+
+pytestmark = pytest.mark.django_db
+
+
+@contextmanager
+def _same_connection() -> Iterator[None]:
+    # As Django's test client does: the handler must not close the test's connection (its transaction).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def _call(path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, list[str]], bytes]:
+    environ = RequestFactory().get(path, headers=headers or {}).environ
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        answer["status"] = int(status.split()[0])
+        answer["headers"] = {}
+        for name, value in response_headers:
+            answer["headers"].setdefault(name.lower(), []).append(value)
+
+    with _same_connection():
+        body = wsgi.application(environ, start_response)
+        try:
+            content = b"".join(body)
+        finally:
+            body.close()  # type: ignore[attr-defined]
+    return answer["status"], answer["headers"], content
+
+
+def test_the_api_list_is_a_subsequence_of_the_full_one() -> None:
+    full = settings.MIDDLEWARE
+    positions = [full.index(m) for m in settings.API_MIDDLEWARE]
+    assert positions == sorted(positions)
+    for needed in ("SecurityMiddleware", "LocaleMiddleware", "XFrameOptionsMiddleware", "RequestContextMiddleware"):
+        assert any(m.endswith(needed) for m in settings.API_MIDDLEWARE)
+    for cookie_bound in ("SessionMiddleware", "AuthenticationMiddleware", "CsrfViewMiddleware", "AccountMiddleware"):
+        assert not any(m.endswith(cookie_bound) for m in settings.API_MIDDLEWARE)
+
+
+def test_api_answers_carry_the_security_headers_and_follow_accept_language(access: World) -> None:  # noqa: F811
+    user = _ssin(access.zon.people["user"])
+    status, headers, body = _call(f"/api/v1/persons/{user}/facilities", {"Accept-Language": "fr"})
+    assert status == 401
+    assert headers["www-authenticate"] == ['Bearer realm="toegang"']
+    assert headers["x-content-type-options"] == ["nosniff"]
+    assert headers["referrer-policy"] == ["same-origin"]
+    assert headers["x-frame-options"] == ["DENY"]
+    assert len(headers["x-request-id"][0]) == 32
+    assert headers["content-language"] == ["fr"]
+    with translation.override("fr"):
+        french = translation.gettext("A bearer token is required.")
+    assert french != "A bearer token is required."
+    assert json.loads(body)["error_description"] == french
+    # The request id a caller sends is the one answered (the audit context).
+    assert _call("/api/openapi.json", {"X-Request-Id": "abc-123"})[1]["x-request-id"] == ["abc-123"]
+
+
+def test_api_calls_never_make_a_session_or_a_cookie(access: World, client: Client) -> None:  # noqa: F811
+    rp = RP(_app("eloket"))
+    token = rp.token(client)
+    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
+    before = Session.objects.count()
+    status, headers, body = _call(f"/api/v1/persons/{user}/facilities/{sd}", {"Authorization": f"Bearer {token}"})
+    assert (status, body) == (200, b'{"allowed": true}')
+    assert "set-cookie" not in headers
+    assert "Cookie" not in " ".join(headers.get("vary", []))  # no session middleware looked
+    # A browser's session cookie sent along is not even read.
+    status, headers, _body = _call(
+        f"/api/v1/persons/{user}/facilities/{sd}",
+        {"Authorization": f"Bearer {token}", "Cookie": "sessionid=whatever; csrftoken=x"},
+    )
+    assert status == 200 and "set-cookie" not in headers
+    assert Session.objects.count() == before
+
+
+def test_other_paths_keep_the_full_stack() -> None:
+    status, headers, _body = _call("/nl/accounts/login/")
+    assert status == 200
+    assert any(c.strip().startswith("csrftoken=") for c in headers.get("set-cookie", []))  # CSRF middleware ran
+    assert "Cookie" in headers["vary"][0]
+    assert headers["x-frame-options"] == ["DENY"] and headers["x-content-type-options"] == ["nosniff"]
+    assert "x-request-id" in headers
