@@ -84,3 +84,22 @@ def test_client_secret_stored_as_argon2_still_verifies(client: Client) -> None:
     assert _token_status(client, rp, "wrong-" + SECRET) == 401
     rp.refresh_from_db()
     assert rp.client_secret.startswith("argon2$argon2id$")  # verifying does not rewrite it
+
+
+def test_oidc_client_warns_of_a_short_given_secret_and_makes_long_random_ones() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    _catalogue()
+    args = {"application": "eloket", "redirect_uri": ["https://eloket.example/callback"]}
+    out, err = StringIO(), StringIO()
+    call_command("oidc_client", client_id="short", secret="demo-rp-secret", stdout=out, stderr=err, **args)
+    assert "at least 32 random characters" in err.getvalue()
+    out, err = StringIO(), StringIO()
+    call_command("oidc_client", client_id="random", stdout=out, stderr=err, **args)
+    assert err.getvalue() == ""
+    secret = out.getvalue().split("client_secret=", 1)[1].strip()
+    assert len(secret) >= 43
+    stored = Application.objects.get(client_id="random").client_secret
+    assert stored.startswith("pbkdf2_sha256_client$") and check_password(secret, stored)

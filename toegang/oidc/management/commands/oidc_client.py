@@ -4,7 +4,8 @@
         --redirect-uri http://127.0.0.1:8001/callback --secret <secret>
 
 Idempotent: an existing client with that id gets the given application, secret and redirect URIs.
-Without --secret a random one is made. Prints the client id and secret.
+Without --secret a random one is made (256 bits); a given one shorter than 32 characters is
+accepted with a warning (the demo's). Prints the client id and secret.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from toegang.applications.models import SecuredApplication
 from toegang.oidc.services import relying_party_register
+
+# A random secret of this many URL-safe characters has 192 bits; docs/oidc.md, "How client secrets are stored".
+MIN_SECRET_LENGTH = 32
 
 
 class Command(BaseCommand):
@@ -36,6 +40,12 @@ class Command(BaseCommand):
             if not uri.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
                 raise CommandError(f"redirect URI must be https (or http on the loopback address): {uri}")
         secret = options["secret"] or secrets.token_urlsafe(32)
+        if len(secret) < MIN_SECRET_LENGTH:
+            # The secret's hash is fast (toegang/oidc/hashers.py): only its randomness protects it.
+            self.stderr.write(
+                f"warning: a client secret of {len(secret)} characters can be guessed from its stored hash; "
+                f"use at least {MIN_SECRET_LENGTH} random characters (or leave out --secret for a random one)"
+            )
         _rp, created = relying_party_register(
             actor=None,
             application=application,
