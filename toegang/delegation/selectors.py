@@ -175,20 +175,17 @@ def membership_for_actor(actor: User, subdepartment: Subdepartment, pk: int) -> 
 
 
 def subdepartment_members(actor: User, subdepartment: Subdepartment) -> QuerySet[RoleAssignment]:
-    """The rows of the subdepartment's users list: its active SB, co-SB and USE, persons prefetched.
+    """The rows of the subdepartment's users list: its active SB, co-SB and USE.
 
     Nothing about the person's roles elsewhere is read: the list shows this membership only. The
-    list filters and sorts on the person's fields copied onto the row (``PERSON_COPIES``), and the
-    persons are read afterwards for the rows of the page only (one ``WHERE id IN (…)``): joined in
-    the page's query, PostgreSQL may join the subdepartment's every person (20,000) before the
-    LIMIT whenever the order is not that of an index, and did at full scale (docs/performance.md).
+    list filters, sorts and shows the person's fields copied onto the row (``PERSON_COPIES``), so a
+    page is one statement that reads no person: joined in the page's query, PostgreSQL may join the
+    subdepartment's every person (20,000) before the LIMIT whenever the order is not that of an
+    index, and did at full scale (docs/performance.md). Callers that need more of the person
+    (the export) join it themselves.
     """
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_VIEW, subdepartment))
-    return (
-        RoleAssignment.objects.active()
-        .filter(subdepartment=subdepartment, role__in=SUBDEPARTMENT_ROLES)
-        .prefetch_related("person")
-    )
+    return RoleAssignment.objects.active().filter(subdepartment=subdepartment, role__in=SUBDEPARTMENT_ROLES)
 
 
 def subdepartment_members_by_ids(actor: User, subdepartment: Subdepartment, ids: list[int]) -> list[RoleAssignment]:

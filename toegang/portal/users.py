@@ -13,7 +13,7 @@ the applications read per chunk, so neither builds the whole list in memory.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -42,7 +42,7 @@ from django.views.decorators.http import require_GET, require_POST
 from toegang.accounts.models import User
 from toegang.applications.models import ApplicationGrant
 from toegang.delegation import authz, selectors
-from toegang.delegation.models import SUBDEPARTMENT_ROLES, TYPE_CODE, Role, RoleAssignment
+from toegang.delegation.models import SUBDEPARTMENT_ROLES, TYPE_CODE, Role, RoleAssignment, Status
 from toegang.delegation.services import membership_end
 from toegang.identifiers import ssin_format
 from toegang.organisations.models import Subdepartment
@@ -118,6 +118,30 @@ def _detail_url(sd: Subdepartment, membership: RoleAssignment) -> str | None:
         return None
 
 
+def _rows(sd: Subdepartment, members: Iterable[RoleAssignment], endable: frozenset[str]) -> list[dict[str, Any]]:
+    """The page's cells as plain strings, so that the template only prints them. They come from the
+    person's fields copied onto the membership row, the very values the list filters and sorts on:
+    the page reads no person. Choice labels are looked up once per page, not per cell."""
+    roles = dict(Role.choices)
+    statuses = dict(Status.choices)
+    return [
+        {
+            "pk": str(m.pk),
+            "selectable": m.role in endable,
+            "person": f"{m.person_last_name} {m.person_first_name}".strip() or m.person_username,
+            "last_name": m.person_last_name,
+            "first_name": m.person_first_name,
+            "username": m.person_username,
+            "type_code": m.type_code,
+            "role": roles.get(m.role, m.role),
+            "ssin": ssin_format(m.person_ssin or ""),
+            "status": statuses.get(m.status, m.status),
+            "detail_url": _detail_url(sd, m),
+        }
+        for m in members
+    ]
+
+
 @login_required
 @require_GET
 def users_list(request: HttpRequest, pk: int) -> HttpResponse:
@@ -127,7 +151,7 @@ def users_list(request: HttpRequest, pk: int) -> HttpResponse:
     fs = _filterset(request, actor, sd)
     page: Page[RoleAssignment] = Paginator(fs.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     endable = _endable_roles(actor, sd)
-    rows = [{"m": m, "selectable": m.role in endable} for m in page.object_list]
+    rows = _rows(sd, page.object_list, endable)
     return render(
         request,
         "portal/users/list.html",
