@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "toegang.accounts.sessions.SessionTimeoutMiddleware",
     "toegang.accounts.sessions.StepUpMiddleware",
     "toegang.audit.middleware.RequestContextMiddleware",
+    "toegang.delegation.middleware.RolesCachedForReadsMiddleware",
 ]
 # The authorization API (/api/: bearer tokens, no cookies) runs through this shorter list
 # (toegang/wsgi.py); each entry is in MIDDLEWARE, in the same order (tests/test_wsgi.py).
