@@ -1,125 +1,92 @@
 """Benchmark: authorization-API checks per second and p50/p99, beside a bare endpoint, in one run.
 
     .venv/bin/python bench/authz_api.py [--persons 20000] [--grants 50000] [--duration 10]
-        [--concurrency 8] [--workers N] [--keep]
+        [--connections 8] [--workers 1] [--threads 2] [--database-url URL [--generate 1.0]] [--keep]
 
-On a scratch database (SQLite under a temporary directory; PostgreSQL when TOEGANG_DATABASE_URL is
-set: a scratch database ``toegang_bench_<pid>`` is created on that server and dropped afterwards),
-it generates persons, facilities, memberships and grants (bulk_create, valid INSZ numbers), starts
-gunicorn on 127.0.0.1 (a free port) with this file as its WSGI application, gets a token from the
-real token endpoint, and drives it with an async httpx load generator:
+Data: by default a scratch database (SQLite under a temporary directory; PostgreSQL when
+TOEGANG_DATABASE_URL is set: ``toegang_bench_<pid>`` on that server, dropped afterwards) with
+``--persons`` and ``--grants`` written here. With ``--database-url`` an existing database, e.g. one
+``manage.py generate_data --scale 1.0`` filled (1,000,000 persons, 3,000,000 grants), so that
+``make bench-full`` generates once: the pairs asked are drawn from its grants, and the benchmark's
+OAuth client and relying party are (re)created there, nothing else is written (``--generate SCALE``:
+create and fill that database first if it is missing or empty).
 
-- ``API check``: ``GET /api/v1/persons/{ssin}/facilities/{id}``: bearer token checked by
-  django-oauth-toolkit, relying party, person, ``authz.may_use``; the full middleware stack.
+Server: gunicorn (``bench/common.py``'s ``serve``), pinned to CPU 0, with this file as its WSGI
+application; load: Debian's wrk (``wrk``, one thread) pinned to CPU 1. A token comes from the real
+token endpoint. Three endpoints:
+
+- ``API check``: ``GET /api/v1/persons/{ssin}/facilities/{id}``: bearer token (django-oauth-toolkit,
+  remembered in the cache, Redis when reachable: ``toegang/api/auth.py``), ``authz.may_use_ssin`` (one
+  statement), django-ninja, the API's middleware (``toegang/wsgi.py``).
+- ``bare``: the very statement of ``authz.may_use_ssin`` (its SQL compiled once from the ORM query)
+  on Django's connection, from a plain WSGI callable: no middleware, URL resolving, token or ninja.
+  The floor for the same SQL.
 - ``API batch``: ``POST /api/v1/checks`` with 100 pairs a request (checks/s counts the pairs).
-- ``bare``: the same two statements of the decision (the person by INSZ, then the indexed
-  ``may_use`` EXISTS, SQL compiled from the very same ORM query) on Django's connection, from a
-  plain WSGI callable: no middleware, no URL resolving, no token, no ninja. It is the floor.
 
-Half the pairs asked are held grants, half are not. The load generator runs on the same machine
-and takes CPU from the server: compare the rows with each other, not with another machine. Prints
-a table and writes bench/results/authz_api.json (one entry per database). gunicorn is stopped by
-its pid.
+Each runs twice: with one connection (latency: one request in flight, so p50/p99 are the service
+time, not queueing), and with ``--connections`` (throughput). "per core" is checks per CPU second
+of the gunicorn workers (``/proc``), which excludes PostgreSQL's own CPU; wrk's latencies are not
+corrected for coordinated omission. Half the pairs asked are held grants, half are not. The machine
+may be shared: the 1-minute load average before and after is in the JSON. Prints a table and writes
+bench/results/authz_api.json (one entry per data set).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import platform
 import random
 import re
 import shutil
-import signal
 import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
-from common import scratch_database
+from common import serve, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_PAIRS = 100
+BENCH_CLIENT = "bench-authz-api"
+SERVER_CPU, LOAD_CPU = 0, 1
 
 
 # --- the bench's own WSGI application (loaded by gunicorn, never by the driver) ---------------------
 
 _django_app: Any = None
-_bare_sql: list[str] = []
-
-
-def _bare_prepare() -> None:
-    """Compile the decision's own statements once: the person by INSZ, then ``may_use``'s EXISTS."""
-    from django.db import connection
-
-    from toegang.accounts.models import User
-    from toegang.delegation import authz
-
-    person_sql, person_params = User.objects.filter(ssin="SSIN").values_list("pk").query.sql_with_params()
-    qs = authz.facilities_for(-111, -222).filter(subdepartment_id=-333)
-    exists_sql, exists_params = qs.query.exists().get_compiler(connection=connection).as_sql()
-    placeholders = {"SSIN": "%(ssin)s", -111: "%(person)s", -222: "%(application)s", -333: "%(subdepartment)s"}
-
-    def named(sql: str, params: tuple[Any, ...]) -> str:
-        # Replace each positional %s with a named one (sentinels) or the literal constant.
-        sql = sql.replace("%", "%%").replace("%%s", "%s")
-        parts = sql.split("%s")
-        assert len(parts) == len(params) + 1, (sql, params)
-        out = parts[0]
-        for param, rest in zip(params, parts[1:], strict=True):
-            if param in placeholders:
-                out += placeholders[param]
-            elif isinstance(param, bool):
-                out += "TRUE" if param else "FALSE"
-            elif isinstance(param, int):
-                out += str(param)
-            else:
-                out += "'" + str(param).replace("'", "''") + "'"
-            out += rest
-        return out
-
-    _bare_sql[:] = [named(person_sql, person_params), named(exists_sql, exists_params)]
 
 
 def _bare(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    from django.db import connection
+    """``authz.may_use_ssin``'s own compiled statement (the same SQL text and parameters the API runs),
+    executed on Django's connection: no middleware, URL resolving, token, ninja or response object."""
+    from toegang.delegation import authz
 
     _prefix, _bench, _bare_word, ssin, subdepartment, application = environ["PATH_INFO"].split("/")
-    with connection.cursor() as cursor:
-        cursor.execute(_bare_sql[0], {"ssin": ssin})
-        row = cursor.fetchone()
-        allowed = False
-        if row is not None:
-            cursor.execute(
-                _bare_sql[1],
-                {"person": row[0], "application": int(application), "subdepartment": int(subdepartment)},
-            )
-            allowed = cursor.fetchone() is not None
+    statement = authz._may_use_ssin_statement("default")
+    allowed = statement.run("default", ssin=ssin, application=int(application), sd=int(subdepartment))
     body = b'{"allowed": true}' if allowed else b'{"allowed": false}'
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
 
 
 def application(environ: dict[str, Any], start_response: Any) -> Any:
-    """gunicorn's entry point: /bench/bare/<ssin>/<subdepartment>/<application>, else toegang."""
+    """gunicorn's entry point: /bench/bare/<ssin>/<subdepartment>/<application>, else toegang's own
+    WSGI application (``toegang.wsgi``, as deployed)."""
     global _django_app
     if _django_app is None:
-        from django.core.wsgi import get_wsgi_application
+        from toegang.wsgi import application as toegang_application
 
-        _django_app = get_wsgi_application()
-        _bare_prepare()
+        _django_app = toegang_application
     if environ.get("PATH_INFO", "").startswith("/bench/bare/"):
         return _bare(environ, start_response)
     return _django_app(environ, start_response)
 
 
-# --- scratch database and data ---------------------------------------------------------------------
+# --- data: a scratch database written here, or pairs drawn from an existing generated one ----------
 
 
 def _nihii(k: int) -> str:
@@ -128,15 +95,14 @@ def _nihii(k: int) -> str:
 
 
 def _populate(n_persons: int, n_grants: int) -> dict[str, Any]:
+    """A scratch data set: 200 facilities of 20 enterprises, persons, memberships and grants."""
     from django.contrib.auth.hashers import make_password
     from django.db import connection, transaction
-    from oauth2_provider.models import Application
 
     from toegang.accounts.models import User
     from toegang.applications.models import ApplicationGrant, SecuredApplication
     from toegang.delegation.models import Role, RoleAssignment
     from toegang.identifiers import cbe_make, ssin_make
-    from toegang.oidc.models import RelyingParty
     from toegang.organisations.demo import _catalogue
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
 
@@ -202,14 +168,6 @@ def _populate(n_persons: int, n_grants: int) -> dict[str, Any]:
         cursor.execute("ANALYZE")
 
     eloket = SecuredApplication.objects.get(code="eloket")
-    secret = "bench-secret-" + str(rng.getrandbits(64))
-    client = Application.objects.create(
-        name="E-loket back end",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-        client_secret=secret,
-    )
-    RelyingParty.objects.create(client=client, application=eloket)
     yes = [(s, sd) for s, sd, app in held if app == eloket.pk]
     people_ssins = [p.ssin or "" for p in people]
     sd_ids = [sd.pk for sd in subdepartments]
@@ -217,8 +175,6 @@ def _populate(n_persons: int, n_grants: int) -> dict[str, Any]:
     pairs = [p for pair in zip(yes, no, strict=False) for p in pair]
     rng.shuffle(pairs)
     return {
-        "client_id": client.client_id,
-        "secret": secret,
         "application_id": eloket.pk,
         "pairs": pairs[:20_000],
         "memberships": len(memberships),
@@ -227,112 +183,157 @@ def _populate(n_persons: int, n_grants: int) -> dict[str, Any]:
     }
 
 
-# --- server and load -------------------------------------------------------------------------------
+def _existing(rng: random.Random, n_pairs: int) -> dict[str, Any]:
+    """Pairs drawn from a database ``generate_data`` filled: held grants of E-loket, and random
+    (person, facility) pairs (almost never held), half each; the decision is asked once for each."""
+    from django.db.models import Max, Min
 
+    from toegang.accounts.models import User
+    from toegang.applications.models import ApplicationGrant, SecuredApplication
+    from toegang.organisations.models import Subdepartment
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {proc.returncode}")
-        try:
-            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("gunicorn did not become ready")
-
-
-def _pct(values: list[float], q: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
-async def _load(
-    base: str, make_request: Any, headers: dict[str, str], *, duration: float, concurrency: int, warmup: float
-) -> dict[str, Any]:
-    """``concurrency`` clients, each sending its next request as soon as the last one is answered."""
-    import httpx
-
-    latencies: list[float] = []
-    errors = 0
-    checks = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as http:
-
-        async def worker(n: int, until: float, record: bool) -> None:
-            nonlocal errors, checks
-            k = n
-            while time.perf_counter() < until:
-                method, url, body, n_checks = make_request(k)
-                k += concurrency
-                start = time.perf_counter()
-                response = await http.request(method, url, json=body)
-                elapsed = (time.perf_counter() - start) * 1000
-                if not record:
-                    continue
-                if response.status_code != 200:
-                    errors += 1
-                latencies.append(elapsed)
-                checks += n_checks
-
-        until = time.perf_counter() + warmup
-        await asyncio.gather(*(worker(n, until, False) for n in range(concurrency)))
-        start = time.perf_counter()
-        until = start + duration
-        await asyncio.gather(*(worker(n, until, True) for n in range(concurrency)))
-        wall = time.perf_counter() - start
+    eloket = SecuredApplication.objects.get(code="eloket")
+    grants = ApplicationGrant.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
+    users = User.objects.filter(ssin__isnull=False).aggregate(lo=Min("pk"), hi=Max("pk"))
+    facilities = Subdepartment.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
+    if grants["hi"] is None or users["hi"] is None:
+        raise SystemExit("no grants in that database: fill it with manage.py generate_data --scale 1.0")
+    yes: list[tuple[str, int]] = []
+    while len(yes) < n_pairs // 2:
+        ids = [rng.randint(grants["lo"], grants["hi"]) for _ in range(2000)]
+        rows = ApplicationGrant.objects.filter(pk__in=ids, application=eloket, valid_until__isnull=True)
+        yes += [(s or "", sd) for s, sd in rows.values_list("person__ssin", "subdepartment_id")]
+    no: list[tuple[str, int]] = []
+    while len(no) < n_pairs // 2:
+        ids = [rng.randint(users["lo"], users["hi"]) for _ in range(2000)]
+        ssins = User.objects.filter(pk__in=ids, ssin__isnull=False).values_list("ssin", flat=True)
+        no += [(s or "", rng.randint(facilities["lo"], facilities["hi"])) for s in ssins]
+    pairs = yes[: n_pairs // 2] + no[: n_pairs // 2]
+    rng.shuffle(pairs)
     return {
-        "requests": len(latencies),
-        "errors": errors,
-        "requests_per_s": len(latencies) / wall,
-        "checks_per_s": checks / wall,
-        "p50_ms": _pct(latencies, 50),
-        "p99_ms": _pct(latencies, 99),
+        "application_id": eloket.pk,
+        "pairs": pairs,
+        "persons": User.objects.count(),
+        "grants": ApplicationGrant.objects.count(),
+        "subdepartments": Subdepartment.objects.count(),
     }
+
+
+def _bench_client(application_id: int, rng: random.Random) -> tuple[str, str]:
+    """The benchmark's confidential client and its relying party, made afresh: (client id, secret)."""
+    from oauth2_provider.models import Application
+
+    from toegang.oidc.models import RelyingParty
+
+    RelyingParty.objects.filter(client__name=BENCH_CLIENT).delete()
+    Application.objects.filter(name=BENCH_CLIENT).delete()  # and its tokens
+    secret = "bench-secret-" + str(rng.getrandbits(64))
+    client = Application.objects.create(
+        name=BENCH_CLIENT,
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        client_secret=secret,
+    )
+    RelyingParty.objects.create(client=client, application_id=application_id)
+    return client.client_id, secret
+
+
+def _allowed_share(pairs: list[tuple[str, int]], application_id: int) -> float:
+    from toegang.delegation import authz
+
+    held = 0
+    for k in range(0, len(pairs), 1000):
+        chunk = pairs[k : k + 1000]
+        facilities = authz.facilities_for_many((s for s, _ in chunk), application_id)
+        held += sum(sd in facilities.get(s, ()) for s, sd in chunk)
+    return held / len(pairs)
+
+
+def _database_create(url: str) -> None:
+    """CREATE DATABASE for a PostgreSQL URL, unless it exists (its server's ``postgres`` database)."""
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(scheme="postgresql", path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _redis_url(wanted: str) -> str:
+    """``wanted`` if a Redis server answers there, else "" (the token cache is then per process)."""
+    url = urlparse(wanted)
+    try:
+        with socket.create_connection((url.hostname or "127.0.0.1", url.port or 6379), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return wanted if s.recv(16).startswith(b"+PONG") else ""
+    except OSError:
+        return ""
+
+
+# --- the run ---------------------------------------------------------------------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--persons", type=int, default=20_000)
-    parser.add_argument("--grants", type=int, default=50_000)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per endpoint")
+    parser.add_argument("--persons", type=int, default=20_000, help="scratch data set: persons")
+    parser.add_argument("--grants", type=int, default=50_000, help="scratch data set: grants")
+    parser.add_argument("--database-url", default="", help="an existing database filled by generate_data instead")
+    parser.add_argument(
+        "--generate",
+        type=float,
+        default=0.0,
+        metavar="SCALE",
+        help="with --database-url: create that PostgreSQL database if missing and fill it (generate_data) if empty",
+    )
+    parser.add_argument("--pairs", type=int, default=20_000, help="distinct (person, facility) pairs asked")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per run")
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gunicorn sync workers")
+    parser.add_argument("--connections", type=int, default=8, help="connections of the throughput runs")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (all pinned to one CPU)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="gunicorn gthread threads (keep-alive); 0: sync workers (a connection a request)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("TOEGANG_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="the cache of the server (the token cache); without a Redis answering there, local memory",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "authz_api.json", help="JSON results")
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-authz-"))
-    database_url, drop_database = scratch_database(tmp, "bench")
+    if args.database_url:
+        database_url, drop_database = args.database_url, lambda: None
+        if args.generate:
+            _database_create(database_url)
+    else:
+        from common import scratch_database
+
+        database_url, drop_database = scratch_database(tmp, "bench")
     try:
         _run(args, tmp, database_url, load_before)
     finally:
         from django.db import connections
 
         connections.close_all()
-        if args.keep:
+        if args.keep and not args.database_url:
             print(f"scratch database kept: {database_url}")
         else:
             drop_database()
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: float) -> None:
     import httpx
 
+    redis_url = _redis_url(args.redis_url) if args.redis_url else ""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "toegang.settings",
@@ -341,7 +342,13 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
         "TOEGANG_EMAIL_URL": "locmem:",
         "TOEGANG_DEBUG": "0",
         "TOEGANG_LOG_LEVEL": "WARNING",
+        "TOEGANG_REDIS_URL": redis_url,
+        # With Redis this is the default; in local memory (one cache per worker) the bench sets it,
+        # since it never revokes a token.
+        "TOEGANG_API_TOKEN_CACHE_SECONDS": "60",
     }
+    if args.threads:
+        env["GUNICORN_CMD_ARGS"] = f"--worker-class gthread --threads {args.threads}"
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     import django
@@ -350,106 +357,86 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
     from django.core.management import call_command
     from django.db import connection, connections
 
-    from toegang.delegation import authz
-
+    rng = random.Random(5)  # noqa: S311 (reproducible test data)
     start = time.perf_counter()
     call_command("migrate", verbosity=0)
     call_command("collectstatic", "--noinput", verbosity=0)  # /api/docs' Swagger UI, served by whitenoise
-    data = _populate(args.persons, args.grants)
-    vendor = connection.vendor
-    print(
-        f"{vendor}: {args.persons:,} persons, {data['grants']:,} grants in {data['memberships']:,} memberships of "
-        f"{data['subdepartments']} facilities, generated in {time.perf_counter() - start:.1f} s"
-    )
-    # How often the decision holds in the pairs asked (the same function the API calls).
-    sample = data["pairs"][:200]
-    from toegang.accounts.models import User
+    if args.database_url:
+        from toegang.applications.models import ApplicationGrant
 
-    ids = dict(User.objects.filter(ssin__in=[s for s, _ in sample]).values_list("ssin", "pk"))
-    allowed_share = sum(authz.may_use(ids[s], data["application_id"], sd) for s, sd in sample) / len(sample)
+        if args.generate and not ApplicationGrant.objects.exists():
+            print(f"generating the data set at scale {args.generate} (once; later runs reuse it)")
+            call_command("generate_data", "--scale", str(args.generate))
+        data = _existing(rng, args.pairs)
+        data_set = f"{connection.vendor}, existing ({data['persons']:,} persons)"
+        key = f"{connection.vendor}_existing"
+    else:
+        data = _populate(args.persons, args.grants)
+        data["persons"] = args.persons
+        data_set = f"{connection.vendor}, scratch"
+        key = connection.vendor
+    client_id, secret = _bench_client(data["application_id"], rng)
+    pairs: list[tuple[str, int]] = data["pairs"][: args.pairs]
+    allowed_share = _allowed_share(pairs, data["application_id"])
+    print(
+        f"{data_set}: {data['persons']:,} persons, {data['grants']:,} grants, {data['subdepartments']:,} facilities; "
+        f"{len(pairs):,} pairs asked, {allowed_share:.0%} held; ready in {time.perf_counter() - start:.1f} s"
+    )
     connections.close_all()
 
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(  # noqa: S603 (our own virtualenv's gunicorn, fixed arguments)
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "authz_api:application",
-            "--pythonpath",
-            f"{ROOT},{ROOT / 'bench'}",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
+    app_id = data["application_id"]
     results: dict[str, Any] = {}
-    try:
-        _wait_ready(base, proc)
+    pythonpath = f"{ROOT},{ROOT / 'bench'}"
+    with serve("authz_api:application", env, workers=args.workers, pythonpath=pythonpath, cpu=SERVER_CPU) as server:
+        base = server.base
         token_response = httpx.post(
             base + "/oauth/token/",
             data={"grant_type": "client_credentials", "scope": "authz"},
-            auth=(data["client_id"], data["secret"]),
+            auth=(client_id, secret),
         )
         token_response.raise_for_status()
-        token = token_response.json()["access_token"]
+        headers = {"Authorization": f"Bearer {token_response.json()['access_token']}"}
         docs = httpx.get(base + "/api/docs").text
         bundle = re.search(r'src="([^"]*swagger-ui-bundle[^"]*)"', docs)
         assert bundle, "Swagger UI bundle not referenced by /api/docs"
         docs_offline = httpx.get(base + bundle.group(1)).status_code == 200 and "https://" not in docs
 
-        pairs = data["pairs"]
-        app_id = data["application_id"]
-        headers = {"Authorization": f"Bearer {token}"}
-
-        def api_check(k: int) -> tuple[str, str, None, int]:
-            ssin, sd = pairs[k % len(pairs)]
-            return "GET", f"/api/v1/persons/{ssin}/facilities/{sd}", None, 1
-
-        def api_batch(k: int) -> tuple[str, str, Any, int]:
-            chunk = [pairs[(k * BATCH_PAIRS + j) % len(pairs)] for j in range(BATCH_PAIRS)]
-            return "POST", "/api/v1/checks", [{"ssin": s, "subdepartment_id": sd} for s, sd in chunk], BATCH_PAIRS
-
-        def bare(k: int) -> tuple[str, str, None, int]:
-            ssin, sd = pairs[k % len(pairs)]
-            return "GET", f"/bench/bare/{ssin}/{sd}/{app_id}", None, 1
-
+        check = [("GET", f"/api/v1/persons/{s}/facilities/{sd}", "") for s, sd in pairs]
+        bare = [("GET", f"/bench/bare/{s}/{sd}/{app_id}", "") for s, sd in pairs]
+        batch = [
+            (
+                "POST",
+                "/api/v1/checks",
+                json.dumps([{"ssin": s, "subdepartment_id": sd} for s, sd in pairs[k : k + BATCH_PAIRS]]),
+            )
+            for k in range(0, max(1, len(pairs) - BATCH_PAIRS + 1), BATCH_PAIRS)
+        ]
         # Same answers from both (a bug in the bare SQL would make the comparison meaningless).
         for k in range(50):
-            a = httpx.get(base + api_check(k)[1], headers=headers).json()
-            b = httpx.get(base + bare(k)[1]).json()
+            a = httpx.get(base + check[k][1], headers=headers).json()
+            b = httpx.get(base + bare[k][1]).json()
             assert a == b, (pairs[k], a, b)
 
-        scenarios = [
-            ("API check (GET, 4 statements)", api_check, headers),
-            ("bare (same 2 decision statements)", bare, {}),
-            (f"API batch ({BATCH_PAIRS} pairs/request)", api_batch, headers),
-        ]
+        scenarios = [("API check (GET)", check, headers, 1), ("bare (same SQL)", bare, {}, 1),
+                     (f"API batch ({BATCH_PAIRS} pairs)", batch, headers, BATCH_PAIRS)]  # fmt: skip
         header = (
-            f"{'endpoint':36} {'requests':>9} {'req/s':>8} {'checks/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+            f"{'endpoint':24} {'run':16} {'req/s':>7} {'checks/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+            f"{'CPU s':>6} {'checks/CPU s':>12} {'errors':>6}"
         )
         print(header)
         print("-" * len(header))
-        for label, make, hdrs in scenarios:
-            r = asyncio.run(
-                _load(base, make, hdrs, duration=args.duration, concurrency=args.concurrency, warmup=args.warmup)
-            )
-            results[label] = r
-            print(
-                f"{label:36} {r['requests']:>9,} {r['requests_per_s']:>8.0f} {r['checks_per_s']:>9.0f} "
-                f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>6}"
-            )
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for label, requests, hdrs, per_request in scenarios:
+            wrk(server, requests, headers=hdrs, duration=args.warmup, connections=1, cpu=LOAD_CPU)
+            for run, connections_ in (("latency", 1), ("throughput", args.connections)):
+                r = wrk(server, requests, headers=hdrs, duration=args.duration, connections=connections_, cpu=LOAD_CPU)
+                r["checks_per_s"] = r["requests_per_s"] * per_request
+                r["checks_per_server_cpu_s"] = r["requests_per_server_cpu_s"] * per_request
+                results[f"{label}, {run}"] = r
+                print(
+                    f"{label:24} {run + f' (c={connections_})':16} {r['requests_per_s']:>7.0f} "
+                    f"{r['checks_per_s']:>9.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['server_cpu_s']:>6.2f} "
+                    f"{r['checks_per_server_cpu_s']:>12.0f} {r['errors']:>6}"
+                )
 
     import django as dj
     import ninja
@@ -457,34 +444,40 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
 
     out = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "database": vendor,
-        "persons": args.persons,
+        "database": connection.vendor,
+        "data_set": data_set,
+        "persons": data["persons"],
         "grants": data["grants"],
-        "memberships": data["memberships"],
         "facilities": data["subdepartments"],
+        "pairs_asked": len(pairs),
         "allowed_share_of_pairs": allowed_share,
-        "gunicorn_workers": args.workers,
-        "concurrency": args.concurrency,
+        "gunicorn": {"workers": args.workers, "threads": args.threads or None, "cpu": SERVER_CPU},
+        "load_generator": {"tool": "wrk", "threads": 1, "cpu": LOAD_CPU, "connections_throughput": args.connections},
+        "token_cache": "redis" if redis_url else "local memory (per worker)",
         "duration_s": args.duration,
         "cpus": os.cpu_count(),
         # Other processes on the machine take CPU too; the 1-minute load before and after the run.
         "load_average_1m": {"before": load_before, "after": os.getloadavg()[0]},
-        "python": platform.python_version(),
+        "python": sys.version.split()[0],
         "django": dj.get_version(),
         "django_ninja": ninja.__version__,
         "django_oauth_toolkit": oauth2_provider.__version__,
         "docs_served_offline": docs_offline,
         "results": results,
-        "note": "load generator (one asyncio process, httpx) on the same machine as the server",
+        "note": (
+            "latency runs: one connection, so p50/p99 are service time, not queueing; throughput runs: "
+            "--connections. checks/CPU s: per CPU second of the gunicorn workers (PostgreSQL's CPU not "
+            "counted). Server pinned to CPU 0, wrk to CPU 1; other sessions share both."
+        ),
     }
     path = args.out
     path.parent.mkdir(parents=True, exist_ok=True)
-    # One entry per database, so a SQLite run and a PostgreSQL run sit side by side.
+    # One entry per data set, so SQLite, scratch PostgreSQL and the full data set sit side by side.
     previous = json.loads(path.read_text()) if path.exists() else {}
-    merged = {k: v for k, v in previous.items() if k in {"sqlite", "postgresql"}}
-    merged[vendor] = out
+    merged = {k: v for k, v in previous.items() if isinstance(v, dict) and "results" in v}
+    merged[key] = out
     path.write_text(json.dumps(merged, indent=2) + "\n")
-    print(f"allowed in {allowed_share:.0%} of the pairs asked; /api/docs served offline: {docs_offline}")
+    print(f"/api/docs served offline: {docs_offline}; load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
     print(f"written {path}")
 
 
