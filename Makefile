@@ -84,13 +84,13 @@ pytest: $(STAMP) ## the test suite
 test: lint types check-migrations compilemessages pytest ## every check and test (what CI runs)
 
 # Benchmarks (docs/performance.md). `make bench`: every script in a small configuration (a few
-# minutes), results under bench/results/. `make bench-full`: issue 7's sizes, the authorization API
-# and the generator on PostgreSQL (TOEGANG_DATABASE_URL, a server where scratch databases may be
-# created and dropped); users_list, csv_import and password_login run on SQLite scratch databases.
+# minutes), results under bench/results/. `make bench-full`: issue 7's sizes on PostgreSQL
+# (TOEGANG_DATABASE_URL or BENCH_PG: a server where databases may be created and dropped). The full
+# data set (generate_data at BENCH_SCALE, ~4 min) is generated into BENCH_FULL_DB on the first run and
+# kept for the next ones (DROP DATABASE it to start again); the users list, the authorization API and
+# the worker memory read it. The others build their own scratch databases of the issue's sizes.
 BENCH_PG ?= $(or $(TOEGANG_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test)
 BENCH_SCALE ?= 1.0
-# The generated data set (generate_data at BENCH_SCALE) the full benchmarks read: made on the first
-# run, kept for the next ones (DROP DATABASE it to start again).
 BENCH_FULL_DB ?= $(dir $(BENCH_PG))toegang_bench_full
 
 bench: $(STAMP) ## every benchmark, small and quick (minutes): tables printed, JSON in bench/results/
@@ -102,14 +102,14 @@ bench: $(STAMP) ## every benchmark, small and quick (minutes): tables printed, J
 	$(BIN)/python bench/token_endpoint.py --duration 5 --pool 1500
 	$(BIN)/python bench/memory.py --scale 0.01 --rounds 100
 
-bench-full: $(STAMP) ## every benchmark at full size; PostgreSQL from TOEGANG_DATABASE_URL (BENCH_PG)
-	$(BIN)/python bench/password_login.py --logins 200
-	$(BIN)/python bench/csv_import.py --rows 10000
-	$(BIN)/python bench/users_list.py --users 20000 --noise 5000 --runs 100
-	$(BIN)/python bench/authz_api.py --database-url $(BENCH_FULL_DB) --generate $(BENCH_SCALE) --duration 20
-	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/generate.py --scale $(BENCH_SCALE)
+bench-full: $(STAMP) ## every benchmark at full size on PostgreSQL (TOEGANG_DATABASE_URL or BENCH_PG)
+	$(BIN)/python bench/generate.py --scale $(BENCH_SCALE) --database-url $(BENCH_FULL_DB)
+	$(BIN)/python bench/users_list.py --database-url $(BENCH_FULL_DB) --runs 100
+	$(BIN)/python bench/authz_api.py --database-url $(BENCH_FULL_DB) --duration 20
+	$(BIN)/python bench/memory.py --database-url $(BENCH_FULL_DB) --rounds 500
 	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/token_endpoint.py --duration 20 --pool 6000
-	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/memory.py --scale 0.1 --rounds 500
+	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/csv_import.py --rows 10000
+	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/password_login.py --logins 200
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var

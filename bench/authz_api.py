@@ -249,18 +249,6 @@ def _allowed_share(pairs: list[tuple[str, int]], application_id: int) -> float:
     return held / len(pairs)
 
 
-def _database_create(url: str) -> None:
-    """CREATE DATABASE for a PostgreSQL URL, unless it exists (its server's ``postgres`` database)."""
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(scheme="postgresql", path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def _redis_url(wanted: str) -> str:
     """``wanted`` if a Redis server answers there, else "" (the token cache is then per process)."""
     url = urlparse(wanted)
@@ -312,7 +300,9 @@ def main() -> None:
     if args.database_url:
         database_url, drop_database = args.database_url, lambda: None
         if args.generate:
-            _database_create(database_url)
+            from common import database_create
+
+            database_create(database_url)
     else:
         from common import scratch_database
 

@@ -45,6 +45,18 @@ def scratch_database(tmp: Path, prefix: str) -> tuple[str, Callable[[], None]]:
     return urlunparse(url._replace(path=f"/{name}")), drop
 
 
+def database_create(url: str) -> None:
+    """CREATE DATABASE for a PostgreSQL URL, unless it exists (through its server's ``postgres`` database)."""
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(scheme="postgresql", path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     data = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
             "python": platform.python_version(), **data}  # fmt: skip

@@ -1,10 +1,14 @@
 """Benchmark: ``generate_data`` into a scratch database, rows per second per table.
 
     .venv/bin/python bench/generate.py [--scale 0.01] [--out bench/results/generate_data.json] [--keep]
+        [--database-url postgres://…/toegang_bench_full]
 
 SQLite under a temporary directory; PostgreSQL when TOEGANG_DATABASE_URL is set (a scratch database
 ``toegang_gen_<pid>`` is created on that server and dropped afterwards, also when the run fails).
-Prints the generator's table and writes JSON (one entry per database).
+With ``--database-url`` it generates into that PostgreSQL database instead (created if missing,
+which must hold no data yet) and keeps it: ``make bench-full`` generates once, then the users-list and
+authorization benchmarks read the same data set. Prints the generator's table and writes JSON (one
+entry per database).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import scratch_database
+from common import database_create, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,9 +33,15 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.01)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "generate_data.json")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--database-url", default="", help="generate into this database (kept) instead")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-gen-"))
-    url, drop = scratch_database(tmp, "gen")
+    if args.database_url:
+        database_create(args.database_url)
+        url, drop = args.database_url, lambda: None
+        args.keep = True
+    else:
+        url, drop = scratch_database(tmp, "gen")
     try:
         os.environ.update(
             {"TOEGANG_DATABASE_URL": url, "TOEGANG_EMAIL_URL": "locmem:", "DJANGO_SETTINGS_MODULE": "toegang.settings"}
@@ -47,6 +57,11 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
         vendor = connection.vendor
+        from toegang.accounts.models import User
+
+        if args.database_url and User.objects.exists():
+            print(f"{url} already holds data: nothing generated (DROP DATABASE it to generate again)")
+            return
         print(f"generate_data --scale {args.scale} on {vendor}")
 
         def progress(label: str, rows: int, seconds: float) -> None:

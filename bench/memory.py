@@ -1,12 +1,14 @@
 """Benchmark: resident memory of one gunicorn worker, idle and loaded, beside a bare Django process.
 
     .venv/bin/python bench/memory.py [--scale 0.01] [--rounds 200] [--workers-total 5]
-        [--out bench/results/memory.json]
+        [--out bench/results/memory.json] [--database-url postgres://…/toegang_bench_full]
 
 On a scratch database (SQLite under a temporary directory; PostgreSQL when TOEGANG_DATABASE_URL is
 set, via ``common.scratch_database``) it runs ``manage.py generate_data --scale S`` and adds an OAuth
-client of E-loket, then starts gunicorn with toegang's own ``toegang.wsgi:application`` (one sync
-worker, ``common.serve``) and reads the worker's memory from /proc:
+client of E-loket (with ``--database-url``: a database ``generate_data`` already filled, e.g. the full
+data set of ``make bench-full``, which is kept; only the client and a session are added), then
+starts gunicorn with toegang's own ``toegang.wsgi:application`` (one sync worker, ``common.serve``)
+and reads the worker's memory from /proc:
 
 - ``idle``: after boot and one request (``/readyz``, answered before ``serve`` returns);
 - ``warm``: after one round of the mix below;
@@ -76,7 +78,7 @@ def _bare(kind: str, env: dict[str, str]) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def _populate(scale: float) -> dict[str, Any]:
+def _populate(scale: float, generate: bool) -> dict[str, Any]:
     from django.core.management import call_command
     from django.db.models import Count
     from django.test import Client
@@ -90,7 +92,8 @@ def _populate(scale: float) -> dict[str, Any]:
     from toegang.oidc.models import RelyingParty
     from toegang.organisations.models import Subdepartment
 
-    call_command("generate_data", "--scale", str(scale), verbosity=0)
+    if generate:
+        call_command("generate_data", "--scale", str(scale), verbosity=0)
     largest = (
         RoleAssignment.objects.filter(role=Role.USER, valid_until__isnull=True, subdepartment__isnull=False)
         .values("subdepartment")
@@ -140,11 +143,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=200, help="rounds of the request mix for 'loaded'")
     parser.add_argument("--workers-total", type=int, default=5, help="workers of the total printed")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "memory.json")
+    parser.add_argument("--database-url", default="", help="an existing database filled by generate_data instead")
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-memory-"))
-    database_url, drop_database = scratch_database(tmp, "memory")
+    if args.database_url:
+        database_url, drop_database = args.database_url, lambda: None
+    else:
+        database_url, drop_database = scratch_database(tmp, "memory")
     try:
         _run(args, tmp, database_url, load_before)
     finally:
@@ -179,10 +186,11 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
     call_command("collectstatic", "--noinput", verbosity=0)  # the pages' static files (manifest storage)
     call_command("oidc_key", verbosity=0)
     start = time.perf_counter()
-    data = _populate(args.scale)
+    data = _populate(args.scale, generate=not args.database_url)
     vendor = connection.vendor
+    source = args.database_url.rsplit("/", 1)[-1] if args.database_url else f"generate_data --scale {args.scale}"
     print(
-        f"{vendor}: generate_data --scale {args.scale}, largest subdepartment {data['subdepartment_users']:,} "
+        f"{vendor}: {source}, largest subdepartment {data['subdepartment_users']:,} "
         f"users, in {time.perf_counter() - start:.1f} s"
     )
     connections.close_all()
@@ -259,7 +267,8 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
 
     entry = {
         "database": vendor,
-        "scale": args.scale,
+        "scale": None if args.database_url else args.scale,
+        "data_set": source,
         "largest_subdepartment_users": data["subdepartment_users"],
         "rounds": args.rounds,
         "requests_per_round": 12,
