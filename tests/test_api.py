@@ -521,3 +521,20 @@ def test_refusals_are_never_cached(access: World, client: Client, token_cache: N
     for _ in range(2):
         assert Api(client, "not-a-token").check(user, sd).status_code == 401
     assert not [k for k in cache._cache if CACHE_PREFIX in str(k)]  # type: ignore[attr-defined]
+
+
+def test_an_unreachable_token_cache_falls_back_to_dot(
+    access: World, client: Client, token_cache: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis down: every check goes to DOT (3 statements) and still answers right; nothing breaks."""
+    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
+    api = Api(client, RP(_app("eloket")).token(client))
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("cache unreachable")
+
+    monkeypatch.setattr(cache, "get", down)
+    monkeypatch.setattr(cache, "add", down)
+    assert _queries(api, user, sd) == (3, True)
+    assert _queries(api, user, sd) == (3, True)
+    assert Api(client, "not-a-token").check(user, sd).status_code == 401

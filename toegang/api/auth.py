@@ -22,11 +22,14 @@ edits or deletes it), to its client or to the client's relying party replaces th
 tombstone (``_forget``, from the receivers below) that a request still finishing its DOT check cannot
 overwrite (it fills the cache with ``add``): the next request goes to DOT again. Bound: a token changed
 in the database by other means than the ORM (raw SQL) stays accepted for at most that many seconds.
+When the cache cannot be reached, a check falls back to DOT (slower, never wrong); a revocation then
+fails with the error instead of leaving a remembered token valid (its tombstone could not be written).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import unicodedata
 from collections.abc import Iterable
@@ -44,6 +47,8 @@ from oauth2_provider.models import AccessToken, Application
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 
 from toegang.oidc.models import RelyingParty
+
+logger = logging.getLogger(__name__)
 
 SCOPE = "authz"
 REALM = "toegang"
@@ -114,14 +119,21 @@ class ClientCredentials(AuthBase):
         words = header.split()
         key = CACHE_PREFIX + hashlib.sha256(words[1].encode()).hexdigest() if seconds > 0 and len(words) == 2 else ""
         if key:
-            hit = cache.get(key)
+            try:
+                hit = cache.get(key)
+            except Exception:  # the cache is down: DOT, the authority, answers (only slower)
+                logger.warning("API token cache unreachable; token checked by the database", exc_info=True)
+                hit, key = None, ""
             if isinstance(hit, tuple) and time.time() < hit[2]:
                 return ApiClient(client_id=hit[0], application_id=hit[1])
         client, expires = self._validate(request)
         if key:
             timeout = min(seconds, int(expires - time.time()))
             if timeout > 0:
-                cache.add(key, (client.client_id, client.application_id, expires), timeout)
+                try:
+                    cache.add(key, (client.client_id, client.application_id, expires), timeout)
+                except Exception:  # not remembered: the next request asks DOT again
+                    logger.warning("API token cache unreachable; result not cached", exc_info=True)
         return client
 
     def _validate(self, request: HttpRequest) -> tuple[ApiClient, float]:
