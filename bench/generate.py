@@ -69,7 +69,7 @@ def main() -> None:
 
         report = generate(scale=args.scale, progress=progress)
         print(
-            f"  {'total (ANALYZE included)':<26} {report.total_rows:>10,} rows {report.seconds:8.2f} s "
+            f"  {'total (VACUUM ANALYZE incl.)':<26} {report.total_rows:>10,} rows {report.seconds:8.2f} s "
             f"{report.rows_per_second:>10,.0f} rows/s ({report.method})"
         )
         out = {

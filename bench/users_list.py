@@ -335,9 +335,10 @@ def _run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             with _record() as seen:
                 response = client.get(url_)
             assert response.status_code == 200, (url_, response.status_code)
-            found = response.content.decode().split('class="count">')[1].split()[0]
+            found = response.content.decode().split('class="count">')[1].split()[0].replace(",", "")
+            found = found if found.isdigit() else "1"  # "One item found." / "Eén item gevonden."
             # The list's own statements: the COUNT, the page (LIMIT 50 OFFSET n; none when nothing is
-            # found) and the persons of that page (WHERE id IN …, while the list prefetches them).
+            # found), and with code from before the copies the persons of that page (WHERE id IN …).
             own = [
                 (sql, params)
                 for sql, params in seen

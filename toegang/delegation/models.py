@@ -138,6 +138,19 @@ class RoleAssignment(models.Model):
                 condition=Q(valid_until__isnull=True),
                 name="role_subdep_name_active",
             ),
+            # The list's other sort columns, each followed by the tie-breakers the list adds (name, id):
+            # a sorted page is an index walk (or, descending, an incremental sort of equal keys) instead
+            # of sorting the subdepartment's 20,000 rows for every page (14-20 ms, docs/performance.md).
+            *(
+                models.Index(fields=["subdepartment", *columns, "id"], condition=Q(valid_until__isnull=True), name=name)
+                for name, columns in (
+                    ("role_subdep_first_active", ["person_first_name", "person_last_name"]),
+                    ("role_subdep_user_active", ["person_username"]),
+                    ("role_subdep_ssin_active", ["person_ssin"]),
+                    ("role_subdep_type_active", ["role", "person_last_name", "person_first_name"]),
+                    ("role_subdep_status_active", ["status", "person_last_name", "person_first_name"]),
+                )
+            ),
         ]
         constraints = [
             models.CheckConstraint(

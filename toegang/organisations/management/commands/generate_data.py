@@ -34,7 +34,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"{report.total_rows:,} rows in {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s, "
-                f"{report.method}, ANALYZE included); largest facility id {report.largest_subdepartment_id} "
+                f"{report.method}, VACUUM ANALYZE included); largest facility id {report.largest_subdepartment_id} "
                 f"with {report.counts.largest_subdepartment:,} users"
             )
         )
