@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from common import serve, wrk
+from common import django_setup, serve, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_PAIRS = 100
@@ -324,26 +324,15 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
     import httpx
 
     redis_url = _redis_url(args.redis_url) if args.redis_url else ""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "toegang.settings",
-        "TOEGANG_DATABASE_URL": database_url,
-        "TOEGANG_VAR_DIR": str(tmp),
-        "TOEGANG_EMAIL_URL": "locmem:",
-        "TOEGANG_DEBUG": "0",
-        "TOEGANG_LOG_LEVEL": "WARNING",
+    extra = {
         "TOEGANG_REDIS_URL": redis_url,
         # With Redis this is the default; in local memory (one cache per worker) the bench sets it,
         # since it never revokes a token.
         "TOEGANG_API_TOKEN_CACHE_SECONDS": "60",
     }
     if args.threads:
-        env["GUNICORN_CMD_ARGS"] = f"--worker-class gthread --threads {args.threads}"
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+        extra["GUNICORN_CMD_ARGS"] = f"--worker-class gthread --threads {args.threads}"
+    env = django_setup(database_url, tmp, **extra)
     from django.core.management import call_command
     from django.db import connection, connections
 

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, rss_mib, scratch_database, serve, write_json
+from common import ROOT, django_setup, rss_mib, scratch_database, serve, write_json
 
 
 def _kib(pid: int, path: str, field: str) -> float:
@@ -165,20 +165,7 @@ def main() -> None:
 def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: float) -> None:
     import httpx
 
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "toegang.settings",
-        "TOEGANG_DATABASE_URL": database_url,
-        "TOEGANG_VAR_DIR": str(tmp),
-        "TOEGANG_EMAIL_URL": "locmem:",
-        "TOEGANG_DEBUG": "0",
-        "TOEGANG_LOG_LEVEL": "WARNING",
-    }
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    env = django_setup(database_url, tmp)
     from django.core.management import call_command
     from django.db import connection, connections
 

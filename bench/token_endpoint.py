@@ -44,7 +44,6 @@ import json
 import os
 import secrets
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -53,7 +52,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from common import ROOT, scratch_database, serve, write_json, wrk
+from common import ROOT, django_setup, scratch_database, serve, write_json, wrk
 
 REFRESH_SCOPE = "openid profile access offline_access"
 
@@ -265,20 +264,7 @@ def main() -> None:
 def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: float) -> None:
     import httpx
 
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "toegang.settings",
-        "TOEGANG_DATABASE_URL": database_url,
-        "TOEGANG_VAR_DIR": str(tmp),
-        "TOEGANG_EMAIL_URL": "locmem:",
-        "TOEGANG_DEBUG": "0",
-        "TOEGANG_LOG_LEVEL": "WARNING",
-    }
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    env = django_setup(database_url, tmp)
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection, connections
