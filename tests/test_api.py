@@ -538,3 +538,44 @@ def test_an_unreachable_token_cache_falls_back_to_dot(
     assert _queries(api, user, sd) == (3, True)
     assert _queries(api, user, sd) == (3, True)
     assert Api(client, "not-a-token").check(user, sd).status_code == 401
+
+
+def test_a_token_bound_to_resources_is_never_cached(access: World, client: Client, token_cache: None) -> None:
+    """RFC 8707: DOT checks such a token against each request's URL, so it is checked every time."""
+    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
+    rp = RP(_app("eloket"))
+    token = rp.token(client)
+    AccessToken.objects.filter(application=rp.client).update(resource=["http://testserver/api/v1/checks"])
+    api = Api(client, token)
+    assert api.check(user, sd).status_code == 401  # not the resource it was issued for
+    AccessToken.objects.filter(application=rp.client).update(resource=[])
+    assert _queries(api, user, sd) == (3, True)
+    AccessToken.objects.filter(application=rp.client).update(
+        resource=[f"http://testserver/api/v1/persons/{user}/facilities/{sd}"]
+    )
+    cache.clear()
+    assert _queries(api, user, sd) == (3, True)
+    assert _queries(api, user, sd) == (3, True)  # still DOT's check: nothing was remembered
+
+
+def test_a_login_token_never_touches_the_cache(
+    access: World, client: Client, token_cache: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tokens without the API's scope are never cached: deleting one (a refresh's rotation, a logout,
+    cleartokens) works with the cache down; one with the scope fails closed instead."""
+    rp = RP(_app("eloket"))
+    rp.token(client)
+    login_token = AccessToken.objects.create(
+        application=rp.client, token="login-token", scope="openid profile", expires=timezone.now()
+    )
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("cache unreachable")
+
+    monkeypatch.setattr(cache, "set_many", down)
+    login_token.scope = "openid"
+    login_token.save()
+    login_token.delete()
+    api_token = AccessToken.objects.get(application=rp.client, scope="authz")
+    with pytest.raises(ConnectionError):
+        api_token.delete()

@@ -109,6 +109,16 @@ def test_a_rename_of_a_person_loaded_elsewhere_follows_too(world: World) -> None
     assert _drifted() == []
 
 
+def test_a_rename_left_out_of_a_partial_save_is_copied_by_the_next_save(world: World) -> None:
+    """``save(update_fields=["last_login"])`` does not write the new name, so it is still to copy."""
+    person = User.objects.get(pk=world.person("user").pk)
+    person.last_name = "Zegers"
+    person.save(update_fields=["last_login"])
+    person.save()
+    assert User.objects.get(pk=person.pk).last_name == "Zegers"
+    assert _drifted() == []
+
+
 def test_saving_other_fields_writes_no_copy(world: World, django_assert_num_queries: Any) -> None:
     person = User.objects.get(pk=world.person("user").pk)
     person.phone = "+32 2 123 45 67"

@@ -65,7 +65,15 @@ class User(AbstractUser):
             with transaction.atomic(using=kwargs.get("using")):
                 super().save(*args, **kwargs)
                 person_copies_update(self)
-        self._copied_saved = self._copied_now()
+        # What is now in the database: the fields written by this save, the old snapshot for the
+        # others (``save(update_fields=["last_login"])`` leaves a changed name unsaved, still to copy).
+        now = self._copied_now()
+        if update_fields is None:
+            self._copied_saved = now
+        else:
+            written = set(update_fields)
+            pairs = zip(self.COPIED_FIELDS, now, self._copied_saved, strict=True)
+            self._copied_saved = tuple(n if f in written else old for f, n, old in pairs)
 
     @property
     def is_operator(self) -> bool:

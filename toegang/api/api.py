@@ -1,6 +1,7 @@
 """The authorization API for relying parties (issue 5), on django-ninja, mounted at ``/api/``.
 
-Transports only: every decision is ``authz.facilities_for`` / ``authz.may_use``, the functions behind
+Transports only: every decision is ``authz.may_use_ssin`` / ``authz.facilities_for_ssin`` /
+``authz.facilities_for_many``, built on the same active-grant query as ``authz.facilities_for`` behind
 the OpenID Connect ``access`` claim and the portal, so an access ended in the portal is refused here
 by the very next request (the decision is never cached; only a validated token is, see
 ``auth``). A client sees only its own secured application: the

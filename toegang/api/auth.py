@@ -22,8 +22,10 @@ edits or deletes it), to its client or to the client's relying party replaces th
 tombstone (``_forget``, from the receivers below) that a request still finishing its DOT check cannot
 overwrite (it fills the cache with ``add``): the next request goes to DOT again. Bound: a token changed
 in the database by other means than the ORM (raw SQL) stays accepted for at most that many seconds.
-When the cache cannot be reached, a check falls back to DOT (slower, never wrong); a revocation then
-fails with the error instead of leaving a remembered token valid (its tombstone could not be written).
+When the cache cannot be reached, a check falls back to DOT (slower, never wrong); revoking or changing
+a token with the API's scope then fails with the error instead of leaving a remembered token valid (its
+tombstone could not be written). Tokens without that scope are never remembered, so their refresh,
+revocation and clean-up never touch the cache.
 """
 
 from __future__ import annotations
@@ -157,7 +159,10 @@ class ClientCredentials(AuthBase):
             raise BearerError(
                 403, "insufficient_scope", str(_("This client is not registered for a secured application."))
             )
-        return ApiClient(client_id=client.client_id, application_id=application_id), token.expires.timestamp()
+        # A token restricted to resource servers (RFC 8707) is checked against the request's URL by
+        # DOT each time: remembering it per token would accept it at the API's other URLs too.
+        expires = 0.0 if token.resource else token.expires.timestamp()
+        return ApiClient(client_id=client.client_id, application_id=application_id), expires
 
 
 def _forget(checksums: Iterable[str]) -> None:
@@ -168,24 +173,34 @@ def _forget(checksums: Iterable[str]) -> None:
         cache.set_many(dict.fromkeys(keys, _TOMBSTONE), seconds)
 
 
+def _cacheable(scope: str | None) -> bool:
+    """Only a token with the API's scope can have been remembered (DOT refuses the others)."""
+    return SCOPE in (scope or "").split()
+
+
 def _forget_client(client_id: int | None) -> None:
     if client_id is not None and settings.API_TOKEN_CACHE_SECONDS > 0:
-        _forget(AccessToken.objects.filter(application_id=client_id).values_list("token_checksum", flat=True))
+        tokens = AccessToken.objects.filter(application_id=client_id, scope__contains=SCOPE)
+        _forget(c for c, scope in tokens.values_list("token_checksum", "scope") if _cacheable(scope))
 
 
 # Connected by ApiConfig.ready(). Before an update (the admin, a refresh that rewrites a token in
 # place) the stored checksum is forgotten, as the instance may already carry the new one; a new token
-# cannot be cached yet, so creation forgets nothing.
+# cannot be cached yet, so creation forgets nothing. Tokens without the API's scope (the people's
+# login tokens, rotated at every refresh) are never cached, so their changes never touch the cache:
+# a cache outage cannot break a login's refresh or logout.
 @receiver(pre_save, sender=AccessToken, dispatch_uid="api_token_saved")
 def _token_saved(sender: Any, instance: AccessToken, **kwargs: Any) -> None:
     if instance.pk is not None and settings.API_TOKEN_CACHE_SECONDS > 0:
-        stored = AccessToken.objects.filter(pk=instance.pk).values_list("token_checksum", flat=True)
-        _forget([*stored, instance.token_checksum])
+        stored = AccessToken.objects.filter(pk=instance.pk).values_list("token_checksum", "scope").first()
+        if _cacheable(instance.scope) or (stored is not None and _cacheable(stored[1])):
+            _forget([stored[0] if stored else "", instance.token_checksum])
 
 
 @receiver(post_delete, sender=AccessToken, dispatch_uid="api_token_deleted")
 def _token_deleted(sender: Any, instance: AccessToken, **kwargs: Any) -> None:
-    _forget([instance.token_checksum])
+    if _cacheable(instance.scope):
+        _forget([instance.token_checksum])
 
 
 @receiver(post_delete, sender=Application, dispatch_uid="api_client_deleted")

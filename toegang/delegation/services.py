@@ -247,7 +247,9 @@ def subdepartment_user_add(
     with transaction.atomic():
         _lock_enterprise(subdepartment.enterprise_id)
         ssin = ssin_clean(ssin)
-        person = User.objects.filter(ssin=ssin).first()
+        # Locked: a rename committing meanwhile would otherwise miss the membership made from the
+        # name read here (its copies, PERSON_COPIES), which would keep the old name.
+        person = User.objects.select_for_update().filter(ssin=ssin).first()
         if person is None:
             person, _created = person_get_or_create(
                 ssin=ssin,

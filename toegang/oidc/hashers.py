@@ -7,14 +7,15 @@ which costs about 0.2 s of CPU a request and bounded the token endpoint to a few
 second per core (docs/performance.md, bench/token_endpoint.py).
 
 A slow hash protects *guessable* secrets: people's passwords. A client secret is random (the ones
-toegang makes are ``secrets.token_urlsafe(32)``, 256 bits; django-oauth-toolkit's are 128
-characters of 62 kinds), so a stolen hash cannot be reversed by guessing whatever one hash costs;
-a fast, salted hash is enough (OWASP Password Storage Cheat Sheet, and NIST SP 800-63B 5.1.1.2 for
-secrets of at least 112 bits). This reuses Django's PBKDF2 code, with its own algorithm name so a
-stored hash names this hasher and ``check_password`` finds it in ``PASSWORD_HASHERS``. People's
-passwords stay Argon2id (the first entry); secrets hashed with Argon2 before this hasher keep
-verifying, since the stored hash names its own algorithm. An operator who types a secret of their
-own (``manage.py oidc_client --secret``) must make it as random: at least 32 random characters.
+toegang makes are ``secrets.token_urlsafe(32)``, 256 bits; django-oauth-toolkit's are 128 characters
+of 62 kinds), so a stolen hash cannot be reversed by guessing whatever one hash costs; a fast,
+salted hash is enough (OWASP Password Storage Cheat Sheet; NIST SP 800-63B 5.1.2.2 allows a single
+salted hash for randomly chosen look-up secrets of at least 64 bits). This reuses Django's PBKDF2
+code, with its own algorithm name so a stored hash names this hasher and ``check_password`` finds it
+in ``PASSWORD_HASHERS``. People's passwords stay Argon2id (the first entry); secrets hashed with
+Argon2 before this hasher keep verifying, since the stored hash names its own algorithm. An operator
+who types a secret of their own (``manage.py oidc_client --secret``) must make it as random: at
+least 32 random characters.
 """
 
 from __future__ import annotations
