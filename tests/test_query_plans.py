@@ -285,18 +285,22 @@ LIST_FILTERS = [
 @pytest.mark.parametrize(
     ("params", "index"),
     [
-        ({}, "role_subdep_name_active"),
-        # Type=USE: role equal, then the name order: the (subdepartment, role, name) index is exact.
-        ({"type": "USE"}, "role_subdep_type_active"),
-        ({"sort": "first_name"}, "role_subdep_first_active"),
-        ({"sort": "username"}, "role_subdep_user_active"),
-        ({"sort": "ssin"}, "role_subdep_ssin_active"),
-        ({"sort": "type"}, "role_subdep_type_active"),
-        ({"sort": "status"}, "role_subdep_status_active"),
+        ({}, {"role_subdep_name_active"}),
+        # Type=USE: the name index filtered on the role, or the (subdepartment, role, name) index with
+        # the role as its key; both give the name order without a sort, and the planner picks either
+        # by its estimates (both seen in CI).
+        ({"type": "USE"}, {"role_subdep_name_active", "role_subdep_type_active"}),
+        ({"sort": "first_name"}, {"role_subdep_first_active"}),
+        ({"sort": "username"}, {"role_subdep_user_active"}),
+        ({"sort": "ssin"}, {"role_subdep_ssin_active"}),
+        ({"sort": "type"}, {"role_subdep_type_active"}),
+        ({"sort": "status"}, {"role_subdep_status_active"}),
     ],
     ids=lambda v: "+".join(v.values()) if isinstance(v, dict) else "",
 )
-def test_users_list_page_walks_the_index_of_its_order(data: dict[str, Any], params: dict[str, str], index: str) -> None:
+def test_users_list_page_walks_the_index_of_its_order(
+    data: dict[str, Any], params: dict[str, str], index: set[str]
+) -> None:
     """Each order of the list is the order of one index: a page is that index walked until 50 rows
     are found; no sort of the subdepartment's rows (20,000 of them at full size). Where the index
     stops before the list's tie-breakers (username and INSZ are unique), an incremental sort orders
@@ -305,7 +309,7 @@ def test_users_list_page_walks_the_index_of_its_order(data: dict[str, Any], para
     plan = _qs_plan(_users_list(data, params)[:50])
     dump = json.dumps(plan, indent=1)
     assert plan["Node Type"] == "Limit", dump
-    assert index in _indexes(plan), dump
+    assert index & _indexes(plan), dump
     kinds = {n["Node Type"] for n in _nodes(plan)}
     assert not kinds & {"Sort", "Seq Scan"}, dump
     if "sort" not in params:
