@@ -107,7 +107,7 @@ bench-full: $(STAMP) ## every benchmark at full size on PostgreSQL (TOEGANG_DATA
 	$(BIN)/python bench/users_list.py --database-url $(BENCH_FULL_DB) --runs 100
 	$(BIN)/python bench/authz_api.py --database-url $(BENCH_FULL_DB) --duration 20 --connections 4
 	$(BIN)/python bench/memory.py --database-url $(BENCH_FULL_DB) --rounds 500
-	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/token_endpoint.py --duration 20 --pool 6000
+	$(BIN)/python bench/token_endpoint.py --database-url $(BENCH_FULL_DB) --duration 20 --pool 6000
 	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/csv_import.py --rows 10000
 	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/password_login.py --logins 200
 

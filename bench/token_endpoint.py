@@ -1,16 +1,19 @@
 """Benchmark: the token endpoint (/oauth/token/), client credentials and refresh, beside its limits.
 
     .venv/bin/python bench/token_endpoint.py [--duration 10] [--connections 4] [--workers 1]
-        [--pool 4000] [--out bench/results/token_endpoint.json]
+        [--pool 4000] [--out bench/results/token_endpoint.json] [--database-url postgres://…/toegang_bench_full]
 
-On a scratch database (SQLite under a temporary directory; PostgreSQL when TOEGANG_DATABASE_URL is
-set, via ``common.scratch_database``) it makes one person with a grant for E-loket in one facility,
-and two confidential clients of E-loket with secrets as django-oauth-toolkit generates them (128
-characters): ``fast``, stored the way toegang stores secrets now (``CLIENT_SECRET_HASHER`` =
-``pbkdf2_sha256_client``, toegang/oidc/hashers.py), and ``argon2``, stored as before that change
-(Argon2id, 100 MiB, t=2, the people's hasher). gunicorn (this file as the WSGI application, sync
-workers) is pinned to CPU 0 and Debian's wrk to CPU 1 (``common.serve``/``common.wrk``; the bodies
-are forms, the client authenticates with HTTP Basic). Rows, each for both clients where it applies:
+With ``--database-url``, a database ``generate_data`` filled (kept): a person of it who holds
+E-loket is the tokens' person, so a refresh computes the ``access`` claim on the full data set; the
+clients and token pools are added to it. Otherwise, on a scratch database (SQLite under a temporary
+directory; PostgreSQL when TOEGANG_DATABASE_URL is set, via ``common.scratch_database``) it makes
+one person with a grant for E-loket in one facility. Then two confidential clients of E-loket with
+secrets as django-oauth-toolkit generates them (128 characters): ``fast``, stored the way toegang
+stores secrets now (``CLIENT_SECRET_HASHER`` = ``pbkdf2_sha256_client``, toegang/oidc/hashers.py),
+and ``argon2``, stored as before that change (Argon2id, 100 MiB, t=2, the people's hasher). gunicorn
+(this file as the WSGI application, sync workers) is pinned to CPU 0 and Debian's wrk to CPU 1
+(``common.serve``/``common.wrk``; the bodies are forms, the client authenticates with HTTP Basic).
+Rows, each for both clients where it applies:
 
 - ``client credentials``: ``grant_type=client_credentials&scope=authz``: client lookup, secret
   check, one access token written.
@@ -133,7 +136,7 @@ def application(environ: dict[str, Any], start_response: Any) -> Any:
 # --- data ------------------------------------------------------------------------------------------
 
 
-def _populate(pool: int) -> dict[str, Any]:
+def _populate(pool: int, existing: bool = False) -> dict[str, Any]:
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
     from django.utils import timezone
@@ -148,30 +151,42 @@ def _populate(pool: int) -> dict[str, Any]:
     from toegang.organisations.demo import _catalogue
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
 
-    operator = User.objects.create_user(username="bench-operator", is_staff=True)
-    quality = _catalogue()
-    eloket = SecuredApplication.objects.get(code="eloket")
-    enterprise = enterprise_register(actor=operator, cbe_number=cbe_make(4_100_001), name="WZC Token vzw")
-    eq = quality_activate(actor=operator, enterprise=enterprise, quality=quality)
-    sd = subdepartment_create(
-        actor=operator,
-        enterprise_quality=eq,
-        name="Campus Token",
-        identification_code="10000106",
-        applications=list(quality.applications.all()),
+    eloket = SecuredApplication.objects.get(code="eloket") if existing else None
+    held = (
+        ApplicationGrant.objects.filter(application=eloket, valid_until__isnull=True).order_by("pk").first()
+        if eloket
+        else None
     )
-    person = User.objects.create_user(
-        username="bench-person", ssin=ssin_make(1970, 1, 1, 1), first_name="Bea", last_name="Bench", language="nl"
-    )
-    RoleAssignment.objects.create(
-        person=person,
-        role=Role.USER,
-        enterprise_id=sd.enterprise_id,
-        enterprise_quality_id=sd.enterprise_quality_id,
-        subdepartment=sd,
-        granted_by=operator,
-    )
-    ApplicationGrant.objects.create(person=person, subdepartment=sd, application=eloket, granted_by=operator)
+    if held is not None:
+        # A generated database: a person of it who holds E-loket somewhere; their `access` claim is
+        # then computed among 1,000,000 persons and 3,000,000 grants. Only clients and tokens are added.
+        person, sd_id = held.person, held.subdepartment_id
+    else:
+        operator = User.objects.create_user(username="bench-operator", is_staff=True)
+        quality = _catalogue()
+        eloket = SecuredApplication.objects.get(code="eloket")
+        enterprise = enterprise_register(actor=operator, cbe_number=cbe_make(4_100_001), name="WZC Token vzw")
+        eq = quality_activate(actor=operator, enterprise=enterprise, quality=quality)
+        sd = subdepartment_create(
+            actor=operator,
+            enterprise_quality=eq,
+            name="Campus Token",
+            identification_code="10000106",
+            applications=list(quality.applications.all()),
+        )
+        person = User.objects.create_user(
+            username="bench-person", ssin=ssin_make(1970, 1, 1, 1), first_name="Bea", last_name="Bench", language="nl"
+        )
+        RoleAssignment.objects.create(
+            person=person,
+            role=Role.USER,
+            enterprise_id=sd.enterprise_id,
+            enterprise_quality_id=sd.enterprise_quality_id,
+            subdepartment=sd,
+            granted_by=operator,
+        )
+        ApplicationGrant.objects.create(person=person, subdepartment=sd, application=eloket, granted_by=operator)
+        sd_id = sd.pk
 
     clients: dict[str, Any] = {}
     for label in ("fast", "argon2", "bare"):
@@ -219,7 +234,7 @@ def _populate(pool: int) -> dict[str, Any]:
             "stored": client.client_secret.split("$", 1)[0],
             "refresh_tokens": tokens,
         }
-    return {"clients": clients, "subdepartment": sd.pk}
+    return {"clients": clients, "subdepartment": sd_id}
 
 
 def _verifications_per_cpu_second(secret: str, stored: str, seconds: float) -> dict[str, Any]:
@@ -244,13 +259,19 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4, help="wrk connections (requests in flight)")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn sync workers (pinned to CPU 0)")
     parser.add_argument("--pool", type=int, default=4000, help="refresh tokens per client (each used once)")
+    parser.add_argument(
+        "--database-url", default="", help="a database generate_data filled (kept; clients and tokens added)"
+    )
     parser.add_argument("--hash-seconds", type=float, default=3.0, help="in-process check_password timing")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "token_endpoint.json")
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-token-"))
-    database_url, drop_database = scratch_database(tmp, "token")
+    if args.database_url:
+        database_url, drop_database = args.database_url, lambda: None
+    else:
+        database_url, drop_database = scratch_database(tmp, "token")
     try:
         _run(args, tmp, database_url, load_before)
     finally:
@@ -273,7 +294,7 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
     call_command("oidc_key", verbosity=0)  # one signing key file for every worker
     (tmp / "static").mkdir(exist_ok=True)  # whitenoise's STATIC_ROOT; no page of this bench needs a file
     start = time.perf_counter()
-    data = _populate(args.pool)
+    data = _populate(args.pool, existing=bool(args.database_url))
     vendor = connection.vendor
     clients = data["clients"]
     print(f"{vendor}: 3 clients, {args.pool:,} refresh tokens each, made in {time.perf_counter() - start:.1f} s")
