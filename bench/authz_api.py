@@ -38,16 +38,14 @@ import json
 import os
 import random
 import re
-import shutil
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from common import django_setup, serve, wrk
+from common import bench_database, database_create, django_setup, serve, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_PAIRS = 100
@@ -296,28 +294,10 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-authz-"))
-    if args.database_url:
-        database_url, drop_database = args.database_url, lambda: None
-        if args.generate:
-            from common import database_create
-
-            database_create(database_url)
-    else:
-        from common import scratch_database
-
-        database_url, drop_database = scratch_database(tmp, "bench")
-    try:
+    if args.database_url and args.generate:
+        database_create(args.database_url)
+    with bench_database("bench", args.database_url, keep=args.keep) as (database_url, tmp):
         _run(args, tmp, database_url, load_before)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if args.keep and not args.database_url:
-            print(f"scratch database kept: {database_url}")
-        else:
-            drop_database()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: float) -> None:

@@ -45,6 +45,32 @@ def scratch_database(tmp: Path, prefix: str) -> tuple[str, Callable[[], None]]:
     return urlunparse(url._replace(path=f"/{name}")), drop
 
 
+@contextmanager
+def bench_database(prefix: str, database_url: str = "", *, keep: bool = False) -> Iterator[tuple[str, Path]]:
+    """The database a benchmark runs on, and a temporary directory for its var files.
+
+    ``database_url``: an existing database (e.g. the generated full data set), never dropped;
+    otherwise a scratch database (``scratch_database``), dropped at the end unless ``keep``.
+    Afterwards Django's connections are closed and the directory removed.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix=f"toegang-bench-{prefix}-"))
+    if database_url:
+        url, drop = database_url, lambda: None
+    else:
+        url, drop = scratch_database(tmp, prefix)
+    try:
+        yield url, tmp
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if keep and not database_url:
+            print(f"scratch database kept: {url}")
+        else:
+            drop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def database_create(url: str) -> None:
     """CREATE DATABASE for a PostgreSQL URL, unless it exists (through its server's ``postgres`` database)."""
     import psycopg

@@ -31,15 +31,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, django_setup, rss_mib, scratch_database, serve, write_json
+from common import ROOT, bench_database, django_setup, rss_mib, serve, write_json
 
 
 def _kib(pid: int, path: str, field: str) -> float:
@@ -147,19 +145,8 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-memory-"))
-    if args.database_url:
-        database_url, drop_database = args.database_url, lambda: None
-    else:
-        database_url, drop_database = scratch_database(tmp, "memory")
-    try:
+    with bench_database("memory", args.database_url) as (database_url, tmp):
         _run(args, tmp, database_url, load_before)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        drop_database()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: float) -> None:

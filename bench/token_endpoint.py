@@ -46,8 +46,6 @@ import base64
 import json
 import os
 import secrets
-import shutil
-import tempfile
 import time
 import uuid
 from datetime import timedelta
@@ -55,7 +53,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from common import ROOT, django_setup, scratch_database, serve, write_json, wrk
+from common import ROOT, bench_database, django_setup, serve, write_json, wrk
 
 REFRESH_SCOPE = "openid profile access offline_access"
 
@@ -267,19 +265,8 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    tmp = Path(tempfile.mkdtemp(prefix="toegang-bench-token-"))
-    if args.database_url:
-        database_url, drop_database = args.database_url, lambda: None
-    else:
-        database_url, drop_database = scratch_database(tmp, "token")
-    try:
+    with bench_database("token", args.database_url) as (database_url, tmp):
         _run(args, tmp, database_url, load_before)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        drop_database()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: float) -> None:

@@ -32,7 +32,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
@@ -111,11 +111,8 @@ def _sort_headers(params: QueryDict, current: str) -> list[dict[str, Any]]:
     return headers
 
 
-def _detail_url(sd: Subdepartment, membership: RoleAssignment) -> str | None:
-    try:
-        return reverse("portal:user_detail", args=[sd.pk, membership.pk])
-    except NoReverseMatch:  # the per-user page is built separately; the list works without it
-        return None
+def _detail_url(sd: Subdepartment, membership: RoleAssignment) -> str:
+    return reverse("portal:user_detail", args=[sd.pk, membership.pk])
 
 
 def _rows(sd: Subdepartment, members: Iterable[RoleAssignment], endable: frozenset[str]) -> list[dict[str, Any]]:
@@ -202,10 +199,7 @@ def users_bulk(request: HttpRequest, pk: int) -> HttpResponse:
     members = selectors.subdepartment_members_by_ids(actor, sd, ids)
 
     if action == "view":
-        url = _detail_url(sd, members[0])
-        if url is None:
-            raise Http404
-        return HttpResponseRedirect(url)
+        return HttpResponseRedirect(_detail_url(sd, members[0]))
     if action not in ("delete", "delete_confirm"):
         return HttpResponse(status=400)
 
