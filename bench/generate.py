@@ -53,7 +53,7 @@ def main() -> None:
         from django.core.management import call_command
         from django.db import connection
 
-        from toegang.organisations.generator import generate
+        from toegang.seed.generator import generate
 
         call_command("migrate", verbosity=0)
         vendor = connection.vendor

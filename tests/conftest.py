@@ -23,9 +23,9 @@ from toegang.applications.models import SecuredApplication
 from toegang.delegation.models import Role
 from toegang.delegation.services import role_appoint
 from toegang.identifiers import cbe_make, ssin_make
-from toegang.organisations.demo import _catalogue
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Quality, Subdepartment
 from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
+from toegang.seed.demo import _catalogue
 
 PASSWORD = "a-long-test-password-1"
 

@@ -19,7 +19,7 @@ from toegang import settings as production
 from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication
 from toegang.oidc.models import RelyingParty
-from toegang.organisations.demo import _catalogue
+from toegang.seed.demo import _catalogue
 
 pytestmark = pytest.mark.django_db
 

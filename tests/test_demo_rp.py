@@ -308,7 +308,7 @@ def test_demo_app_offers_both_facilities_then_only_the_one_left(toegang_url: str
     from toegang.applications.models import SecuredApplication
     from toegang.delegation.models import Role, RoleAssignment, Status
     from toegang.delegation.services import membership_update
-    from toegang.organisations.demo import DEMO_PASSWORD, demo_load
+    from toegang.seed.demo import DEMO_PASSWORD, demo_load
 
     demo_load()
     call_command(

@@ -33,7 +33,7 @@ from toegang.delegation.models import Role, RoleAssignment
 from toegang.delegation.services import membership_update
 from toegang.oidc.models import LoginContext
 from toegang.oidc.services import relying_party_register
-from toegang.organisations.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, demo_load
+from toegang.seed.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, demo_load
 
 PEER_DIR = Path(__file__).resolve().parent / "oidc-client-peer"
 NODE, NPM = shutil.which("node"), shutil.which("npm")

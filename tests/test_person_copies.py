@@ -31,8 +31,8 @@ from toegang.delegation.services import (
     subdepartment_user_add,
 )
 from toegang.identifiers import ssin_make
-from toegang.organisations.generator import generate
 from toegang.organisations.models import Subdepartment
+from toegang.seed.generator import generate
 
 pytestmark = pytest.mark.django_db
 

@@ -27,9 +27,9 @@ from toegang.applications.models import ApplicationGrant, SecuredApplication
 from toegang.audit.models import AuditEvent
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role, RoleAssignment
-from toegang.organisations.generator import GENERATOR_USERNAME, generate
 from toegang.organisations.models import Enterprise, Subdepartment
 from toegang.portal.filters import DEFAULT_ORDER, SubdepartmentUserFilter
+from toegang.seed.generator import GENERATOR_USERNAME, generate
 
 pytestmark = [
     pytest.mark.skipif(

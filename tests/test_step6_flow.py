@@ -19,8 +19,8 @@ from tests.conftest import password_login
 from toegang.applications.services import person_applications
 from toegang.delegation.models import Role, RoleAssignment
 from toegang.identifiers import ssin_make
-from toegang.organisations.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, demo_load
 from toegang.organisations.models import Subdepartment
+from toegang.seed.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, demo_load
 
 TEXT = {
     "nl": {

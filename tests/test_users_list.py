@@ -28,7 +28,7 @@ from toegang.delegation.models import Role, RoleAssignment, Status
 from toegang.delegation.services import membership_end, membership_update, role_appoint, subdepartment_user_add
 from toegang.identifiers import ssin_make
 from toegang.organisations.models import Subdepartment
-from toegang.portal import users as users_views
+from toegang.portal.views import users as users_views
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,8 @@ from toegang.applications.models import SecuredApplication
 from toegang.audit.models import AuditEvent
 from toegang.delegation.models import Role, RoleAssignment
 from toegang.identifiers import ssin_make
-from toegang.organisations.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, demo_load
 from toegang.organisations.models import Enterprise, Subdepartment
+from toegang.seed.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, demo_load
 
 # What a person reads on the screens, per language (from the compiled catalogues).
 TEXT = {

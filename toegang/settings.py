@@ -25,7 +25,7 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 DEBUG = env_bool("DEBUG")
-# A development key is acceptable only with DEBUG or under tests; checks.py refuses it otherwise.
+# A development key is acceptable only with DEBUG or under tests; accounts/checks.py refuses it otherwise.
 DEV_SECRET_KEY = "toegang-development-key-not-for-production"
 SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
 BASE_URL = env("BASE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     # django-ninja: in INSTALLED_APPS so that /api/docs serves its bundled Swagger UI (no CDN)
     "ninja",
     "toegang.api",
+    "toegang.seed",
 ]
 
 MIDDLEWARE = [

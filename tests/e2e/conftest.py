@@ -30,7 +30,7 @@ import pytest
 from django.utils import translation
 
 from tests.conftest import totp_now
-from toegang.organisations.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET
+from toegang.seed.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.e2e.conftest import Walk, tr
-from toegang.organisations.demo import DEMO_PASSWORD
+from toegang.seed.demo import DEMO_PASSWORD
 
 
 def test_demo_application_login_and_facility_choice(walk_factory: Any, demo_rp: str) -> None:

@@ -21,7 +21,7 @@ import pytest
 from django.utils import translation
 
 from tests.e2e.conftest import Server, Walk, label, tr
-from toegang.organisations.demo import DEMO_PASSWORD
+from toegang.seed.demo import DEMO_PASSWORD
 
 LANG = "nl"
 USERNAME = "cosb"

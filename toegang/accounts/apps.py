@@ -10,7 +10,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
 
-        from toegang import checks  # noqa: F401  (registers the start-up checks)
+        from toegang.accounts import checks  # noqa: F401  (registers the start-up checks)
         from toegang.accounts.sessions import remember_login_time
 
         user_logged_in.connect(remember_login_time, dispatch_uid="toegang_login_time")

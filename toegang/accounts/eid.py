@@ -348,7 +348,7 @@ def eid_authenticate(*, meta: Mapping[str, Any], config: EidConfig, now: dt.date
     try:
         cas = load_ca_bundle(config.ca_bundle)
     except (OSError, ValueError) as exc:
-        # checks.py refuses an unreadable bundle at start; a file broken since then lands here.
+        # accounts/checks.py refuses an unreadable bundle at start; a file broken since then lands here.
         raise EidError(EidFailure.NOT_CONFIGURED) from exc
     try:
         crls = load_crls(config.crl) if config.crl else None

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import translate_url
 
-from toegang.portal.help_views import help_role_for
+from toegang.portal.views.help import help_role_for
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:

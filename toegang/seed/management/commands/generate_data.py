@@ -1,4 +1,4 @@
-"""``manage.py generate_data --scale 0.01``: issue 7's data set, scaled (see toegang/organisations/generator.py)."""
+"""``manage.py generate_data --scale 0.01``: issue 7's data set, scaled (see toegang/seed/generator.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from toegang.organisations.generator import FULL, generate
+from toegang.seed.generator import FULL, generate
 
 
 class Command(BaseCommand):

@@ -46,8 +46,8 @@ from toegang.delegation.models import SUBDEPARTMENT_ROLES, TYPE_CODE, Role, Role
 from toegang.delegation.services import membership_end
 from toegang.identifiers import ssin_format
 from toegang.organisations.models import Subdepartment
+from toegang.portal.common import crumbs, request_actor
 from toegang.portal.filters import DEFAULT_ORDER, SubdepartmentUserFilter
-from toegang.portal.views import _actor, _crumbs
 
 PAGE_SIZE = 50
 # A bulk POST names at most a page of rows; far more than that is not a form of ours.
@@ -143,7 +143,7 @@ def _rows(sd: Subdepartment, members: Iterable[RoleAssignment], endable: frozens
 @require_GET
 def users_list(request: HttpRequest, pk: int) -> HttpResponse:
     """Gebruikers: "De lijst van de gebruikers tonen op basis van de volgende criteria"."""
-    actor = _actor(request)
+    actor = request_actor(request)
     sd = selectors.subdepartment_for_actor(actor, pk)
     fs = _filterset(request, actor, sd)
     page: Page[RoleAssignment] = Paginator(fs.qs, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -167,7 +167,7 @@ def users_list(request: HttpRequest, pk: int) -> HttpResponse:
             "export_url": reverse("portal:users_export", args=[sd.pk]) + _query(request.GET, page=None),
             "may_delete": bool(endable),
             "may_add": Role.USER in endable,
-            "crumbs": _crumbs(sd.enterprise, sd.enterprise_quality, sd),
+            "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd),
         },
     )
 
@@ -187,7 +187,7 @@ def _names(members: list[RoleAssignment]) -> str:
 @require_POST
 def users_bulk(request: HttpRequest, pk: int) -> HttpResponse:
     """The buttons under the list: Bekijken (the first checked row) and Wissen (after confirmation)."""
-    actor = _actor(request)
+    actor = request_actor(request)
     sd = selectors.subdepartment_for_actor(actor, pk)
     back_query = _query(QueryDict(request.POST.get("back", "").lstrip("?")))
     back = reverse("portal:users", args=[sd.pk]) + back_query
@@ -229,7 +229,7 @@ def users_bulk(request: HttpRequest, pk: int) -> HttpResponse:
                 "members": members,
                 "back": back,
                 "back_query": back_query,
-                "crumbs": _crumbs(sd.enterprise, sd.enterprise_quality, sd),
+                "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd),
             },
         )
 
@@ -318,7 +318,7 @@ def _export_rows(qs: QuerySet[RoleAssignment], sd: Subdepartment) -> Iterator[st
 @require_GET
 def users_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """CSV of the filtered, sorted list: the columns the CSV import reads, UTF-8 with BOM, streamed."""
-    actor = _actor(request)
+    actor = request_actor(request)
     sd = selectors.subdepartment_for_actor(actor, pk)
     qs = _filterset(request, actor, sd).qs
     response = StreamingHttpResponse(_export_rows(qs, sd), content_type="text/csv; charset=utf-8")

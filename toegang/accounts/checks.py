@@ -8,6 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
+from toegang.accounts.eid import load_ca_bundle, load_crls, proxies_parse
+
 
 @register(Tags.security, deploy=True)
 def secret_key_set(app_configs: Any, **kwargs: Any) -> list[Error]:
@@ -24,8 +26,6 @@ def secret_key_set(app_configs: Any, **kwargs: Any) -> list[Error]:
 @register(Tags.security)
 def eid_configuration_readable(app_configs: Any, **kwargs: Any) -> list[Error]:
     """The eID CA bundle and CRL must be readable, and the trusted proxies addresses (docs/eid.md)."""
-    from toegang.accounts.eid import load_ca_bundle, load_crls, proxies_parse
-
     errors: list[Error] = []
     try:
         proxies_parse(settings.EID_TRUSTED_PROXIES)

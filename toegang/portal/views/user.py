@@ -17,17 +17,17 @@ from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role, RoleAssignment
 from toegang.delegation.services import AlreadyMember, membership_end, membership_update, subdepartment_user_add
 from toegang.identifiers import ssin_format
+from toegang.portal.common import crumbs, request_actor
 from toegang.portal.forms import EndRoleForm, MembershipForm, SsinLookupForm, UserCreateForm, apply_errors
-from toegang.portal.views import _actor, _crumbs
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def user_add(request: HttpRequest, pk: int) -> HttpResponse:
-    actor = _actor(request)
+    actor = request_actor(request)
     sd = selectors.subdepartment_for_actor(actor, pk)
     authz.require(authz.may_appoint(actor, Role.USER, sd))
-    context = {"sd": sd, "crumbs": _crumbs(sd.enterprise, sd.enterprise_quality, sd)}
+    context = {"sd": sd, "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd)}
     lookup = SsinLookupForm(request.POST or request.GET)
     if not lookup.is_valid():
         return render(request, "portal/users/lookup.html", {**context, "form": lookup})
@@ -85,7 +85,7 @@ def user_add(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def user_detail(request: HttpRequest, pk: int, membership_pk: int) -> HttpResponse:
-    actor = _actor(request)
+    actor = request_actor(request)
     sd = selectors.subdepartment_for_actor(actor, pk)
     membership = selectors.membership_for_actor(actor, sd, membership_pk)
     may_change = authz.may_appoint(actor, membership.role, membership)
@@ -127,7 +127,7 @@ def user_detail(request: HttpRequest, pk: int, membership_pk: int) -> HttpRespon
             "applications": current,
             "form": form,
             "may_change": may_change,
-            "crumbs": _crumbs(sd.enterprise, sd.enterprise_quality, sd),
+            "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd),
         },
     )
 
@@ -135,7 +135,7 @@ def user_detail(request: HttpRequest, pk: int, membership_pk: int) -> HttpRespon
 @login_required
 @require_http_methods(["GET", "POST"])
 def user_end(request: HttpRequest, pk: int, membership_pk: int) -> HttpResponse:
-    actor = _actor(request)
+    actor = request_actor(request)
     sd = selectors.subdepartment_for_actor(actor, pk)
     membership = selectors.membership_for_actor(actor, sd, membership_pk)
     authz.require(authz.may_end(actor, membership))
@@ -153,5 +153,5 @@ def user_end(request: HttpRequest, pk: int, membership_pk: int) -> HttpResponse:
     return render(
         request,
         "portal/users/end.html",
-        {"sd": sd, "m": membership, "form": form, "crumbs": _crumbs(sd.enterprise, sd.enterprise_quality, sd)},
+        {"sd": sd, "m": membership, "form": form, "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd)},
     )

@@ -51,7 +51,7 @@ from toegang.delegation.csv_import import (
 )
 from toegang.delegation.models import Role
 from toegang.organisations.models import Subdepartment
-from toegang.portal.views import _actor, _crumbs
+from toegang.portal.common import crumbs, request_actor
 
 SESSION_KEY = "users_import"
 SESSION_MAX_AGE = 30 * 60
@@ -135,7 +135,7 @@ def _render(
             "columns": [(c, aliases[1], c in REQUIRED) for c, aliases in COLUMNS.items()],
             "separator": APPLICATION_SEPARATOR,
             "users_url": _users_url(sd),
-            "crumbs": _crumbs(sd.enterprise, sd.enterprise_quality, sd),
+            "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd),
         },
         status=status,
     )
@@ -145,7 +145,7 @@ def _render(
 @login_required
 @require_http_methods(["GET", "POST"])
 def users_import(request: HttpRequest, pk: int) -> HttpResponse:
-    actor = _actor(request)
+    actor = request_actor(request)
     sd = selectors.subdepartment_for_actor(actor, pk)
     authz.require(authz.may_appoint(actor, Role.USER, sd))
     if request.method == "POST" and _declared_length(request) > MAX_REQUEST_BYTES:

@@ -7,7 +7,7 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from toegang.organisations.demo import DEMO_TOTP_SECRET
+from toegang.seed.demo import DEMO_TOTP_SECRET
 
 
 class Command(BaseCommand):

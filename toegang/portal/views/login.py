@@ -5,19 +5,15 @@ from __future__ import annotations
 
 from allauth.mfa.models import Authenticator
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from toegang.accounts.assurance import level_name, required_level, session_level
-from toegang.accounts.models import User
-from toegang.audit.models import AuditEvent
 from toegang.delegation import selectors
 from toegang.organisations.models import Audience
-from toegang.portal.views import _actor
+from toegang.portal.common import request_actor
 
 AUDIENCE = "toegang_audience"
 ENTERPRISE = "toegang_enterprise"
@@ -32,7 +28,7 @@ def _safe_next(request: HttpRequest, default: str = "/") -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def audience(request: HttpRequest) -> HttpResponse:
-    held = selectors.audiences_for_actor(_actor(request))
+    held = selectors.audiences_for_actor(request_actor(request))
     if request.method == "POST":
         code = request.POST.get("audience", "")
         if code in held:
@@ -47,7 +43,7 @@ def audience(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def step_up(request: HttpRequest) -> HttpResponse:
-    user = _actor(request)
+    user = request_actor(request)
     target = _safe_next(request)
     needed, have = required_level(user), session_level(request)
     if have >= needed:
@@ -66,14 +62,3 @@ def step_up(request: HttpRequest) -> HttpResponse:
             "has_webauthn": Authenticator.Type.WEBAUTHN in types,
         },
     )
-
-
-@login_required
-def my_history(request: HttpRequest) -> HttpResponse:
-    """The person's own logins and the changes they made or that concern them (self-service)."""
-    user = _actor(request)
-    events = AuditEvent.objects.filter(
-        Q(actor=user) | Q(object_type=User._meta.label_lower, object_id=str(user.pk))
-    ).select_related("actor")
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
-    return render(request, "portal/account/history.html", {"page": page})

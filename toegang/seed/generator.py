@@ -48,8 +48,8 @@ from toegang.applications.models import ApplicationGrant, SubdepartmentApplicati
 from toegang.audit.services import audit_record
 from toegang.delegation.models import PERSON_COPIES, Role, RoleAssignment, Status
 from toegang.identifiers import cbe_make, ssin_make
-from toegang.organisations.demo import _catalogue
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
+from toegang.seed.demo import _catalogue
 
 # Counts at scale 1.0 (issue 7's target data set).
 FULL = {

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from toegang.organisations.demo import DEMO_PASSWORD, PERSONS, demo_load
 from toegang.organisations.models import Enterprise
+from toegang.seed.demo import DEMO_PASSWORD, PERSONS, demo_load
 
 
 class Command(BaseCommand):

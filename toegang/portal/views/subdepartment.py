@@ -40,22 +40,22 @@ from toegang.organisations.services import (
     certificate_revoke,
     certificate_upload,
 )
+from toegang.portal.common import appointable, crumbs, handle_appoint, holders, request_actor
 from toegang.portal.forms import ApplicationsForm, EndRoleForm, apply_errors
-from toegang.portal.views import _actor, _appointable, _crumbs, _handle_appoint, _holders
 
 RECENT_EVENTS = 20
 MANAGER_ROLES = (Role.SUBDEPARTMENT_MANAGER, Role.CO_SUBDEPARTMENT_MANAGER)
 
 
 def _subdepartment(request: HttpRequest, pk: int) -> tuple[User, Subdepartment]:
-    actor = _actor(request)
+    actor = request_actor(request)
     sd = selectors.subdepartment_for_actor(actor, pk)
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_VIEW, sd))
     return actor, sd
 
 
 def _context(sd: Subdepartment, **extra: Any) -> dict[str, Any]:
-    return {"sd": sd, "enterprise": sd.enterprise, "crumbs": _crumbs(sd.enterprise, sd.enterprise_quality, sd), **extra}
+    return {"sd": sd, "enterprise": sd.enterprise, "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd), **extra}
 
 
 def _my_role(actor: User, sd: Subdepartment) -> str:
@@ -126,7 +126,7 @@ def affairs(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         # A crafted POST from someone without the switch gets an explicit denial (domain.md §3).
         authz.require(posted != "applications")
-    form, done = _handle_appoint(request, sd, _appointable(actor, sd, MANAGER_ROLES))
+    form, done = handle_appoint(request, sd, appointable(actor, sd, MANAGER_ROLES))
     if done:
         return redirect(here)
     events = None
@@ -141,7 +141,7 @@ def affairs(request: HttpRequest, pk: int) -> HttpResponse:
             applications=org_selectors.application_use(sd),
             apps_form=apps_form,
             form=form,
-            holders=_holders(actor, sd, MANAGER_ROLES),
+            holders=holders(actor, sd, MANAGER_ROLES),
             counts={
                 "sb": counts.get(Role.SUBDEPARTMENT_MANAGER, 0),
                 "cosb": counts.get(Role.CO_SUBDEPARTMENT_MANAGER, 0),

@@ -22,8 +22,8 @@ from django.views.decorators.http import require_http_methods
 
 from toegang.accounts.models import Language, Title
 from toegang.accounts.services import person_update_self
+from toegang.portal.common import request_actor
 from toegang.portal.forms import apply_errors
-from toegang.portal.views import _actor
 
 
 class PersonalDataForm(forms.Form):
@@ -41,7 +41,7 @@ class PersonalDataForm(forms.Form):
 @login_required
 @require_http_methods(["GET", "POST"])
 def me(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = request_actor(request)
     initial: dict[str, Any] = {f: getattr(actor, f) for f in ("title", "language", "email", "local_email", "phone")}
     form = PersonalDataForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
