@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "allauth.usersessions",
     "django_filters",
+    "django_tasks",
+    "django_tasks_db",
     "oauth2_provider",
     "toegang.accounts",
     "toegang.audit",
@@ -310,6 +312,13 @@ CACHES = {
 # once in every worker that shares the cache (toegang/api/auth.py, docs/api.md). A local-memory cache
 # is one per process, so without Redis it is off unless set.
 API_TOKEN_CACHE_SECONDS = int(env("API_TOKEN_CACHE_SECONDS", "60" if _redis_url else "0"))
+
+# Background work (docs/architecture.md, "Background work"): Django's task framework (django-tasks, the
+# backport of Django 6's django.tasks). "database" (default): django-tasks-db, the embedded engine on
+# the same database, whose worker `make run` starts; "redis": django-tasks-rq on TOEGANG_REDIS_URL,
+# for workers on several hosts (docs/deployment.md).
+TASK_ENGINE = env("TASK_ENGINE", "database")
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 _email_url = env("EMAIL_URL", "console:")
 if _email_url.startswith("console:"):
