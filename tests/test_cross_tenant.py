@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 from tests.conftest import Tenant, World, login
 from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication, SubdepartmentApplication
-from toegang.applications.services import subdepartment_applications
+from toegang.applications.selectors import subdepartment_applications
 from toegang.audit.models import AuditEvent
 from toegang.delegation.models import Role, RoleAssignment
 from toegang.identifiers import ssin_make

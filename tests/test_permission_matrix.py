@@ -24,7 +24,8 @@ from django.utils import translation
 from tests.conftest import World, login
 from toegang.accounts.models import User
 from toegang.applications.models import SubdepartmentApplication
-from toegang.applications.services import subdepartment_applications, subdepartment_applications_set
+from toegang.applications.selectors import subdepartment_applications
+from toegang.applications.services import subdepartment_applications_set
 from toegang.audit.models import AuditEvent
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role, RoleAssignment

@@ -20,7 +20,7 @@ from django.utils.translation import gettext
 
 from tests.conftest import World, login
 from toegang.accounts.models import User
-from toegang.applications.services import subdepartment_applications
+from toegang.applications.selectors import subdepartment_applications
 from toegang.audit.models import AuditEvent
 from toegang.delegation.models import Role, RoleAssignment
 from toegang.delegation.services import membership_update, role_appoint
