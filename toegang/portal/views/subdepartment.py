@@ -126,7 +126,8 @@ def affairs(request: HttpRequest, pk: int) -> HttpResponse:
                     messages.success(request, _("The applications of the subdepartment were saved."))
                     return redirect(here)
     else:
-        # A crafted POST from someone without the switch gets an explicit denial (domain.md §3).
+        # A crafted POST from someone without the switch gets an explicit denial
+        # (docs/architecture.md, Permission rules 8).
         authz.require(posted != "applications")
     form, done = handle_appoint(request, sd, appointable(actor, sd, MANAGER_ROLES))
     if done:
