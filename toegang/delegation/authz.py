@@ -165,7 +165,7 @@ def is_legal_representative(actor: User, enterprise_id: int) -> bool:
     return any(r.role == Role.LEGAL_REPRESENTATIVE and r.enterprise_id == enterprise_id for r in actor_roles(actor))
 
 
-def may_operate(actor: User | AnonymousUser) -> bool:
+def may_operate(actor: User | AnonymousUser | None) -> bool:
     """The operator area: registering enterprises and legal representatives, the catalogues."""
     return isinstance(actor, User) and actor.is_operator
 

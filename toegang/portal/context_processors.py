@@ -18,5 +18,7 @@ def portal(request: HttpRequest) -> dict[str, Any]:
     return {
         "language_links": [(code, code.upper(), translate_url(path, code)) for code, _name in settings.LANGUAGES],
         "help_role": help_role_for(request),
-        "may_operate": authz.may_operate(request.user),
+        # Pages served without the authentication middleware (the API's docs in the bench's
+        # server) have no request.user: nobody operates there.
+        "may_operate": authz.may_operate(getattr(request, "user", None)),
     }
