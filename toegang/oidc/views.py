@@ -30,17 +30,11 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749.errors import AccessDeniedError, LoginRequired  # type: ignore[import-untyped]
 
 from toegang.accounts.assurance import session_amr, session_level
-from toegang.accounts.models import User
 from toegang.delegation.authz import facilities_for
 from toegang.delegation.selectors import managers_to_ask
 from toegang.oidc.selectors import oauth_application
 from toegang.oidc.validator import relying_party
-
-
-def request_actor(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
+from toegang.portal.common import request_actor
 
 
 def login_time(request: HttpRequest) -> datetime:
