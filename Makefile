@@ -59,9 +59,10 @@ demo-rp: $(STAMP) $(DEMO_STAMP) ## the demo application E-loket (demo) on http:/
 	  DEMO_RP_CLIENT_SECRET=$(DEMO_RP_CLIENT_SECRET) \
 	  $(BIN)/gunicorn demo.wsgi:app --bind 127.0.0.1:$(DEMO_RP_PORT) --workers 1 --threads 4 --access-logfile -
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check, the import layers contract (pyproject's [tool.importlinter])
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 types: $(STAMP) ## mypy with django-stubs
 	$(BIN)/mypy toegang tests

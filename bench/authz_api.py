@@ -101,8 +101,8 @@ def _populate(n_persons: int, n_grants: int) -> dict[str, Any]:
     from toegang.applications.models import ApplicationGrant, SecuredApplication
     from toegang.delegation.models import Role, RoleAssignment
     from toegang.identifiers import cbe_make, ssin_make
-    from toegang.seed.demo import _catalogue
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
+    from toegang.seed.demo import _catalogue
 
     rng = random.Random(5)  # noqa: S311 (reproducible test data)
     operator = User.objects.create_user(username="bench-operator", is_staff=True)

@@ -90,13 +90,13 @@ def _run(args: argparse.Namespace) -> None:
 
     from toegang.accounts.models import User
     from toegang.applications.models import ApplicationGrant
-    from toegang.applications.services import subdepartment_applications
+    from toegang.applications.selectors import subdepartment_applications
     from toegang.delegation.csv_import import parse, subdepartment_users_import
     from toegang.delegation.models import Role, RoleAssignment
     from toegang.delegation.services import role_appoint
     from toegang.identifiers import cbe_make, ssin_make
-    from toegang.seed.demo import _catalogue
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
+    from toegang.seed.demo import _catalogue
 
     operator = User.objects.create_user(username="bench-operator", is_staff=True)
     quality = _catalogue()

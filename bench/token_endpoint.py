@@ -146,8 +146,8 @@ def _populate(pool: int, existing: bool = False) -> dict[str, Any]:
     from toegang.delegation.models import Role, RoleAssignment
     from toegang.identifiers import cbe_make, ssin_make
     from toegang.oidc.models import LoginContext, RelyingParty
-    from toegang.seed.demo import _catalogue
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
+    from toegang.seed.demo import _catalogue
 
     eloket = SecuredApplication.objects.get(code="eloket") if existing else None
     held = (

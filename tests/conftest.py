@@ -6,12 +6,15 @@ own HTB, TB and SB, so every test can try to cross from one tenant into the othe
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import time_machine
 from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
 from allauth.account.internal.flows.login import _AUTHENTICATION_METHODS_USER_SESSION_KEY
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
@@ -28,6 +31,34 @@ from toegang.organisations.services import enterprise_register, quality_activate
 from toegang.seed.demo import _catalogue
 
 PASSWORD = "a-long-test-password-1"
+
+# TOEGANG_TEST_CLOCK=2026-12-01T23:30:00Z runs the whole session as if it had started at that
+# instant (time-machine, the clock ticking on from there): to find the tests that depend on the hour
+# they run at (23:00-24:00 UTC is another day in Brussels) or on a daylight saving change. README,
+# "Tests that depend on the clock". Only for the unit tests (-m "not e2e"): the browser tests' server
+# runs in another process, on the real clock.
+TEST_CLOCK = os.environ.get("TOEGANG_TEST_CLOCK", "")
+_CLOCK_KEY = pytest.StashKey[time_machine.travel]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if TEST_CLOCK:
+        start = dt.datetime.fromisoformat(TEST_CLOCK.replace("Z", "+00:00"))
+        if start.tzinfo is None:
+            raise pytest.UsageError("TOEGANG_TEST_CLOCK needs a time zone, e.g. 2026-12-01T23:30:00Z")
+        traveller = time_machine.travel(start, tick=True)
+        traveller.start()
+        config.stash[_CLOCK_KEY] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_CLOCK_KEY, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return f"TOEGANG_TEST_CLOCK: the session starts at {TEST_CLOCK}" if TEST_CLOCK else None
 
 
 @pytest.fixture(autouse=True)

@@ -120,8 +120,13 @@ def test_sb_uploads_a_pem_file_and_sees_its_fields(world: World, client: Client)
     )
     assert event.after is not None and event.after["fingerprint_sha256"] == c.fingerprint_sha256
     html = client.get(url("portal:certificates", z.sd.pk)).content.decode()
-    for shown in (escape(c.subject), c.fingerprint_display, c.serial_display, c.not_valid_after.strftime("%d/%m/%Y")):
+    expiry = timezone.localtime(c.not_valid_after).strftime("%d/%m/%Y")  # shown in Brussels time
+    for shown in (escape(c.subject), c.fingerprint_display, c.serial_display, expiry):
         assert shown in html
+    # An expiry at 22:30 UTC on 30 June 2027 is 1 July in Brussels (CEST): the page says 1 July.
+    Certificate.objects.filter(pk=c.pk).update(not_valid_after=dt.datetime(2027, 6, 30, 22, 30, tzinfo=dt.UTC))
+    late = client.get(url("portal:certificates", z.sd.pk)).content.decode()
+    assert "01/07/2027" in late and "30/06/2027" not in late
     assert (
         url("portal:certificate_revoke", z.sd.pk, c.pk) in html
         and url("portal:certificate_replace", z.sd.pk, c.pk) in html

@@ -8,10 +8,12 @@ wrong secret is refused either way; a person's password is still hashed with Arg
 from __future__ import annotations
 
 import base64
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.auth.hashers import check_password, get_hasher, identify_hasher, make_password
+from django.core.management import call_command
 from django.test import Client
 from oauth2_provider.models import Application
 
@@ -87,10 +89,6 @@ def test_client_secret_stored_as_argon2_still_verifies(client: Client) -> None:
 
 
 def test_oidc_client_warns_of_a_short_given_secret_and_makes_long_random_ones() -> None:
-    from io import StringIO
-
-    from django.core.management import call_command
-
     _catalogue()
     args = {"application": "eloket", "redirect_uri": ["https://eloket.example/callback"]}
     out, err = StringIO(), StringIO()

@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 from tests.conftest import Tenant, World, login
 from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication, SubdepartmentApplication
-from toegang.applications.services import subdepartment_applications
+from toegang.applications.selectors import subdepartment_applications
 from toegang.audit.models import AuditEvent
 from toegang.delegation.models import Role, RoleAssignment
 from toegang.identifiers import ssin_make
@@ -329,7 +329,10 @@ def test_posting_an_appointment_without_any_appoint_right_saves_nothing(
 def test_posting_an_appointment_without_any_appoint_right_is_denied_explicitly(
     world: World, client: Client, who: str, page: str, role: Role
 ) -> None:
-    """domain.md §3: denials are explicit, also for a crafted POST to a page without an appoint form."""
+    """Denials are explicit, also for a crafted POST to a page without an appoint form.
+
+    docs/architecture.md, Permission rules 8.
+    """
     login(client, world.zon.people[who])
     response = _appoint(client, _page_url(world, page), role.value, new_ssin())
     assert response.status_code == 403 or list(get_messages(response.wsgi_request))

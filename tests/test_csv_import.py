@@ -17,7 +17,7 @@ from django.utils import translation
 from tests.conftest import World, login
 from toegang.accounts.models import User
 from toegang.applications.models import ApplicationGrant
-from toegang.applications.services import person_applications
+from toegang.applications.selectors import person_applications
 from toegang.audit.models import AuditEvent
 from toegang.delegation import csv_import
 from toegang.delegation.models import Role, RoleAssignment

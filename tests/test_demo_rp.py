@@ -22,6 +22,8 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.management import call_command
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from demo.app import (
@@ -37,6 +39,11 @@ from demo.app import (
     facility_chosen,
 )
 from tests.html_page import parse
+from toegang.accounts.models import User
+from toegang.applications.models import SecuredApplication
+from toegang.delegation.models import Role, RoleAssignment, Status
+from toegang.delegation.services import membership_update
+from toegang.seed.demo import DEMO_PASSWORD, demo_load
 
 
 def _entry(sd_id: Any, name: str, code: str, enterprise: str = "WZC De Zonnebloem vzw") -> dict[str, Any]:
@@ -279,8 +286,6 @@ def demo_rp(toegang_url: str) -> Iterator[DemoRp]:
 
 
 def _toegang_session(s: requests.Session) -> dict[str, Any]:
-    from django.contrib.sessions.backends.db import SessionStore
-
     key = s.cookies.get("sessionid")
     return SessionStore(session_key=key).load() if key else {}
 
@@ -302,14 +307,6 @@ def _demo_login(
 @requires_provider
 @live_db
 def test_demo_app_offers_both_facilities_then_only_the_one_left(toegang_url: str, demo_rp: DemoRp) -> None:
-    from django.core.management import call_command
-
-    from toegang.accounts.models import User
-    from toegang.applications.models import SecuredApplication
-    from toegang.delegation.models import Role, RoleAssignment, Status
-    from toegang.delegation.services import membership_update
-    from toegang.seed.demo import DEMO_PASSWORD, demo_load
-
     demo_load()
     call_command(
         "oidc_client",

@@ -23,13 +23,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from django.contrib.sessions.backends.db import SessionStore
 from django.core.checks import run_checks
 from django.core.management import call_command
 from django.test import Client
 from django.utils import translation
 from django.utils.html import escape
+from django.utils.translation import gettext
 
 from tests.conftest import World, login
+from toegang.accounts.assurance import EID, session_amr, session_level
 from toegang.accounts.eid import (
     MESSAGES,
     EidError,
@@ -202,10 +205,6 @@ def test_valid_certificate_logs_in_its_person_at_level_500(world: World, eid: Pa
 
 @pytest.mark.django_db
 def test_level_500_comes_from_the_eid_record(world: World, eid: Path, ca: CA, rf: Any) -> None:
-    from django.contrib.sessions.backends.db import SessionStore
-
-    from toegang.accounts.assurance import EID, session_amr, session_level
-
     sb = world.person("sb")
     client = Client()
     eid_get(client, ca.issue(sb.ssin))
@@ -509,8 +508,6 @@ def test_system_check_refuses_an_unreadable_bundle(settings: Any, tmp_path: Path
 def test_login_page_offers_the_methods_of_the_manual(world: World, eid: Path) -> None:
     page = Client().get("/nl/accounts/login/?next=/nl/help/").content.decode()
     with translation.override("nl"):
-        from django.utils.translation import gettext
-
         for msgid in (
             "Get access to the secured services",
             "With your electronic identity card (eID)",
@@ -529,8 +526,6 @@ def test_login_page_without_eid_says_it_is_not_configured(world: World, settings
     page = Client().get("/nl/accounts/login/").content.decode()
     assert 'href="/nl/accounts/eid/' not in page
     with translation.override("nl"):
-        from django.utils.translation import gettext
-
         assert escape(gettext("Login with the eID is not configured on this server.")) in page
 
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from tests.conftest import World, login
-from toegang.portal.views.help import GUIDE_DIR, GUIDE_LANGUAGES, ROLES
+from toegang.portal.views.help import GUIDE_DIR, GUIDE_LANGUAGES, ROLES, render_guide
 
 HEADINGS = {
     "nl": "Handleiding voor de subafdelingsbeheerder",
@@ -115,8 +115,6 @@ def test_the_image_route_refuses_anything_but_a_file_of_the_folder(client: Clien
 
 
 def test_raw_html_in_a_guide_is_escaped() -> None:
-    from toegang.portal.views.help import render_guide
-
     html = render_guide('<script>alert(1)</script>\n\nText <b onclick="x">bold</b> [a](javascript:alert(1))')
     assert "<script>" not in html
     assert "<b " not in html

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 from django.contrib.auth.password_validation import validate_password
 from django.core import mail
 from django.core.cache import cache
@@ -240,8 +241,6 @@ def redis_url() -> Iterator[str]:
 
 @pytest.mark.django_db
 def test_throttling_counts_in_redis_when_configured(world: World, redis_url: str) -> None:
-    import redis
-
     redis_cache = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
     person = world.person("user")
     client = Client(REMOTE_ADDR="10.5.0.1")

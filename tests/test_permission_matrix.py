@@ -1,7 +1,8 @@
 """The permission matrix: every persona x every action x a target in and out of scope.
 
-The expected outcome is written out below as data, read from domain.md §3 and the rules in the brief,
-not computed by ``authz``: a change in ``authz`` that grants or withholds a right makes a cell fail.
+The expected outcome is written out below as data, read from the permission rules of
+docs/architecture.md, not computed by ``authz``: a change in ``authz`` that grants or withholds a
+right makes a cell fail.
 Each cell checks the decision (``authz.may`` / ``may_appoint`` / ``may_end``) and then the real
 service (or, for the screens, the portal view): a denial raises PermissionDenied and changes nothing;
 an allowed call changes the data and writes its audit event inside the service's own transaction.
@@ -24,7 +25,8 @@ from django.utils import translation
 from tests.conftest import World, login
 from toegang.accounts.models import User
 from toegang.applications.models import SubdepartmentApplication
-from toegang.applications.services import subdepartment_applications, subdepartment_applications_set
+from toegang.applications.selectors import subdepartment_applications
+from toegang.applications.services import subdepartment_applications_set
 from toegang.audit.models import AuditEvent
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role, RoleAssignment

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -43,7 +43,6 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def data(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
     """Generated once for the module, in its own transaction, rolled back at the end."""
-    from django.db import transaction
 
     with django_db_blocker.unblock():
         atomic = transaction.atomic()

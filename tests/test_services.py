@@ -14,7 +14,8 @@ from tests.conftest import World
 from toegang import identifiers
 from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication, SubdepartmentApplication
-from toegang.applications.services import subdepartment_applications, subdepartment_applications_set
+from toegang.applications.selectors import subdepartment_applications
+from toegang.applications.services import subdepartment_applications_set
 from toegang.audit.models import AuditEvent
 from toegang.delegation import authz
 from toegang.delegation.models import Role, RoleAssignment

@@ -16,7 +16,7 @@ from django.core import mail
 from django.test import Client
 
 from tests.conftest import password_login
-from toegang.applications.services import person_applications
+from toegang.applications.selectors import person_applications
 from toegang.delegation.models import Role, RoleAssignment
 from toegang.identifiers import ssin_make
 from toegang.organisations.models import Subdepartment

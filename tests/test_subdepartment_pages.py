@@ -7,6 +7,7 @@ Gebruikers, De details van de subafdeling raadplegen, Subafdelingszaken) and "Pe
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from html import unescape
 from typing import Any
@@ -15,15 +16,16 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from tests.conftest import World, login
 from toegang.accounts.models import User
-from toegang.applications.services import subdepartment_applications
+from toegang.applications.selectors import subdepartment_applications
 from toegang.audit.models import AuditEvent
 from toegang.delegation.models import Role, RoleAssignment
 from toegang.delegation.services import membership_update, role_appoint
+from toegang.organisations.models import Subdepartment
 
 
 @pytest.fixture(autouse=True)
@@ -68,8 +70,19 @@ def users_url_exists() -> bool:
 # --- The home ---------------------------------------------------------------------------------------
 
 
+# 23:30 UTC on 1 December is already 2 December in Brussels: a page that showed the UTC date fails.
+LATE_EVENING_UTC = dt.datetime(2026, 12, 1, 23, 30, tzinfo=dt.UTC)
+
+
+def _created_late_in_the_evening(sd: Subdepartment) -> None:
+    Subdepartment.objects.filter(pk=sd.pk).update(created_at=LATE_EVENING_UTC)
+    sd.refresh_from_db()
+    assert timezone.localtime(sd.created_at).strftime("%d/%m/%Y") == "02/12/2026"
+
+
 def test_home_has_the_manuals_layout_in_dutch(world: World, client: Client) -> None:
     z = world.zon
+    _created_late_in_the_evening(z.sd)
     sb = z.people["sb"]
     login(client, sb)
     html = html_of(client.get(url("portal:subdepartment", z.sd.pk)))
@@ -78,7 +91,7 @@ def test_home_has_the_manuals_layout_in_dutch(world: World, client: Client) -> N
     assert facts == [
         ("Benaming", z.enterprise.name),
         ("Ondernemingsnummer", z.enterprise.cbe_display),
-        ("Creatiedatum", z.sd.created_at.strftime("%d/%m/%Y")),
+        ("Creatiedatum", "02/12/2026"),
         ("Hoedanigheid", "Residentiële zorginstelling"),
         ("Ondernemingsnummer", z.enterprise.cbe_display),
         ("Subafdeling", z.sd.name),
@@ -190,6 +203,7 @@ def test_anonymous_is_sent_to_login(world: World) -> None:
 
 def test_details_show_the_subdepartments_data(world: World, client: Client) -> None:
     z = world.zon
+    _created_late_in_the_evening(z.sd)
     login(client, z.people["sb"])
     html = html_of(client.get(url("portal:subdepartment_details", z.sd.pk)))
     facts = dict(re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", html))
@@ -199,7 +213,7 @@ def test_details_show_the_subdepartments_data(world: World, client: Client) -> N
     assert facts["Hoedanigheid"] == "Residentiële zorginstelling"
     assert facts["Benaming"] == z.enterprise.name
     assert facts["Ondernemingsnummer"] == z.enterprise.cbe_display
-    assert facts["Creatiedatum"].startswith(z.sd.created_at.strftime("%d/%m/%Y"))
+    assert facts["Creatiedatum"].startswith("02/12/2026")
     assert facts[tr("Created by")] == str(z.people["tb"])
     rows = re.findall(r'<th scope="row">(.*?)</th><td>(.*?)</td>', html)
     assert rows == [(a.name_nl, a.description_nl) for a in world.apps[:2]]

@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import StreamingHttpResponse
 from django.test import Client
@@ -563,8 +564,6 @@ def test_bulk_delete_is_all_or_nothing(world: World, listed: Client, monkeypatch
     def failing_end(*, actor: User, membership: RoleAssignment, reason: str = "") -> RoleAssignment:
         calls.append(membership.pk)
         if len(calls) == 2:
-            from django.core.exceptions import ValidationError
-
             raise ValidationError("This assignment has already ended.")
         return membership_end(actor=actor, membership=membership, reason=reason)
 

@@ -12,7 +12,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from tests.conftest import World
 from toegang.accounts.models import User
 from toegang.applications.models import ApplicationGrant
-from toegang.applications.services import person_applications, subdepartment_applications_set
+from toegang.applications.selectors import person_applications
+from toegang.applications.services import subdepartment_applications_set
 from toegang.audit.models import AuditEvent
 from toegang.delegation.models import Role, RoleAssignment, Status
 from toegang.delegation.services import (

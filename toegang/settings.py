@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
@@ -326,8 +327,6 @@ if _email_url.startswith("console:"):
 elif _email_url.startswith("locmem:"):
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 else:
-    from urllib.parse import unquote, urlparse
-
     _u = urlparse(_email_url)
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_HOST = _u.hostname or "localhost"

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
 from toegang import health
-from toegang.accounts import eid_views
+from toegang.accounts import views as account_views
 from toegang.api.api import api
 from toegang.oidc import urls as oidc_urls
 
@@ -22,7 +22,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/", api.urls),
 ]
 urlpatterns += i18n_patterns(
-    path("accounts/eid/", eid_views.eid_login, name="account_eid_login"),
+    path("accounts/eid/", account_views.eid_login, name="account_eid_login"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("", include("toegang.portal.urls")),

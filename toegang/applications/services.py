@@ -7,7 +7,6 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -80,17 +79,6 @@ def subdepartment_applications_set(
                     reason=reason,
                 )
     return sorted(wanted.values(), key=lambda a: a.code)
-
-
-def switched_on_applications(subdepartment: Subdepartment) -> QuerySet[SecuredApplication]:
-    return SecuredApplication.objects.filter(
-        subdepartment_links__subdepartment=subdepartment,
-        subdepartment_links__valid_until__isnull=True,
-    ).order_by("code")
-
-
-def subdepartment_applications(subdepartment: Subdepartment) -> list[SecuredApplication]:
-    return list(switched_on_applications(subdepartment))
 
 
 def _grant_audit(grant: ApplicationGrant, *, actor: User, action: str, reason: str = "") -> None:
@@ -178,11 +166,3 @@ def person_grants_end_all(
         _grant_end(grant, actor=actor, reason=reason)
         ended.append(grant.application)
     return ended
-
-
-def person_applications(person: User, subdepartment: Subdepartment) -> list[SecuredApplication]:
-    return list(
-        SecuredApplication.objects.filter(
-            grants__person=person, grants__subdepartment=subdepartment, grants__valid_until__isnull=True
-        ).order_by("code")
-    )

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models, transaction
 
-from toegang.accounts.models import User
 from toegang.audit.middleware import current_request
 from toegang.audit.models import AuditEvent
-from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
+
+# The audit app sits below every domain app and imports none of them at run time (the layers
+# contract); the models its foreign keys point to are named for the type checker only.
+if TYPE_CHECKING:
+    from toegang.accounts.models import User
+    from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
 
 def audit_record(

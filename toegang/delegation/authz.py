@@ -4,7 +4,7 @@ Everything that asks "may ACTOR do ACTION on OBJECT" or "which objects may ACTOR
 module: views, services, the admin, management commands and (later) the API and the OIDC claims.
 No view or template has a rule of its own.
 
-The model (domain.md §3):
+The model (docs/architecture.md, "Permission rules"):
 - A scope is an enterprise, an activated quality (enterprise quality) or a subdepartment; a role held
   in a scope covers that scope and everything below it.
 - Managers are ranked HTB > co-HTB > TB > co-TB > SB > co-SB > user. An actor may appoint or end a
@@ -24,13 +24,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from toegang.accounts.models import User
-from toegang.applications.models import ApplicationGrant
+from toegang.accounts.models import PASSWORD, User
+from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
 from toegang.delegation.models import (
     ENTERPRISE_ROLES,
     QUALITY_ROLES,
@@ -163,6 +165,51 @@ def is_legal_representative(actor: User, enterprise_id: int) -> bool:
     return any(r.role == Role.LEGAL_REPRESENTATIVE and r.enterprise_id == enterprise_id for r in actor_roles(actor))
 
 
+def may_operate(actor: User | AnonymousUser | None) -> bool:
+    """The operator area: registering enterprises and legal representatives, the catalogues."""
+    return isinstance(actor, User) and actor.is_operator
+
+
+def may_register_enterprise(actor: User) -> bool:
+    return may_operate(actor)
+
+
+def highest_role(actor: User, target: Target) -> RoleAssignment | None:
+    """The actor's highest-ranked manager (or user) role whose scope covers ``target``; None if none."""
+    scope = scope_of(target)
+    covering = [r for r in actor_roles(actor) if r.role in RANK and scope_of(r).covers(scope)]
+    return max(covering, key=lambda r: RANK[r.role], default=None)
+
+
+def required_level(user: User) -> int:
+    """The assurance level a person needs for the management screens: the strictest of their roles'.
+
+    ``TOEGANG_MIN_LEVEL`` configures it per role (settings.ASSURANCE_MIN_LEVEL); a person without a
+    role needs a password login.
+    """
+    levels = settings.ASSURANCE_MIN_LEVEL
+    needed = [int(levels.get(r.role, levels["default"])) for r in actor_roles(user)]
+    if user.is_operator:
+        needed.append(int(levels["operator"]))
+    return max(needed, default=PASSWORD)
+
+
+def may_set_temporary_password(actor: User, person: User) -> bool:
+    """An operator, or a manager who may end every role the person holds, and never for oneself.
+
+    So nobody takes over an account that has rights outside the actor's reach, nor a manager's at
+    the actor's own level or above; an operator's account is only an operator's to reset.
+    """
+    if not actor.is_active or actor.pk == person.pk:
+        return False
+    if actor.is_operator:
+        return True
+    if person.is_staff:
+        return False
+    roles = list(RoleAssignment.objects.active().filter(person=person))
+    return bool(roles) and all(may_end(actor, r) for r in roles)
+
+
 def may(actor: User, action: Action, target: Target) -> bool:
     if not actor.is_authenticated or not actor.is_active:
         return False
@@ -198,6 +245,89 @@ def may_end(actor: User, assignment: RoleAssignment) -> bool:
 
 def may_manage_main_access_manager(actor: User, enterprise: Enterprise) -> bool:
     return may_appoint(actor, Role.MAIN_ACCESS_MANAGER, enterprise)
+
+
+# --- Who may give a person access to an application in a subdepartment. ----------------------------
+
+# Giving access is adding the person as a user with the application ticked (``may_appoint`` of USER:
+# any manager role covering the subdepartment). An application not switched on there must first be
+# switched on, which needs a quality manager or higher; one the quality does not offer nobody can
+# give. Nearest first: the subdepartment's own managers, then its quality's, then the enterprise's.
+GRANTER_ROLES: tuple[Role, ...] = (
+    Role.SUBDEPARTMENT_MANAGER,
+    Role.CO_SUBDEPARTMENT_MANAGER,
+    Role.ACCESS_MANAGER,
+    Role.CO_ACCESS_MANAGER,
+    Role.MAIN_ACCESS_MANAGER,
+    Role.CO_MAIN_ACCESS_MANAGER,
+)
+
+
+def _grant_min_rank(application: SecuredApplication | None, subdepartment: Subdepartment) -> int | None:
+    """The lowest manager rank that may give ``application`` in ``subdepartment``; None: nobody may."""
+    if application is None:
+        return RANK[Role.CO_SUBDEPARTMENT_MANAGER]
+    if SubdepartmentApplication.objects.filter(
+        subdepartment=subdepartment, application=application, valid_until__isnull=True
+    ).exists():
+        return RANK[Role.CO_SUBDEPARTMENT_MANAGER]
+    if subdepartment.quality.applications.filter(pk=application.pk, is_active=True).exists():
+        return ACTION_MIN_RANK[Action.SUBDEPARTMENT_APPLICATIONS]
+    return None
+
+
+def may_grant(actor: User, application: SecuredApplication | None, subdepartment: Subdepartment) -> bool:
+    """May ``actor`` give someone ``application`` in ``subdepartment`` (switching it on if needed)?"""
+    if not actor.is_authenticated or not actor.is_active:
+        return False
+    if actor.is_operator:
+        return True
+    minimum = _grant_min_rank(application, subdepartment)
+    return minimum is not None and _rank_over(actor, scope_of(subdepartment)) >= minimum
+
+
+@dataclass(frozen=True)
+class Granter:
+    """A manager who may give access to the application in ``subdepartment``."""
+
+    assignment: RoleAssignment
+    subdepartment: Subdepartment
+
+
+def granters(application: SecuredApplication | None, subdepartments: Iterable[Subdepartment]) -> list[Granter]:
+    """The active managers who may give ``application`` in each subdepartment, nearest first.
+
+    Per subdepartment its SB and co-SB, then the TB and co-TB of its quality, then the HTB and co-HTB
+    of its enterprise (operators are not named: they are not the enterprise's managers). A manager
+    covering several of the subdepartments is named once, at the nearest. One query for the roles.
+    """
+    sds = list(subdepartments)
+    if not sds:
+        return []
+    rows = (
+        RoleAssignment.objects.active()
+        .filter(role__in=GRANTER_ROLES, status=Status.ACTIVE, person__is_active=True)
+        .filter(
+            Q(subdepartment_id__in=[sd.pk for sd in sds])
+            | Q(enterprise_quality_id__in={sd.enterprise_quality_id for sd in sds}, subdepartment__isnull=True)
+            | Q(enterprise_id__in={sd.enterprise_id for sd in sds}, enterprise_quality__isnull=True)
+        )
+        .select_related("person")
+    )
+    roles = list(rows)
+    found: dict[int, tuple[tuple[int, str, str, int], Granter]] = {}
+    for sd in sds:
+        minimum = _grant_min_rank(application, sd)
+        if minimum is None:
+            continue
+        target = scope_of(sd)
+        for r in roles:
+            if RANK[r.role] < minimum or not scope_of(r).covers(target):
+                continue
+            key = (GRANTER_ROLES.index(Role(r.role)), sd.name, r.person.last_name, r.pk)
+            if r.pk not in found or key < found[r.pk][0]:
+                found[r.pk] = (key, Granter(r, sd))
+    return [granter for _key, granter in sorted(found.values(), key=lambda kv: kv[0])]
 
 
 DENIED = _("You do not have the rights for this action in this scope.")

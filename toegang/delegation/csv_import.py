@@ -35,7 +35,7 @@ from django.utils.translation import gettext_lazy
 
 from toegang.accounts.models import Language, Title, User
 from toegang.applications.models import SecuredApplication
-from toegang.applications.services import subdepartment_applications
+from toegang.applications.selectors import subdepartment_applications
 from toegang.delegation import authz
 from toegang.delegation.models import Role
 from toegang.delegation.services import subdepartment_user_add

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from toegang.accounts.models import User
+from toegang.applications.models import SecuredApplication
 from toegang.audit.models import AuditEvent
 from toegang.delegation import authz
-from toegang.delegation.models import SUBDEPARTMENT_ROLES, Role, RoleAssignment
+from toegang.delegation.models import SUBDEPARTMENT_ROLES, Role, RoleAssignment, Status
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
 
@@ -155,7 +156,7 @@ def role_links(actor: User, enterprise: Enterprise, audience: str | None = None)
         elif r.role in (Role.SUBDEPARTMENT_MANAGER, Role.CO_SUBDEPARTMENT_MANAGER) and r.subdepartment_id in sds:
             sd = sds[r.subdepartment_id]
             add(_("Subdepartment: %(name)s") % {"name": sd.name}, reverse("portal:subdepartment", args=[sd.pk]))
-    if actor.is_operator:
+    if authz.may_operate(actor):
         add(_("Platform operator"), reverse("portal:enterprise", args=[enterprise.pk]))
     return links
 
@@ -204,3 +205,42 @@ def subdepartment_members_by_ids(actor: User, subdepartment: Subdepartment, ids:
     if not ids or any(pk not in found for pk in ids):
         raise Http404
     return [found[pk] for pk in dict.fromkeys(ids)]
+
+
+def membership_counts(subdepartment: Subdepartment) -> dict[str, int]:
+    """Active members of the subdepartment per role (SB, co-SB, user): one grouped query."""
+    rows = (
+        RoleAssignment.objects.active()
+        .filter(subdepartment=subdepartment)
+        .values_list("role")
+        .annotate(n=Count("id"))
+        .values_list("role", "n")
+    )
+    return dict(rows)
+
+
+def managers_to_ask(person: User, application: SecuredApplication | None) -> list[authz.Granter]:
+    """Whom the person may ask for ``application``: in each subdepartment where they are a member,
+    the managers who may give it (``authz.granters``: the subdepartment's own first), not themselves."""
+    memberships = (
+        RoleAssignment.objects.active()
+        .filter(person=person, role__in=SUBDEPARTMENT_ROLES, status=Status.ACTIVE)
+        .select_related("subdepartment__quality")
+    )
+    subdepartments = {m.subdepartment_id: m.subdepartment for m in memberships if m.subdepartment is not None}
+    granters = authz.granters(application, subdepartments.values())
+    return [g for g in granters if g.assignment.person_id != person.pk]
+
+
+def person_to_add(actor: User, subdepartment: Subdepartment, ssin: str) -> tuple[User | None, RoleAssignment | None]:
+    """For "Een gebruiker aanmaken": the person with this INSZ if known, and their active user row here.
+
+    Only for those who may add users here; what the page shows of a person known elsewhere is their
+    identity, never their other memberships.
+    """
+    authz.require(authz.may_appoint(actor, Role.USER, subdepartment))
+    person = User.objects.filter(ssin=ssin).first()
+    if person is None:
+        return None, None
+    member = RoleAssignment.objects.active().filter(person=person, role=Role.USER, subdepartment=subdepartment).first()
+    return person, member

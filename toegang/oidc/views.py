@@ -6,7 +6,8 @@
 - The login's assurance level (``acr``), methods (``amr``) and time go with the code to the tokens
   (validator.py).
 - A person who may not use the client's application in any facility gets a page that names whom
-  to ask (the managers of their subdepartments), and no code; with ``prompt=none`` the client gets
+  to ask (``authz.granters``: the managers of their subdepartments who may give the application,
+  nearest first), and no code; with ``prompt=none`` the client gets
   ``error=access_denied``.
 """
 
@@ -29,12 +30,11 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749.errors import AccessDeniedError, LoginRequired  # type: ignore[import-untyped]
 
 from toegang.accounts.assurance import session_amr, session_level
-from toegang.accounts.models import User
 from toegang.delegation.authz import facilities_for
-from toegang.delegation.models import SUBDEPARTMENT_ROLES, Role, RoleAssignment, Status
+from toegang.delegation.selectors import managers_to_ask
+from toegang.oidc.selectors import oauth_application
 from toegang.oidc.validator import relying_party
-
-MANAGER_ROLES = (Role.SUBDEPARTMENT_MANAGER, Role.CO_SUBDEPARTMENT_MANAGER)
+from toegang.portal.common import request_actor
 
 
 def login_time(request: HttpRequest) -> datetime:
@@ -46,25 +46,6 @@ def login_time(request: HttpRequest) -> datetime:
         return datetime.fromtimestamp(max(times), tz=UTC)
     last_login = getattr(user, "last_login", None)
     return last_login if isinstance(last_login, datetime) else timezone.now()
-
-
-def managers_to_ask(person: User) -> list[RoleAssignment]:
-    """The managers of the subdepartments where the person is a member: whom to ask for access."""
-    subdepartments = RoleAssignment.objects.active().filter(
-        person=person, role__in=SUBDEPARTMENT_ROLES, status=Status.ACTIVE
-    )
-    return list(
-        RoleAssignment.objects.active()
-        .filter(
-            role__in=MANAGER_ROLES,
-            status=Status.ACTIVE,
-            subdepartment_id__in=subdepartments.values("subdepartment_id"),
-            person__is_active=True,
-        )
-        .exclude(person=person)
-        .select_related("person", "subdepartment")
-        .order_by("subdepartment__name", "role", "person__last_name")
-    )
 
 
 def _without(full_path: str, *names: str) -> str:
@@ -79,7 +60,8 @@ class AuthorizationView(oauth2_views.AuthorizationView):
             _scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
             return self.error_response(error, application=None)  # type: ignore[no-any-return]
-        application = Application.objects.get(client_id=credentials["client_id"])
+        application = oauth_application(credentials["client_id"])
+        assert application is not None  # the request was validated against this client
         prompt = set(request.GET.get("prompt", "").split())
         max_age = request.GET.get("max_age", "")
         too_old = max_age.isdigit() and (timezone.now() - login_time(request)).total_seconds() > int(max_age)
@@ -101,7 +83,7 @@ class AuthorizationView(oauth2_views.AuthorizationView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         # The consent form of a client that does not skip it: the same access rule.
-        application = Application.objects.filter(client_id=form.cleaned_data.get("client_id")).first()
+        application = oauth_application(form.cleaned_data.get("client_id"))
         if application is not None and not self._may_use(self.request, application):
             return self._no_access(self.request, application)
         return super().form_valid(form)  # type: ignore[no-any-return]
@@ -137,6 +119,6 @@ class AuthorizationView(oauth2_views.AuthorizationView):
         context = {
             "secured_application": rp.application if rp else None,
             "client": application,
-            "managers": managers_to_ask(request.user),  # type: ignore[arg-type]
+            "managers": managers_to_ask(request_actor(request), rp.application if rp else None),
         }
         return render(request, "oidc/no_access.html", context, status=403)

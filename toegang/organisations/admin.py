@@ -11,7 +11,6 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from toegang.accounts.models import User
-from toegang.applications.models import SecuredApplication
 from toegang.audit.services import audit_record
 from toegang.organisations.models import Audience, Enterprise, Quality
 
@@ -44,11 +43,6 @@ class QualityAdmin(AuditedCatalogueAdmin):
     list_display = ["code", "name_nl", "audience", "identification_scheme", "is_active"]
     list_filter = ["audience", "is_active"]
     filter_horizontal = ["applications"]
-
-
-@admin.register(SecuredApplication)
-class SecuredApplicationAdmin(AuditedCatalogueAdmin):
-    list_display = ["code", "name_nl", "is_active"]
 
 
 @admin.register(Enterprise)

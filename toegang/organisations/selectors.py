@@ -1,58 +1,29 @@
-"""Reads about one subdepartment, for the screens of its managers.
+"""Reads of the organisation rows: catalogues, an enterprise's qualities and subdepartments, certificates.
 
-The subdepartment itself always comes from ``delegation.selectors.subdepartment_for_actor`` (404
-outside the actor's scope); these functions only read below an object that was already scoped, and
-the certificate functions check the certificate right themselves (403).
+The enterprise, quality or subdepartment itself always comes from ``delegation.selectors`` (404
+outside the actor's scope); these functions only read below an object that was already scoped; the
+certificate functions check the certificate right themselves (403), the operator's search the
+operator right. Its applications are read by
+``applications.selectors``, its members by ``delegation.selectors``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable
 
-from django.db.models import Count
+from django.db.models import QuerySet
 from django.http import Http404
 
 from toegang.accounts.models import User
-from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
 from toegang.delegation import authz
-from toegang.delegation.models import RoleAssignment
-from toegang.organisations.models import Certificate, Subdepartment
-
-
-@dataclass(frozen=True)
-class ApplicationUse:
-    application: SecuredApplication
-    since: datetime
-    users: int
-
-
-def application_use(subdepartment: Subdepartment) -> list[ApplicationUse]:
-    """The applications switched on for the subdepartment, since when, and how many people hold each (2 queries)."""
-    links = (
-        SubdepartmentApplication.objects.filter(subdepartment=subdepartment, valid_until__isnull=True)
-        .select_related("application")
-        .order_by("application__code")
-    )
-    counts = dict(
-        ApplicationGrant.objects.filter(subdepartment=subdepartment, valid_until__isnull=True)
-        .values_list("application_id")
-        .annotate(n=Count("person_id", distinct=True))
-        .values_list("application_id", "n")
-    )
-    return [ApplicationUse(link.application, link.valid_from, counts.get(link.application_id, 0)) for link in links]
-
-
-def membership_counts(subdepartment: Subdepartment) -> dict[str, int]:
-    """Active members of the subdepartment per role (SB, co-SB, user): one grouped query."""
-    rows = (
-        RoleAssignment.objects.active()
-        .filter(subdepartment=subdepartment)
-        .values_list("role")
-        .annotate(n=Count("id"))
-        .values_list("role", "n")
-    )
-    return dict(rows)
+from toegang.organisations.models import (
+    Audience,
+    Certificate,
+    Enterprise,
+    EnterpriseQuality,
+    Quality,
+    Subdepartment,
+)
 
 
 def certificates_for_actor(actor: User, subdepartment: Subdepartment) -> list[Certificate]:
@@ -69,3 +40,29 @@ def certificate_for_actor(actor: User, subdepartment: Subdepartment, pk: int) ->
     if obj is None:
         raise Http404
     return obj
+
+
+def qualities_offered() -> QuerySet[Quality]:
+    """The catalogue's qualities that an enterprise may activate."""
+    return Quality.objects.filter(is_active=True)
+
+
+def active_qualities(enterprise: Enterprise) -> QuerySet[EnterpriseQuality]:
+    return EnterpriseQuality.objects.filter(enterprise=enterprise, valid_until__isnull=True).select_related("quality")
+
+
+def active_subdepartments(enterprise_quality: EnterpriseQuality) -> QuerySet[Subdepartment]:
+    return Subdepartment.objects.filter(enterprise_quality=enterprise_quality, valid_until__isnull=True)
+
+
+def audiences(codes: Iterable[str]) -> QuerySet[Audience]:
+    return Audience.objects.filter(code__in=list(codes)).order_by("pk")
+
+
+def enterprises_for_operator(actor: User, q: str = "") -> QuerySet[Enterprise]:
+    """The operator's list of every enterprise, searched by name or enterprise number."""
+    authz.require(authz.may_operate(actor))
+    enterprises = Enterprise.objects.all()
+    if q:
+        enterprises = enterprises.filter(name__icontains=q) | enterprises.filter(cbe_number__contains=q)
+    return enterprises.order_by("name")

@@ -10,7 +10,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -38,8 +38,7 @@ _CLEANERS = {
 
 
 def enterprise_register(*, actor: User, cbe_number: str, name: str) -> Enterprise:
-    if not actor.is_operator:
-        raise PermissionDenied(authz.DENIED)
+    authz.require(authz.may_register_enterprise(actor))
     cbe = identifiers.cbe_clean(cbe_number)
     name = name.strip()
     if not name:

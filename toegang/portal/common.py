@@ -36,7 +36,8 @@ def handle_appoint(request: HttpRequest, scope: Scope, roles: list[str]) -> tupl
     """The appoint form of a page: returns (form, done). POST with action=appoint runs the service."""
     posted = request.method == "POST" and request.POST.get("action") == "appoint"
     if not roles:
-        # A crafted POST from someone without an appoint form gets an explicit denial (domain.md §3).
+        # A crafted POST from someone without an appoint form gets an explicit denial
+        # (docs/architecture.md, Permission rules 8).
         authz.require(not posted)
         return None, False
     if posted:

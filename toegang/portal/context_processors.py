@@ -6,14 +6,19 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import translate_url
 
+from toegang.delegation import authz
 from toegang.portal.views.help import help_role_for
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:
     """The header's language links (NL | FR | DE | EN) point at the same page in the other language;
-    ``help_role``: the guide the header's Help link opens for this page (a view may pass its own)."""
+    ``help_role``: the guide the header's Help link opens for this page (a view may pass its own);
+    ``may_operate``: whether the header links to the operator area (the decision is authz's)."""
     path = request.get_full_path()
     return {
         "language_links": [(code, code.upper(), translate_url(path, code)) for code, _name in settings.LANGUAGES],
         "help_role": help_role_for(request),
+        # Pages served without the authentication middleware (the API's docs in the bench's
+        # server) have no request.user: nobody operates there.
+        "may_operate": authz.may_operate(getattr(request, "user", None)),
     }

@@ -1,4 +1,5 @@
-"""The three audiences are the system's own fixed list (domain.md §1); constants are copied here."""
+"""The three audiences are the system's own fixed list (docs/architecture.md, "Audiences"); constants are
+copied here."""
 
 from django.db import migrations
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from toegang.accounts.models import User
-from toegang.audit.models import AuditEvent
+from toegang.audit.selectors import audit_events_of_person
 from toegang.delegation import selectors
 from toegang.portal.common import Scope, crumbs, request_actor
 
@@ -36,8 +34,5 @@ def audit(request: HttpRequest, level: str, pk: int) -> HttpResponse:
 def my_history(request: HttpRequest) -> HttpResponse:
     """The person's own logins and the changes they made or that concern them (self-service)."""
     user = request_actor(request)
-    events = AuditEvent.objects.filter(
-        Q(actor=user) | Q(object_type=User._meta.label_lower, object_id=str(user.pk))
-    ).select_related("actor")
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    page = Paginator(audit_events_of_person(user), 50).get_page(request.GET.get("page"))
     return render(request, "portal/account/history.html", {"page": page})

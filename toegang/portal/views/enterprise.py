@@ -10,10 +10,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from toegang.applications.models import SecuredApplication
+from toegang.applications.selectors import all_applications, offered_applications
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role
-from toegang.organisations.models import EnterpriseQuality, Quality, Subdepartment
+from toegang.organisations import selectors as org_selectors
 from toegang.organisations.services import quality_activate, subdepartment_create
 from toegang.portal.common import appointable, crumbs, handle_appoint, holders, request_actor
 from toegang.portal.forms import (
@@ -51,13 +51,11 @@ def enterprise_home(request: HttpRequest, pk: int) -> HttpResponse:
     actor = request_actor(request)
     enterprise = selectors.enterprise_for_actor(actor, pk)
     authz.require(authz.may(actor, authz.Action.ENTERPRISE_VIEW, enterprise))
-    active = EnterpriseQuality.objects.filter(enterprise=enterprise, valid_until__isnull=True).select_related("quality")
-    available = Quality.objects.filter(is_active=True).exclude(pk__in=[eq.quality_id for eq in active])
+    active = org_selectors.active_qualities(enterprise)
+    available = org_selectors.qualities_offered().exclude(pk__in=[eq.quality_id for eq in active])
     activate_form = QualityActivateForm(qualities=available, prefix="quality")
     if request.method == "POST" and request.POST.get("action") == "activate":
-        activate_form = QualityActivateForm(
-            request.POST, qualities=Quality.objects.filter(is_active=True), prefix="quality"
-        )
+        activate_form = QualityActivateForm(request.POST, qualities=org_selectors.qualities_offered(), prefix="quality")
         if activate_form.is_valid():
             try:
                 eq = quality_activate(actor=actor, enterprise=enterprise, quality=activate_form.cleaned_data["quality"])
@@ -90,12 +88,12 @@ def quality_home(request: HttpRequest, pk: int) -> HttpResponse:
     actor = request_actor(request)
     eq = selectors.enterprise_quality_for_actor(actor, pk)
     authz.require(authz.may(actor, authz.Action.QUALITY_VIEW, eq))
-    offered = eq.quality.applications.filter(is_active=True)
+    offered = offered_applications(eq.quality)
     sub_form: SubdepartmentForm | None = None
     if authz.may(actor, authz.Action.SUBDEPARTMENT_CREATE, eq):
         sub_form = SubdepartmentForm(offered=offered, prefix="sub")
         if request.method == "POST" and request.POST.get("action") == "subdepartment":
-            sub_form = SubdepartmentForm(request.POST, offered=SecuredApplication.objects.all(), prefix="sub")
+            sub_form = SubdepartmentForm(request.POST, offered=all_applications(), prefix="sub")
             if sub_form.is_valid():
                 d = sub_form.cleaned_data
                 try:
@@ -121,7 +119,7 @@ def quality_home(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "eq": eq,
             "enterprise": eq.enterprise,
-            "subdepartments": Subdepartment.objects.filter(enterprise_quality=eq, valid_until__isnull=True),
+            "subdepartments": org_selectors.active_subdepartments(eq),
             "sub_form": sub_form,
             "form": form,
             "holders": holders(actor, eq, (Role.ACCESS_MANAGER, Role.CO_ACCESS_MANAGER)),

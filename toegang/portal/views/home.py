@@ -31,7 +31,7 @@ def home(request: HttpRequest) -> HttpResponse:
     audience = request.session.get("toegang_audience") if len(held) > 1 else None
     if len(held) > 1 and audience not in held:
         return redirect("portal:audience")
-    enterprises = [] if actor.is_operator else list(authz.enterprises_visible(actor).order_by("name"))
+    enterprises = [] if authz.may_operate(actor) else list(authz.enterprises_visible(actor).order_by("name"))
     if audience is not None:
         enterprises = [e for e in enterprises if e.pk in held[audience]]
     chosen: Enterprise | None = None

@@ -10,9 +10,11 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from toegang.accounts.assurance import level_name, required_level, session_level
+from toegang.accounts.assurance import level_name, session_level
+from toegang.accounts.selectors import authenticator_types
 from toegang.delegation import selectors
-from toegang.organisations.models import Audience
+from toegang.delegation.authz import required_level
+from toegang.organisations import selectors as org_selectors
 from toegang.portal.common import request_actor
 
 AUDIENCE = "toegang_audience"
@@ -37,7 +39,7 @@ def audience(request: HttpRequest) -> HttpResponse:
             request.session[AUDIENCE] = code
             request.session.pop(ENTERPRISE, None)
             return redirect("portal:home")
-    audiences = Audience.objects.filter(code__in=held).order_by("pk")
+    audiences = org_selectors.audiences(held)
     return render(request, "portal/audience.html", {"audiences": audiences, "current": request.session.get(AUDIENCE)})
 
 
@@ -48,7 +50,7 @@ def step_up(request: HttpRequest) -> HttpResponse:
     needed, have = required_level(user), session_level(request)
     if have >= needed:
         return redirect(target)
-    types = set(Authenticator.objects.filter(user=user).values_list("type", flat=True))
+    types = authenticator_types(user)
     return render(
         request,
         "portal/step_up.html",

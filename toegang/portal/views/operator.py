@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role
 from toegang.delegation.services import role_appoint
-from toegang.organisations.models import Enterprise
+from toegang.organisations import selectors as org_selectors
 from toegang.organisations.services import enterprise_register
 from toegang.portal.common import appointable, crumbs, handle_appoint, holders, request_actor
 from toegang.portal.forms import (
@@ -27,7 +27,7 @@ from toegang.portal.forms import (
 @login_required
 def operator_home(request: HttpRequest) -> HttpResponse:
     actor = request_actor(request)
-    authz.require(actor.is_operator)
+    authz.require(authz.may_operate(actor))
     form = EnterpriseRegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
@@ -49,17 +49,14 @@ def operator_home(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("The enterprise %(name)s was registered.") % {"name": enterprise.name})
             return redirect(reverse("portal:operator_enterprise", args=[enterprise.pk]))
     q = request.GET.get("q", "").strip()
-    enterprises = Enterprise.objects.all()
-    if q:
-        enterprises = enterprises.filter(name__icontains=q) | enterprises.filter(cbe_number__contains=q)
-    page = Paginator(enterprises.order_by("name"), 50).get_page(request.GET.get("page"))
+    page = Paginator(org_selectors.enterprises_for_operator(actor, q), 50).get_page(request.GET.get("page"))
     return render(request, "portal/operator.html", {"form": form, "page": page, "q": q})
 
 
 @login_required
 def operator_enterprise(request: HttpRequest, pk: int) -> HttpResponse:
     actor = request_actor(request)
-    authz.require(actor.is_operator)
+    authz.require(authz.may_operate(actor))
     enterprise = selectors.enterprise_for_actor(actor, pk)
     roles = appointable(actor, enterprise, (Role.LEGAL_REPRESENTATIVE, Role.MAIN_ACCESS_MANAGER))
     form, done = handle_appoint(request, enterprise, roles)

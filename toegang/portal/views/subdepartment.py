@@ -28,8 +28,13 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from toegang.accounts.models import User
-from toegang.applications.models import SecuredApplication
-from toegang.applications.services import subdepartment_applications, subdepartment_applications_set
+from toegang.applications.selectors import (
+    all_applications,
+    application_use,
+    offered_applications,
+    subdepartment_applications,
+)
+from toegang.applications.services import subdepartment_applications_set
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role
 from toegang.organisations import selectors as org_selectors
@@ -60,11 +65,8 @@ def _context(sd: Subdepartment, **extra: Any) -> dict[str, Any]:
 
 def _my_role(actor: User, sd: Subdepartment) -> str:
     """The role named in the welcome line: the actor's highest role covering the subdepartment."""
-    target = authz.scope_of(sd)
-    for r in sorted(authz.actor_roles(actor), key=lambda r: -authz.RANK.get(r.role, -1)):
-        if r.role in authz.RANK and authz.scope_of(r).covers(target):
-            return r.get_role_display()
-    return _("Platform operator")
+    role = authz.highest_role(actor, sd)
+    return role.get_role_display() if role is not None else _("Platform operator")
 
 
 @login_required
@@ -92,7 +94,7 @@ def details(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "portal/subdepartment/details.html",
-        _context(sd, quality=sd.quality, creator=sd.created_by, applications=org_selectors.application_use(sd)),
+        _context(sd, quality=sd.quality, creator=sd.created_by, applications=application_use(sd)),
     )
 
 
@@ -105,14 +107,14 @@ def affairs(request: HttpRequest, pk: int) -> HttpResponse:
     posted = request.POST.get("action") if request.method == "POST" else None
     apps_form: ApplicationsForm | None = None
     if authz.may(actor, authz.Action.SUBDEPARTMENT_APPLICATIONS, sd):
-        offered = sd.quality.applications.filter(is_active=True)
+        offered = offered_applications(sd.quality)
         apps_form = ApplicationsForm(
             offered=offered, prefix="apps", initial={"applications": subdepartment_applications(sd)}
         )
         if posted == "applications":
             # Bound to every application, so that one the quality does not offer reaches the service,
             # which refuses it by name instead of the form's anonymous "not a valid choice".
-            apps_form = ApplicationsForm(request.POST, offered=SecuredApplication.objects.all(), prefix="apps")
+            apps_form = ApplicationsForm(request.POST, offered=all_applications(), prefix="apps")
             if apps_form.is_valid():
                 try:
                     subdepartment_applications_set(
@@ -124,7 +126,8 @@ def affairs(request: HttpRequest, pk: int) -> HttpResponse:
                     messages.success(request, _("The applications of the subdepartment were saved."))
                     return redirect(here)
     else:
-        # A crafted POST from someone without the switch gets an explicit denial (domain.md §3).
+        # A crafted POST from someone without the switch gets an explicit denial
+        # (docs/architecture.md, Permission rules 8).
         authz.require(posted != "applications")
     form, done = handle_appoint(request, sd, appointable(actor, sd, MANAGER_ROLES))
     if done:
@@ -132,13 +135,13 @@ def affairs(request: HttpRequest, pk: int) -> HttpResponse:
     events = None
     if authz.may(actor, authz.Action.AUDIT_VIEW, sd):
         events = list(selectors.audit_events_for_actor(actor, sd)[:RECENT_EVENTS])
-    counts = org_selectors.membership_counts(sd)
+    counts = selectors.membership_counts(sd)
     return render(
         request,
         "portal/subdepartment/affairs.html",
         _context(
             sd,
-            applications=org_selectors.application_use(sd),
+            applications=application_use(sd),
             apps_form=apps_form,
             form=form,
             holders=holders(actor, sd, MANAGER_ROLES),

@@ -11,10 +11,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from toegang.accounts.models import User
-from toegang.applications.services import person_applications, switched_on_applications
+from toegang.applications.selectors import person_applications, switched_on_applications
 from toegang.delegation import authz, selectors
-from toegang.delegation.models import Role, RoleAssignment
+from toegang.delegation.models import Role
 from toegang.delegation.services import AlreadyMember, membership_end, membership_update, subdepartment_user_add
 from toegang.identifiers import ssin_format
 from toegang.portal.common import crumbs, request_actor
@@ -32,12 +31,10 @@ def user_add(request: HttpRequest, pk: int) -> HttpResponse:
     if not lookup.is_valid():
         return render(request, "portal/users/lookup.html", {**context, "form": lookup})
     ssin = lookup.cleaned_data["ssin"]
-    person = User.objects.filter(ssin=ssin).first()
-    if person is not None:
-        member = RoleAssignment.objects.active().filter(person=person, role=Role.USER, subdepartment=sd).first()
-        if member is not None:
-            messages.info(request, _("This person is already a user of this subdepartment."))
-            return redirect(reverse("portal:user_detail", args=[sd.pk, member.pk]))
+    person, member = selectors.person_to_add(actor, sd, ssin)
+    if member is not None:
+        messages.info(request, _("This person is already a user of this subdepartment."))
+        return redirect(reverse("portal:user_detail", args=[sd.pk, member.pk]))
     known = person is not None
     # What may be shown of a person known elsewhere: their identity, never their other memberships.
     initial = {"ssin": ssin_format(ssin)}

@@ -40,7 +40,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from toegang.accounts.models import User
-from toegang.applications.models import ApplicationGrant
+from toegang.applications.selectors import application_codes_by_person
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import SUBDEPARTMENT_ROLES, TYPE_CODE, Role, RoleAssignment, Status
 from toegang.delegation.services import membership_end
@@ -287,15 +287,7 @@ def _export_rows(qs: QuerySet[RoleAssignment], sd: Subdepartment) -> Iterator[st
     rows = qs.values_list(*_EXPORT_FIELDS).iterator(chunk_size=EXPORT_CHUNK)
     while chunk := list(islice(rows, EXPORT_CHUNK)):
         # One query per chunk for the applications held here by the chunk's persons.
-        apps: dict[int, list[str]] = {}
-        for person_id, code in (
-            ApplicationGrant.objects.filter(
-                subdepartment=sd, valid_until__isnull=True, person_id__in={r[0] for r in chunk}
-            )
-            .order_by("application__code")
-            .values_list("person_id", "application__code")
-        ):
-            apps.setdefault(person_id, []).append(code)
+        apps = application_codes_by_person(sd, {r[0] for r in chunk})
         for person_id, ssin, last, first, username, role, status, contact_email, email, language in chunk:
             yield writer.writerow(
                 [
