@@ -101,8 +101,8 @@ def _populate(n_persons: int, n_grants: int) -> dict[str, Any]:
     from toegang.applications.models import ApplicationGrant, SecuredApplication
     from toegang.delegation.models import Role, RoleAssignment
     from toegang.identifiers import cbe_make, ssin_make
-    from toegang.seed.demo import _catalogue
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
+    from toegang.seed.demo import _catalogue
 
     rng = random.Random(5)  # noqa: S311 (reproducible test data)
     operator = User.objects.create_user(username="bench-operator", is_staff=True)
@@ -199,7 +199,7 @@ def _existing(rng: random.Random, n_pairs: int) -> dict[str, Any]:
     yes: list[tuple[str, int]] = []
     while len(yes) < n_pairs // 2:
         ids = [rng.randint(grants["lo"], grants["hi"]) for _ in range(2000)]
-        rows = ApplicationGrant.objects.filter(pk__in=ids, application=eloket, valid_until__isnull=True)
+        rows = ApplicationGrant.objects.active().filter(pk__in=ids, application=eloket)
         yes += [(s or "", sd) for s, sd in rows.values_list("person__ssin", "subdepartment_id")]
     no: list[tuple[str, int]] = []
     while len(no) < n_pairs // 2:

@@ -95,8 +95,8 @@ def _run(args: argparse.Namespace) -> None:
     from toegang.delegation.models import Role, RoleAssignment
     from toegang.delegation.services import role_appoint
     from toegang.identifiers import cbe_make, ssin_make
-    from toegang.seed.demo import _catalogue
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
+    from toegang.seed.demo import _catalogue
 
     operator = User.objects.create_user(username="bench-operator", is_staff=True)
     quality = _catalogue()

@@ -109,8 +109,8 @@ def _populate(n_users: int, noise: int) -> tuple[Any, Any]:
     from toegang.delegation.models import Role, RoleAssignment
     from toegang.delegation.services import role_appoint
     from toegang.identifiers import cbe_make, ssin_make
-    from toegang.seed.demo import _catalogue
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
+    from toegang.seed.demo import _catalogue
 
     operator = User.objects.create_user(username="bench-operator", is_staff=True)
     quality = _catalogue()
@@ -221,7 +221,7 @@ def _scenarios(sd: Any, base: str) -> list[tuple[str, str]]:
                                                          "person__username", "person__ssin")[0]  # fmt: skip
     last, first, username, ssin = sample[0], sample[1], sample[2], sample[3] or ""
     n = rows.count()
-    app = sd.application_links.filter(valid_until__isnull=True).order_by("application__code").first().application_id
+    app = sd.application_links.active().order_by("application__code").first().application_id
     scenarios = [
         ("page 1 (default order)", base),
         (f"deep page {max(1, n // 50 * 7 // 10)}", base + f"?page={max(1, n // 50 * 7 // 10)}"),

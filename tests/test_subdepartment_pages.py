@@ -78,7 +78,7 @@ def test_home_has_the_manuals_layout_in_dutch(world: World, client: Client) -> N
     assert facts == [
         ("Benaming", z.enterprise.name),
         ("Ondernemingsnummer", z.enterprise.cbe_display),
-        ("Creatiedatum", z.sd.created_at.strftime("%d/%m/%Y")),
+        ("Creatiedatum", z.sd.valid_from.strftime("%d/%m/%Y")),
         ("Hoedanigheid", "Residentiële zorginstelling"),
         ("Ondernemingsnummer", z.enterprise.cbe_display),
         ("Subafdeling", z.sd.name),
@@ -199,7 +199,7 @@ def test_details_show_the_subdepartments_data(world: World, client: Client) -> N
     assert facts["Hoedanigheid"] == "Residentiële zorginstelling"
     assert facts["Benaming"] == z.enterprise.name
     assert facts["Ondernemingsnummer"] == z.enterprise.cbe_display
-    assert facts["Creatiedatum"].startswith(z.sd.created_at.strftime("%d/%m/%Y"))
+    assert facts["Creatiedatum"].startswith(z.sd.valid_from.strftime("%d/%m/%Y"))
     assert facts[tr("Created by")] == str(z.people["tb"])
     rows = re.findall(r'<th scope="row">(.*?)</th><td>(.*?)</td>', html)
     assert rows == [(a.name_nl, a.description_nl) for a in world.apps[:2]]

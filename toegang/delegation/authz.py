@@ -21,12 +21,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from toegang.accounts.models import User
@@ -39,6 +41,7 @@ from toegang.delegation.models import (
     RoleAssignment,
     Status,
 )
+from toegang.history import active_q
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
 
@@ -193,7 +196,7 @@ def may_appoint(actor: User, role: str, target: Target) -> bool:
 
 
 def may_end(actor: User, assignment: RoleAssignment) -> bool:
-    return assignment.is_active and may_appoint(actor, assignment.role, assignment)
+    return assignment.is_active() and may_appoint(actor, assignment.role, assignment)
 
 
 def may_manage_main_access_manager(actor: User, enterprise: Enterprise) -> bool:
@@ -235,7 +238,7 @@ def enterprises_visible(actor: User) -> QuerySet[Enterprise]:
 
 
 def enterprise_qualities_visible(actor: User) -> QuerySet[EnterpriseQuality]:
-    qs = EnterpriseQuality.objects.filter(valid_until__isnull=True).select_related("enterprise", "quality")
+    qs = EnterpriseQuality.objects.active().select_related("enterprise", "quality")
     if actor.is_operator:
         return qs
     ent, eq, _sd = _role_ids(actor)
@@ -243,9 +246,7 @@ def enterprise_qualities_visible(actor: User) -> QuerySet[EnterpriseQuality]:
 
 
 def subdepartments_visible(actor: User) -> QuerySet[Subdepartment]:
-    qs = Subdepartment.objects.filter(valid_until__isnull=True).select_related(
-        "enterprise", "quality", "enterprise_quality"
-    )
+    qs = Subdepartment.objects.active().select_related("enterprise", "quality", "enterprise_quality")
     if actor.is_operator:
         return qs
     ent, eq, sd = _role_ids(actor)
@@ -255,8 +256,8 @@ def subdepartments_visible(actor: User) -> QuerySet[Subdepartment]:
 # --- What the applications learn: which facilities a person may act for (claims and check API). --
 
 
-def _active_grants(application_id: int, person: Q) -> QuerySet[ApplicationGrant]:
-    """The active grants of the application that the person(s) in ``person`` may use now.
+def _active_grants(application_id: int, person: Q, at: datetime | None = None) -> QuerySet[ApplicationGrant]:
+    """The active grants of the application that the person(s) in ``person`` may use at ``at`` (now).
 
     A grant counts while it is active, the person's membership of that subdepartment is active and
     not blocked, the person's account is active, and the subdepartment and its activated quality
@@ -264,21 +265,23 @@ def _active_grants(application_id: int, person: Q) -> QuerySet[ApplicationGrant]
     ``person`` selects on the grant's person: by id, or by INSZ through the join on the account that
     the ``is_active`` test needs anyway, so a question by INSZ is still one statement.
     """
-    membership = RoleAssignment.objects.filter(
+    membership = RoleAssignment.objects.active(at).filter(
         person_id=OuterRef("person_id"),
         subdepartment_id=OuterRef("subdepartment_id"),
         role__in=SUBDEPARTMENT_ROLES,
-        valid_until__isnull=True,
         status=Status.ACTIVE,
     )
-    return ApplicationGrant.objects.filter(
-        person,
-        application_id=application_id,
-        valid_until__isnull=True,
-        person__is_active=True,
-        subdepartment__valid_until__isnull=True,
-        subdepartment__enterprise_quality__valid_until__isnull=True,
-    ).filter(Exists(membership))
+    return (
+        ApplicationGrant.objects.active(at)
+        .filter(
+            person,
+            active_q("subdepartment__", at),
+            active_q("subdepartment__enterprise_quality__", at),
+            application_id=application_id,
+            person__is_active=True,
+        )
+        .filter(Exists(membership))
+    )
 
 
 def _facilities(grants: QuerySet[ApplicationGrant]) -> QuerySet[ApplicationGrant]:
@@ -330,6 +333,11 @@ class _Statement:
 _statements: dict[str, _Statement] = {}
 # Values nobody asks about, to find where each argument lands among the compiled parameters.
 _SENTINELS: dict[object, str] = {"toegang-ssin-sentinel": "ssin", -(2**62) + 1: "application", -(2**62) + 2: "sd"}
+# The moment of the check is a parameter too, never the database's now(): the statement's idea of
+# "active" is the ORM's (``toegang.history.active_q``), to the microsecond. A moment in the far
+# future, so that the compiled condition is the present-or-later one (with ``ended_at IS NULL``,
+# which the partial index ``grant_person_app_active`` needs).
+_AT_SENTINEL = datetime(9999, 12, 30, 23, 59, 58, 123457, tzinfo=UTC)
 
 
 def _may_use_ssin_statement(alias: str) -> _Statement:
@@ -337,11 +345,16 @@ def _may_use_ssin_statement(alias: str) -> _Statement:
     if statement is None:
         ssin, application, sd = _SENTINELS
         assert isinstance(ssin, str) and isinstance(application, int) and isinstance(sd, int)
-        query = _active_grants(application, Q(person__ssin=ssin, subdepartment_id=sd)).using(alias).query.exists()
-        sql, params = query.get_compiler(using=alias).as_sql()
+        query = _active_grants(application, Q(person__ssin=ssin, subdepartment_id=sd), _AT_SENTINEL)
+        sql, params = query.using(alias).query.exists().get_compiler(using=alias).as_sql()
         slots = tuple((i, _SENTINELS[p]) for i, p in enumerate(params) if isinstance(p, str | int) and p in _SENTINELS)
         assert sorted(name for _i, name in slots) == sorted(_SENTINELS.values()), (sql, params)
-        statement = _statements[alias] = _Statement(sql, tuple(params), slots)
+        # The moment, as the database adapts it (SQLite: text), in the four histories of the question
+        # (grant, membership, subdepartment, activated quality), each bounded on both sides.
+        at_sentinel = connections[alias].ops.adapt_datetimefield_value(_AT_SENTINEL)
+        at_slots = tuple((i, "at") for i, p in enumerate(params) if p == at_sentinel)
+        assert len(at_slots) == 8, (sql, params)
+        statement = _statements[alias] = _Statement(sql, tuple(params), slots + at_slots)
     return statement
 
 
@@ -350,7 +363,8 @@ def may_use_ssin(ssin: str, application_id: int, subdepartment_id: int, *, using
 
     The check API's hot path: the statement is ``_active_grants``'s query compiled once per process.
     """
-    return _may_use_ssin_statement(using).run(using, ssin=ssin, application=application_id, sd=subdepartment_id)
+    at = connections[using].ops.adapt_datetimefield_value(timezone.now())
+    return _may_use_ssin_statement(using).run(using, ssin=ssin, application=application_id, sd=subdepartment_id, at=at)
 
 
 def facilities_for_many(ssins: Iterable[str], application_id: int) -> dict[str, set[int]]:

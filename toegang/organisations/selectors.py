@@ -30,12 +30,14 @@ class ApplicationUse:
 def application_use(subdepartment: Subdepartment) -> list[ApplicationUse]:
     """The applications switched on for the subdepartment, since when, and how many people hold each (2 queries)."""
     links = (
-        SubdepartmentApplication.objects.filter(subdepartment=subdepartment, valid_until__isnull=True)
+        SubdepartmentApplication.objects.active()
+        .filter(subdepartment=subdepartment)
         .select_related("application")
         .order_by("application__code")
     )
     counts = dict(
-        ApplicationGrant.objects.filter(subdepartment=subdepartment, valid_until__isnull=True)
+        ApplicationGrant.objects.active()
+        .filter(subdepartment=subdepartment)
         .values_list("application_id")
         .annotate(n=Count("person_id", distinct=True))
         .values_list("application_id", "n")
@@ -58,8 +60,8 @@ def membership_counts(subdepartment: Subdepartment) -> dict[str, int]:
 def certificates_for_actor(actor: User, subdepartment: Subdepartment) -> list[Certificate]:
     """Every certificate of the subdepartment, active ones first (revoked ones stay: history)."""
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_CERTIFICATES, subdepartment))
-    qs = Certificate.objects.filter(subdepartment=subdepartment).select_related("uploaded_by", "revoked_by")
-    return sorted(qs, key=lambda c: (c.valid_until is not None, -c.uploaded_at.timestamp(), -c.pk))
+    qs = Certificate.objects.filter(subdepartment=subdepartment).select_related("granted_by", "ended_by")
+    return sorted(qs, key=lambda c: (not c.is_active(), -c.valid_from.timestamp(), -c.pk))
 
 
 def certificate_for_actor(actor: User, subdepartment: Subdepartment, pk: int) -> Certificate:

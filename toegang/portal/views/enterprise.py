@@ -51,7 +51,7 @@ def enterprise_home(request: HttpRequest, pk: int) -> HttpResponse:
     actor = request_actor(request)
     enterprise = selectors.enterprise_for_actor(actor, pk)
     authz.require(authz.may(actor, authz.Action.ENTERPRISE_VIEW, enterprise))
-    active = EnterpriseQuality.objects.filter(enterprise=enterprise, valid_until__isnull=True).select_related("quality")
+    active = EnterpriseQuality.objects.active().filter(enterprise=enterprise).select_related("quality")
     available = Quality.objects.filter(is_active=True).exclude(pk__in=[eq.quality_id for eq in active])
     activate_form = QualityActivateForm(qualities=available, prefix="quality")
     if request.method == "POST" and request.POST.get("action") == "activate":
@@ -121,7 +121,7 @@ def quality_home(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "eq": eq,
             "enterprise": eq.enterprise,
-            "subdepartments": Subdepartment.objects.filter(enterprise_quality=eq, valid_until__isnull=True),
+            "subdepartments": Subdepartment.objects.active().filter(enterprise_quality=eq),
             "sub_form": sub_form,
             "form": form,
             "holders": holders(actor, eq, (Role.ACCESS_MANAGER, Role.CO_ACCESS_MANAGER)),

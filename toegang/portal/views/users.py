@@ -203,7 +203,7 @@ def users_bulk(request: HttpRequest, pk: int) -> HttpResponse:
     if action not in ("delete", "delete_confirm"):
         return HttpResponse(status=400)
 
-    gone = [m for m in members if not m.is_active]
+    gone = [m for m in members if not m.is_active()]
     if gone:
         messages.error(
             request,
@@ -289,9 +289,8 @@ def _export_rows(qs: QuerySet[RoleAssignment], sd: Subdepartment) -> Iterator[st
         # One query per chunk for the applications held here by the chunk's persons.
         apps: dict[int, list[str]] = {}
         for person_id, code in (
-            ApplicationGrant.objects.filter(
-                subdepartment=sd, valid_until__isnull=True, person_id__in={r[0] for r in chunk}
-            )
+            ApplicationGrant.objects.active()
+            .filter(subdepartment=sd, person_id__in={r[0] for r in chunk})
             .order_by("application__code")
             .values_list("person_id", "application__code")
         ):
