@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import time_machine
@@ -31,7 +31,7 @@ from toegang.applications.services import person_applications, subdepartment_app
 from toegang.delegation import authz
 from toegang.delegation.models import Role, RoleAssignment
 from toegang.delegation.services import membership_update, role_appoint, subdepartment_user_add
-from toegang.history import EXPIRED, Ended, active_q
+from toegang.history import EXPIRED, Ended, HistoryQuerySet, active_q
 from toegang.oidc.validator import access_claim
 from toegang.organisations.models import Certificate, EnterpriseQuality
 from toegang.organisations.services import quality_activate, subdepartment_create
@@ -60,28 +60,38 @@ def _certificate(world: World) -> Certificate:
     )
 
 
+def _grant(w: World) -> ApplicationGrant:
+    return ApplicationGrant.objects.create(
+        person=w.person("user"), subdepartment=w.zon.sd, application=w.apps[0], granted_by=w.person("sb")
+    )
+
+
+def _link(w: World) -> SubdepartmentApplication:
+    return SubdepartmentApplication.objects.active().get(subdepartment=w.zon.sd, application=w.apps[0])
+
+
 # One row of each model that ends, as the world makes it.
 ROWS: dict[str, Callable[[World], Ended]] = {
     "role_assignment": lambda w: RoleAssignment.objects.active().get(person=w.person("user"), subdepartment=w.zon.sd),
-    "application_grant": lambda w: ApplicationGrant.objects.create(
-        person=w.person("user"), subdepartment=w.zon.sd, application=w.apps[0], granted_by=w.person("sb")
-    ),
-    "subdepartment_application": lambda w: SubdepartmentApplication.objects.active().get(
-        subdepartment=w.zon.sd, application=w.apps[0]
-    ),
+    "application_grant": _grant,
+    "subdepartment_application": _link,
     "enterprise_quality": lambda w: w.zon.eq,
     "subdepartment": lambda w: w.zon.sd,
     "certificate": _certificate,
 }
 
 
+def _only(row: Ended) -> HistoryQuerySet[Any]:
+    return cast(HistoryQuerySet[Any], type(row)._default_manager.filter(pk=row.pk))
+
+
 def _set(row: Ended, **fields: Any) -> None:
-    type(row).objects.filter(pk=row.pk).update(**fields)
+    _only(row).update(**fields)
     row.refresh_from_db()
 
 
 def _active_at(row: Ended, at: datetime | None) -> bool:
-    in_queryset = type(row).objects.filter(pk=row.pk).active(at).exists()
+    in_queryset = _only(row).active(at).exists()
     assert in_queryset == row.is_active(at), (at, row.valid_from, row.valid_until)
     return in_queryset
 
@@ -101,7 +111,7 @@ def test_active_between_valid_from_and_valid_until_excluded(world: World, make: 
     assert not _active_at(row, end + second)
     assert not _active_at(row, None)  # expired now, though no one ended it (ended_at is empty)
     assert row.ended_at is None
-    ended = type(row).objects.filter(pk=row.pk)
+    ended = _only(row)
     assert not ended.ended(end - second).exists() and ended.ended(end).exists() and ended.ended().exists()
     assert row.is_ended() and not row.is_ended(end - second)
 
@@ -133,7 +143,7 @@ def test_ending_a_row_with_a_planned_end(world: World, make: Callable[[World], E
 
 
 def test_ending_an_expired_row_keeps_its_real_end(world: World) -> None:
-    grant = ROWS["application_grant"](world)
+    grant = _grant(world)
     expired = timezone.now() - timedelta(hours=1)
     _set(grant, valid_until=expired)
     grant.end(actor=world.operator, reason="late")
@@ -143,7 +153,7 @@ def test_ending_an_expired_row_keeps_its_real_end(world: World) -> None:
 
 def test_active_q_through_a_join(world: World) -> None:
     """``filter(grants__…)``-style joins use ``active_q(prefix)``, with the same boundaries."""
-    grant = ROWS["application_grant"](world)
+    grant = _grant(world)
     user, sd = world.person("user"), world.zon.sd
     end = timezone.now() + timedelta(hours=1)
     _set(grant, valid_until=end)
@@ -164,7 +174,7 @@ def test_active_q_through_a_join(world: World) -> None:
 
 
 def test_a_planned_end_still_blocks_a_second_copy(world: World) -> None:
-    grant = ROWS["application_grant"](world)
+    grant = _grant(world)
     _set(grant, valid_until=timezone.now() + timedelta(days=1))
     with pytest.raises(IntegrityError), transaction.atomic():
         ApplicationGrant.objects.create(
@@ -228,7 +238,7 @@ def test_a_new_main_access_manager_after_the_old_one_expired(world: World) -> No
 
 def test_switched_on_again_after_an_expiry(world: World) -> None:
     zon = world.zon
-    link = ROWS["subdepartment_application"](world)
+    link = _link(world)
     _set(link, valid_until=timezone.now() - timedelta(seconds=1))
     assert not SubdepartmentApplication.objects.active().filter(pk=link.pk).exists()
     subdepartment_applications_set(actor=zon.people["tb"], subdepartment=zon.sd, applications=world.apps[:2])
@@ -341,3 +351,35 @@ def test_every_model_with_valid_until_inherits_the_history_base() -> None:
         "Subdepartment",
         "Certificate",
     }
+
+
+def test_the_published_end_is_the_first_planned_end_the_access_rests_on(access: World, eloket: Api) -> None:
+    """Grant, membership, subdepartment and activated quality: the access ends with the first of them."""
+    zon = access.zon
+    user = zon.people["user"]
+    application = _app("eloket")
+    grant = ApplicationGrant.objects.active().get(person=user, subdepartment=zon.sd, application=application)
+    membership = RoleAssignment.objects.active().get(person=user, subdepartment=zon.sd)
+    now = timezone.now().replace(microsecond=0)  # the API publishes milliseconds
+    ends = {"grant": now + timedelta(days=30), "membership": now + timedelta(days=20)}
+    _set(grant, valid_until=ends["grant"])
+    _set(membership, valid_until=ends["membership"])
+
+    def published() -> tuple[list[str | None], list[str | None]]:
+        claim = [
+            a["valid_until"] for a in access_claim(user.pk, application.pk) if a["subdepartment"]["id"] == zon.sd.pk
+        ]
+        api = [f["valid_until"] for f in eloket.facilities(_ssin(user)).json() if f["subdepartment"]["id"] == zon.sd.pk]
+        return claim, api
+
+    claim, api = published()
+    assert claim == [ends["membership"].isoformat()] and len(api) == 1
+    assert api[0] is not None and datetime.fromisoformat(api[0].replace("Z", "+00:00")) == ends["membership"]
+    _set(zon.eq, valid_until=now + timedelta(days=10))
+    assert published()[0] == [(now + timedelta(days=10)).isoformat()]
+    # Facility B rests on open-ended rows only, apart from the activated quality of both.
+    other = [a["valid_until"] for a in access_claim(user.pk, application.pk) if a["subdepartment"]["id"] == zon.sd2.pk]
+    assert other == [(now + timedelta(days=10)).isoformat()]
+    _set(zon.eq, valid_until=None)
+    other = [a["valid_until"] for a in access_claim(user.pk, application.pk) if a["subdepartment"]["id"] == zon.sd2.pk]
+    assert other == [None]

@@ -27,7 +27,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import DateTimeField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -284,10 +285,48 @@ def _active_grants(application_id: int, person: Q, at: datetime | None = None) -
     )
 
 
+# "No end" inside ``Least``, which is NULL on SQLite as soon as one of its arguments is.
+_OPEN_END = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _until(field: str | Subquery) -> Coalesce:
+    value = F(field) if isinstance(field, str) else field
+    return Coalesce(value, Value(_OPEN_END, output_field=DateTimeField()), output_field=DateTimeField())
+
+
 def _facilities(grants: QuerySet[ApplicationGrant]) -> QuerySet[ApplicationGrant]:
-    return grants.select_related("subdepartment__enterprise", "subdepartment__quality", "application").order_by(
-        "subdepartment__name", "subdepartment_id"
+    # The access ends with the first of the histories it rests on: the grant, the membership (the
+    # one that lasts longest, if the person holds several here), the subdepartment and its activated
+    # quality. ``access_until`` reads it; the claim and the API publish it.
+    membership_until = (
+        RoleAssignment.objects.active()
+        .filter(
+            person_id=OuterRef("person_id"),
+            subdepartment_id=OuterRef("subdepartment_id"),
+            role__in=SUBDEPARTMENT_ROLES,
+            status=Status.ACTIVE,
+        )
+        .order_by(F("valid_until").desc(nulls_first=True))
+        .values("valid_until")[:1]
     )
+    return (
+        grants.select_related("subdepartment__enterprise", "subdepartment__quality", "application")
+        .annotate(
+            _access_until=Least(
+                _until("valid_until"),
+                _until(Subquery(membership_until)),
+                _until("subdepartment__valid_until"),
+                _until("subdepartment__enterprise_quality__valid_until"),
+            )
+        )
+        .order_by("subdepartment__name", "subdepartment_id")
+    )
+
+
+def access_until(grant: ApplicationGrant) -> datetime | None:
+    """When the access through ``grant`` (one of ``facilities_for``'s) ends as planned; None: open-ended."""
+    until = getattr(grant, "_access_until", grant.valid_until)
+    return None if until is None or until >= _OPEN_END else until
 
 
 def facilities_for(person_id: int, application_id: int) -> QuerySet[ApplicationGrant]:
