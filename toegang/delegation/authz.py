@@ -332,7 +332,8 @@ def access_until(grant: ApplicationGrant) -> datetime | None:
 def facilities_for(person_id: int, application_id: int) -> QuerySet[ApplicationGrant]:
     """The grants through which the person may use the application now, one per facility.
 
-    One indexed lookup on (person, application) plus an EXISTS on the membership.
+    One indexed lookup on (person, application) plus an EXISTS on the membership, and per facility
+    found the membership's planned end (``access_until``).
     """
     return _facilities(_active_grants(application_id, Q(person_id=person_id)))
 
@@ -361,6 +362,8 @@ class _Statement:
     slots: tuple[tuple[int, str], ...]
 
     def run(self, alias: str, **values: object) -> bool:
+        # The moment of the question, as the database adapts it (SQLite: text); a caller may fix it.
+        values.setdefault("at", connections[alias].ops.adapt_datetimefield_value(timezone.now()))
         params: list[Any] = list(self.params)
         for index, name in self.slots:
             params[index] = values[name]
@@ -402,8 +405,7 @@ def may_use_ssin(ssin: str, application_id: int, subdepartment_id: int, *, using
 
     The check API's hot path: the statement is ``_active_grants``'s query compiled once per process.
     """
-    at = connections[using].ops.adapt_datetimefield_value(timezone.now())
-    return _may_use_ssin_statement(using).run(using, ssin=ssin, application=application_id, sd=subdepartment_id, at=at)
+    return _may_use_ssin_statement(using).run(using, ssin=ssin, application=application_id, sd=subdepartment_id)
 
 
 def facilities_for_many(ssins: Iterable[str], application_id: int) -> dict[str, set[int]]:
