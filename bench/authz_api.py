@@ -199,7 +199,7 @@ def _existing(rng: random.Random, n_pairs: int) -> dict[str, Any]:
     yes: list[tuple[str, int]] = []
     while len(yes) < n_pairs // 2:
         ids = [rng.randint(grants["lo"], grants["hi"]) for _ in range(2000)]
-        rows = ApplicationGrant.objects.filter(pk__in=ids, application=eloket, valid_until__isnull=True)
+        rows = ApplicationGrant.objects.active().filter(pk__in=ids, application=eloket)
         yes += [(s or "", sd) for s, sd in rows.values_list("person__ssin", "subdepartment_id")]
     no: list[tuple[str, int]] = []
     while len(no) < n_pairs // 2:

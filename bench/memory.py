@@ -93,7 +93,8 @@ def _populate(scale: float, generate: bool) -> dict[str, Any]:
     if generate:
         call_command("generate_data", "--scale", str(scale), verbosity=0)
     largest = (
-        RoleAssignment.objects.filter(role=Role.USER, valid_until__isnull=True, subdepartment__isnull=False)
+        RoleAssignment.objects.active()
+        .filter(role=Role.USER, subdepartment__isnull=False)
         .values("subdepartment")
         .annotate(n=Count("id"))
         .order_by("-n")
@@ -119,7 +120,8 @@ def _populate(scale: float, generate: bool) -> dict[str, Any]:
     )
     RelyingParty.objects.create(client=client, application=eloket)
     pairs = list(
-        ApplicationGrant.objects.filter(application=eloket, valid_until__isnull=True)
+        ApplicationGrant.objects.active()
+        .filter(application=eloket)
         .values_list("person__ssin", "subdepartment_id")
         .order_by("pk")[:100]
     )

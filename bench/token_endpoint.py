@@ -150,11 +150,7 @@ def _populate(pool: int, existing: bool = False) -> dict[str, Any]:
     from toegang.seed.demo import _catalogue
 
     eloket = SecuredApplication.objects.get(code="eloket") if existing else None
-    held = (
-        ApplicationGrant.objects.filter(application=eloket, valid_until__isnull=True).order_by("pk").first()
-        if eloket
-        else None
-    )
+    held = ApplicationGrant.objects.active().filter(application=eloket).order_by("pk").first() if eloket else None
     if held is not None:
         # A generated database: a person of it who holds E-loket somewhere; their `access` claim is
         # then computed among 1,000,000 persons and 3,000,000 grants. Only clients and tokens are added.

@@ -221,7 +221,7 @@ def _scenarios(sd: Any, base: str) -> list[tuple[str, str]]:
                                                          "person__username", "person__ssin")[0]  # fmt: skip
     last, first, username, ssin = sample[0], sample[1], sample[2], sample[3] or ""
     n = rows.count()
-    app = sd.application_links.filter(valid_until__isnull=True).order_by("application__code").first().application_id
+    app = sd.application_links.active().order_by("application__code").first().application_id
     scenarios = [
         ("page 1 (default order)", base),
         (f"deep page {max(1, n // 50 * 7 // 10)}", base + f"?page={max(1, n // 50 * 7 // 10)}"),

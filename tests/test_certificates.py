@@ -104,7 +104,7 @@ def test_sb_uploads_a_pem_file_and_sees_its_fields(world: World, client: Client)
     response = upload(client, z.sd.pk, pem(cert))
     assert response.status_code == 302 and response["Location"] == url("portal:certificates", z.sd.pk)
     c = Certificate.objects.get()
-    assert c.subdepartment == z.sd and c.uploaded_by == z.people["sb"]
+    assert c.subdepartment == z.sd and c.granted_by == z.people["sb"]
     assert c.subject == cert.subject.rfc4514_string() == "O=Zon vzw,CN=api.zonnebloem.test"
     assert c.issuer == c.subject
     assert c.serial_number == format(cert.serial_number, "x")
@@ -291,7 +291,7 @@ def test_revoke_keeps_the_certificate_with_who_when_and_why(world: World, client
     response = client.post(page, {"reason": "sleutel gelekt"})
     assert response.status_code == 302
     c.refresh_from_db()
-    assert c.valid_until is not None and c.revoked_by == z.people["cosb"] and c.revoke_reason == "sleutel gelekt"
+    assert c.valid_until is not None and c.ended_by == z.people["cosb"] and c.end_reason == "sleutel gelekt"
     assert c.status == CertificateStatus.REVOKED
     event = AuditEvent.objects.get(action="certificate.revoke")
     assert event.before is not None and event.after is not None
@@ -303,7 +303,7 @@ def test_revoke_keeps_the_certificate_with_who_when_and_why(world: World, client
     again = client.post(page, {"reason": "nog eens"})
     assert again.status_code == 200 and nl("This certificate has already been revoked.") in again.content.decode()
     c.refresh_from_db()
-    assert c.valid_until == ended and c.revoke_reason == "sleutel gelekt"
+    assert c.valid_until == ended and c.end_reason == "sleutel gelekt"
     assert AuditEvent.objects.filter(action="certificate.revoke").count() == 1
     # A revoked certificate cannot come back.
     with pytest.raises(ValidationError) as exc:
@@ -323,7 +323,7 @@ def test_replace_uploads_the_new_and_revokes_the_old_at_once(world: World, clien
     old.refresh_from_db()
     new = Certificate.objects.get(fingerprint_sha256=fingerprint(new_cert))
     assert new.replaces == old and new.valid_until is None
-    assert old.valid_until is not None and old.revoke_reason == "replaced" and old.revoked_by == z.people["sb"]
+    assert old.valid_until is not None and old.end_reason == "replaced" and old.ended_by == z.people["sb"]
     assert list(
         AuditEvent.objects.filter(action__startswith="certificate.").order_by("id").values_list("action", flat=True)
     ) == [
@@ -364,7 +364,7 @@ def test_an_expired_certificate_shows_as_expired_and_can_be_replaced(world: Worl
     successor = make_cert()[0]
     response = client.post(url("portal:certificate_replace", z.sd.pk, c.pk), {"text": pem(successor).decode()})
     assert response.status_code == 302
-    assert Certificate.objects.get(pk=c.pk).revoke_reason == "replaced"
+    assert Certificate.objects.get(pk=c.pk).end_reason == "replaced"
 
 
 # --- Scope ------------------------------------------------------------------------------------------
@@ -454,4 +454,4 @@ def test_managers_above_the_subdepartment_manage_its_certificates(
         client.post(url("portal:certificate_revoke", world.zon.sd.pk, zon_cert.pk), {"reason": who}).status_code == 302
     )
     zon_cert.refresh_from_db()
-    assert zon_cert.revoked_by == world.person(who)
+    assert zon_cert.ended_by == world.person(who)

@@ -214,7 +214,7 @@ def counts() -> dict[str, int]:
         "qualities": EnterpriseQuality.objects.count(),
         "subdepartments": Subdepartment.objects.count(),
         "links": SubdepartmentApplication.objects.count(),
-        "active_links": SubdepartmentApplication.objects.filter(valid_until__isnull=True).count(),
+        "active_links": SubdepartmentApplication.objects.active().count(),
         "audit": AuditEvent.objects.count(),
     }
 
@@ -332,7 +332,7 @@ def _check_appoint(
             email="nieuw@example.test",
         )
     a.refresh_from_db()
-    assert a.is_active and a.role == role and a.person.ssin == ssin and a.granted_by_id == actor.pk
+    assert a.is_active() and a.role == role and a.person.ssin == ssin and a.granted_by_id == actor.pk
     assert authz.scope_of(a) == authz.scope_of(scope)
     assert_audited_in_service_transaction(written, depth, actor, "role.appoint", a.pk)
     after = counts()
@@ -381,11 +381,11 @@ def _check_end(
             role_end(actor=actor, assignment=assignment, reason="matrix")
     assignment.refresh_from_db()
     if not allowed or role == Role.MAIN_ACCESS_MANAGER:
-        assert assignment.is_active and assignment.ended_by_id is None
+        assert assignment.is_active() and assignment.ended_by_id is None
         assert counts() == before
         assert not written
         return
-    assert not assignment.is_active
+    assert not assignment.is_active()
     assert assignment.ended_by_id == actor.pk and assignment.end_reason == "matrix"
     assert_audited_in_service_transaction(written, depth, actor, "role.end", assignment.pk)
     after = counts()
@@ -408,7 +408,7 @@ def _check_quality_activate(
             assert not written
             return
         eq = quality_activate(actor=actor, enterprise=enterprise, quality=employer)
-    assert eq.enterprise_id == enterprise.pk and eq.quality_id == employer.pk and eq.activated_by_id == actor.pk
+    assert eq.enterprise_id == enterprise.pk and eq.quality_id == employer.pk and eq.granted_by_id == actor.pk
     assert_audited_in_service_transaction(written, depth, actor, "quality.activate", eq.pk)
     assert counts()["qualities"] == before["qualities"] + 1
 
@@ -430,7 +430,7 @@ def _check_subdepartment_create(
             assert not written
             return
         sd = subdepartment_create(actor=actor, enterprise_quality=eq, name="Nieuwe afdeling", identification_code=code)
-    assert sd.enterprise_quality_id == eq.pk and sd.enterprise_id == eq.enterprise_id and sd.created_by_id == actor.pk
+    assert sd.enterprise_quality_id == eq.pk and sd.enterprise_id == eq.enterprise_id and sd.granted_by_id == actor.pk
     assert_audited_in_service_transaction(written, depth, actor, "subdepartment.create", sd.pk)
     assert counts()["subdepartments"] == before["subdepartments"] + 1
 

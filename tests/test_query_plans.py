@@ -167,7 +167,7 @@ def _assert_index_lookup(plan: dict[str, Any], relation: str, column: str) -> No
 
 
 def _a_person_with_grants() -> tuple[int, int, int]:
-    grant = ApplicationGrant.objects.filter(valid_until__isnull=True).order_by("pk").first()
+    grant = ApplicationGrant.objects.active().order_by("pk").first()
     assert grant is not None
     return grant.person_id, grant.application_id, grant.subdepartment_id
 

@@ -17,8 +17,8 @@ from toegang.delegation.middleware import RolesCachedForReadsMiddleware
 
 def _role_reads(queries: list[dict[str, Any]], person_id: int) -> int:
     table = '"delegation_roleassignment"'
-    needle = f'FROM {table} WHERE ({table}."valid_until" IS NULL AND {table}."person_id" = {person_id})'
-    return sum(needle in q["sql"] for q in queries)
+    start, person = f"FROM {table} WHERE ({table}.", f'AND {table}."person_id" = {person_id})'
+    return sum(start in q["sql"] and q["sql"].endswith(person) for q in queries)
 
 
 def test_users_list_reads_the_actors_roles_once(world: World, client: Client) -> None:

@@ -91,7 +91,7 @@ def test_appoint_unknown_person_creates_them(world: World) -> None:
     assert (person.first_name, person.last_name, person.email) == ("Ëlise", "Van den Berg", "elise@example.test")
     assert person.username == "elise.vandenberg"
     assert not person.has_usable_password()
-    assert a.is_active and a.granted_by == sb
+    assert a.is_active() and a.granted_by == sb
     assert (a.contact_email, a.contact_phone) == ("elise@example.test", "+32 2 123 45 67")
     assert (a.enterprise, a.enterprise_quality, a.subdepartment) == (world.zon.enterprise, world.zon.eq, world.zon.sd)
 
@@ -177,7 +177,7 @@ def test_main_access_manager_appointment_replaces_the_previous_one(world: World)
         actor=lr, role=Role.MAIN_ACCESS_MANAGER, scope=world.zon.enterprise, ssin=successor.ssin or "", email="s@x.test"
     )
     previous.refresh_from_db()
-    assert not previous.is_active
+    assert not previous.is_active()
     assert previous.ended_by == lr and previous.end_reason == "replaced"
     assert RoleAssignment.objects.count() == roles + 1  # the previous row stays, ended
     active = RoleAssignment.objects.active().filter(role=Role.MAIN_ACCESS_MANAGER, enterprise=world.zon.enterprise)
@@ -211,7 +211,7 @@ def test_role_end_of_main_access_manager_is_refused(world: World) -> None:
         with pytest.raises(PermissionDenied):
             role_end(actor=actor, assignment=htb, reason="weg")
     htb.refresh_from_db()
-    assert htb.is_active and htb.ended_by is None and htb.end_reason == ""
+    assert htb.is_active() and htb.ended_by is None and htb.end_reason == ""
     assert events_since(mark) == []
 
 
@@ -246,7 +246,7 @@ def test_role_end_without_reason_records_a_default(world: World) -> None:
     cosb = RoleAssignment.objects.active().get(role=Role.CO_SUBDEPARTMENT_MANAGER, subdepartment=world.zon.sd)
     role_end(actor=world.zon.people["sb"], assignment=cosb)
     cosb.refresh_from_db()
-    assert not cosb.is_active and cosb.end_reason == "ended"
+    assert not cosb.is_active() and cosb.end_reason == "ended"
 
 
 def test_role_end_twice_changes_nothing_the_second_time(world: World) -> None:
@@ -330,7 +330,7 @@ def test_role_appoint_rolls_back_when_the_audit_fails(world: World, monkeypatch:
         == (world.zon.people["htb"])
     )
     cosb.refresh_from_db()
-    assert cosb.is_active
+    assert cosb.is_active()
 
 
 # --- enterprise_register / quality_activate ---------------------------------------------------------
@@ -609,7 +609,7 @@ def test_applications_set_rolls_back_when_the_audit_fails(world: World, monkeypa
     with pytest.raises(RuntimeError):
         subdepartment_applications_set(actor=world.zon.people["tb"], subdepartment=world.zon.sd, applications=[])
     assert subdepartment_applications(world.zon.sd) == world.apps[:2]
-    assert not SubdepartmentApplication.objects.filter(valid_until__isnull=False).exists()
+    assert not SubdepartmentApplication.objects.ended().exists()
 
 
 # --- The audit trail is append-only ------------------------------------------------------------------

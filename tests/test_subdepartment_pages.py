@@ -75,9 +75,9 @@ LATE_EVENING_UTC = dt.datetime(2026, 12, 1, 23, 30, tzinfo=dt.UTC)
 
 
 def _created_late_in_the_evening(sd: Subdepartment) -> None:
-    Subdepartment.objects.filter(pk=sd.pk).update(created_at=LATE_EVENING_UTC)
+    Subdepartment.objects.filter(pk=sd.pk).update(valid_from=LATE_EVENING_UTC)
     sd.refresh_from_db()
-    assert timezone.localtime(sd.created_at).strftime("%d/%m/%Y") == "02/12/2026"
+    assert timezone.localtime(sd.valid_from).strftime("%d/%m/%Y") == "02/12/2026"
 
 
 def test_home_has_the_manuals_layout_in_dutch(world: World, client: Client) -> None:

@@ -99,7 +99,7 @@ def test_outsiders_reach_none_of_the_user_pages(world: World, client: Client, wh
         assert response.status_code in (403, 404)
         assert world.zon.enterprise.name not in response.content.decode()
     m.refresh_from_db()
-    assert m.is_active and m.status == "active"
+    assert m.is_active() and m.status == "active"
     assert not RoleAssignment.objects.filter(person__ssin=NEW).exists()
 
 
@@ -110,7 +110,7 @@ def test_membership_of_another_subdepartment_in_the_url_is_not_found(world: Worl
     assert client.get(f"/nl/s/{world.zon.sd.pk}/users/{sb2_row.pk}/").status_code == 404
     assert client.post(f"/nl/s/{world.zon.sd.pk}/users/{sb2_row.pk}/end/", {"reason": "x"}).status_code == 404
     sb2_row.refresh_from_db()
-    assert sb2_row.is_active
+    assert sb2_row.is_active()
 
 
 @pytest.mark.django_db

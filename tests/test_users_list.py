@@ -514,7 +514,7 @@ def test_bulk_delete_asks_confirmation_then_ends_memberships_and_grants(
 ) -> None:
     sd = world.zon.sd
     jan, cosb = _member(sd, "jan.janssens"), _member(sd, "cosb")
-    grants_before = ApplicationGrant.objects.filter(person=jan.person, subdepartment=sd, valid_until__isnull=True)
+    grants_before = ApplicationGrant.objects.active().filter(person=jan.person, subdepartment=sd)
     assert grants_before.count() == 1
 
     response = _bulk(listed, sd, "delete", [jan.pk, cosb.pk], back="?type=USE&sort=-username")
@@ -572,7 +572,7 @@ def test_bulk_delete_is_all_or_nothing(world: World, listed: Client, monkeypatch
     assert calls == [jan.pk, cosb.pk]
     assert "Nothing was deleted: This assignment has already ended." in response.content.decode()
     assert RoleAssignment.objects.active().filter(pk__in=[jan.pk, cosb.pk]).count() == 2
-    assert ApplicationGrant.objects.filter(person=jan.person, subdepartment=sd, valid_until__isnull=True).count() == 1
+    assert ApplicationGrant.objects.active().filter(person=jan.person, subdepartment=sd).count() == 1
     assert not AuditEvent.objects.filter(action="user.end").exists()
 
 
@@ -619,7 +619,7 @@ def test_bulk_ids_of_another_scope_are_404_and_nothing_ends(world: World, listed
     for action in ("view", "delete", "delete_confirm"):
         assert _bulk(listed, sd, action, [jan.pk, foreign.pk]).status_code == 404
         assert _bulk(listed, sd, action, [foreign.pk]).status_code == 404
-    assert RoleAssignment.objects.filter(pk__in=[jan.pk, foreign.pk], valid_until__isnull=True).count() == 2
+    assert RoleAssignment.objects.active().filter(pk__in=[jan.pk, foreign.pk]).count() == 2
 
 
 def test_bulk_post_to_a_subdepartment_outside_scope_is_404(world: World, client: Client) -> None:

@@ -174,7 +174,7 @@ def test_wissen_ends_membership_and_grants_here_only(world: World) -> None:
     assert person_applications(person, world.zon.sd) == []
     assert ApplicationGrant.objects.filter(person=person, subdepartment=world.zon.sd).count() == 2  # kept, ended
     other.refresh_from_db()
-    assert other.is_active and person_applications(person, world.zon.sd2) == world.apps[:1]
+    assert other.is_active() and person_applications(person, world.zon.sd2) == world.apps[:1]
     assert User.objects.filter(pk=person.pk, is_active=True).exists()
     with pytest.raises(PermissionDenied):  # an ended membership is no longer manageable
         membership_end(actor=world.person("sb"), membership=m)

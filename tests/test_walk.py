@@ -176,7 +176,7 @@ def test_legal_representative_carries_a_new_enterprise_through_steps_1_to_5(lang
     }
     response = client.post(quality_url, form, follow=True)
     sd = Subdepartment.objects.get(enterprise=enterprise)
-    assert {a.application.code for a in sd.application_links.filter(valid_until__isnull=True)} == apps
+    assert {a.application.code for a in sd.application_links.active()} == apps
     sd_url = response.redirect_chain[-1][0]
     response = client.post(quality_url, form)
     _assert_has(_html(response), t["duplicate_code"])

@@ -14,6 +14,7 @@ from ninja import Schema
 from pydantic import Field, field_validator
 
 from toegang.applications.models import ApplicationGrant
+from toegang.delegation import authz
 from toegang.identifiers import ssin_clean
 
 MAX_BATCH = 1000
@@ -62,7 +63,7 @@ class Facility(Schema):
             quality=Quality(code=sd.quality.code, name=sd.quality.name),
             subdepartment=Subdepartment(id=sd.pk, identification_code=sd.identification_code, name=sd.name),
             application=grant.application.code,
-            valid_until=grant.valid_until,
+            valid_until=authz.access_until(grant),
         )
 
 

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from toegang.history import Ended
+from toegang.history import Ended, HistoryQuerySet
 from toegang.translated import TranslatedDescription, TranslatedName
 
 
@@ -29,11 +29,13 @@ class SubdepartmentApplication(Ended):
     )
     application = models.ForeignKey(SecuredApplication, on_delete=models.PROTECT, related_name="subdepartment_links")
 
+    objects = HistoryQuerySet["SubdepartmentApplication"].as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["subdepartment", "application"],
-                condition=Q(valid_until__isnull=True),
+                condition=Q(ended_at__isnull=True),
                 name="one_active_subdepartment_application",
             )
         ]
@@ -52,23 +54,25 @@ class ApplicationGrant(Ended):
     subdepartment = models.ForeignKey("organisations.Subdepartment", on_delete=models.PROTECT, related_name="+")
     application = models.ForeignKey(SecuredApplication, on_delete=models.PROTECT, related_name="grants")
 
+    objects = HistoryQuerySet["ApplicationGrant"].as_manager()
+
     class Meta:
         verbose_name = _("application grant")
         verbose_name_plural = _("application grants")
         constraints = [
             models.UniqueConstraint(
                 fields=["person", "subdepartment", "application"],
-                condition=Q(valid_until__isnull=True),
+                condition=Q(ended_at__isnull=True),
                 name="one_active_application_grant",
             )
         ]
         indexes = [
             models.Index(
-                fields=["person", "application"], condition=Q(valid_until__isnull=True), name="grant_person_app_active"
+                fields=["person", "application"], condition=Q(ended_at__isnull=True), name="grant_person_app_active"
             ),
             models.Index(
                 fields=["subdepartment", "application"],
-                condition=Q(valid_until__isnull=True),
+                condition=Q(ended_at__isnull=True),
                 name="grant_subdep_app_active",
             ),
         ]

@@ -13,13 +13,14 @@ from django.db.models import Count, QuerySet
 
 from toegang.accounts.models import User
 from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
+from toegang.history import active_q
 from toegang.organisations.models import Quality, Subdepartment
 
 
 def switched_on_applications(subdepartment: Subdepartment) -> QuerySet[SecuredApplication]:
     return SecuredApplication.objects.filter(
+        active_q("subdepartment_links__"),
         subdepartment_links__subdepartment=subdepartment,
-        subdepartment_links__valid_until__isnull=True,
     ).order_by("code")
 
 
@@ -41,7 +42,7 @@ def subdepartment_applications(subdepartment: Subdepartment) -> list[SecuredAppl
 def person_applications(person: User, subdepartment: Subdepartment) -> list[SecuredApplication]:
     return list(
         SecuredApplication.objects.filter(
-            grants__person=person, grants__subdepartment=subdepartment, grants__valid_until__isnull=True
+            active_q("grants__"), grants__person=person, grants__subdepartment=subdepartment
         ).order_by("code")
     )
 
@@ -56,12 +57,14 @@ class ApplicationUse:
 def application_use(subdepartment: Subdepartment) -> list[ApplicationUse]:
     """The applications switched on for the subdepartment, since when, and how many people hold each (2 queries)."""
     links = (
-        SubdepartmentApplication.objects.filter(subdepartment=subdepartment, valid_until__isnull=True)
+        SubdepartmentApplication.objects.active()
+        .filter(subdepartment=subdepartment)
         .select_related("application")
         .order_by("application__code")
     )
     counts = dict(
-        ApplicationGrant.objects.filter(subdepartment=subdepartment, valid_until__isnull=True)
+        ApplicationGrant.objects.active()
+        .filter(subdepartment=subdepartment)
         .values_list("application_id")
         .annotate(n=Count("person_id", distinct=True))
         .values_list("application_id", "n")
@@ -73,7 +76,8 @@ def application_codes_by_person(subdepartment: Subdepartment, person_ids: set[in
     """The codes of the applications each of these persons holds in the subdepartment now (one query)."""
     codes: dict[int, list[str]] = {}
     for person_id, code in (
-        ApplicationGrant.objects.filter(subdepartment=subdepartment, valid_until__isnull=True, person_id__in=person_ids)
+        ApplicationGrant.objects.active()
+        .filter(subdepartment=subdepartment, person_id__in=person_ids)
         .order_by("application__code")
         .values_list("person_id", "application__code")
     ):

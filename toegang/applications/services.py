@@ -22,7 +22,7 @@ def subdepartment_applications_set(
 ) -> list[SecuredApplication]:
     """Make the switched-on applications exactly ``applications``; only those the quality offers.
 
-    Switching on adds a link; switching off ends it (valid_until), each change audited.
+    Switching on adds a link; switching off ends it (``Ended.end``), each change audited.
     """
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_APPLICATIONS, subdepartment))
     wanted = {a.pk: a for a in applications}
@@ -37,19 +37,24 @@ def subdepartment_applications_set(
         )
     now = timezone.now()
     with transaction.atomic():
+        # A link whose planned end has passed is off already; closing it frees its place for a new one.
+        SubdepartmentApplication.objects.filter(subdepartment=subdepartment).close_expired(now)
         current = {
             link.application_id: link
             for link in SubdepartmentApplication.objects.select_for_update()
-            .filter(subdepartment=subdepartment, valid_until__isnull=True)
+            .active(now)
+            .filter(subdepartment=subdepartment)
             .select_related("application")
         }
         for pk, link in current.items():
             if pk not in wanted:
                 link.end(actor=actor, reason=reason or "switched off", now=now)
                 # Switching an application off ends the grants that depend on it, each audited.
-                for grant in ApplicationGrant.objects.filter(
-                    subdepartment=subdepartment, application_id=pk, valid_until__isnull=True
-                ).select_related("person", "application"):
+                for grant in (
+                    ApplicationGrant.objects.active(now)
+                    .filter(subdepartment=subdepartment, application_id=pk)
+                    .select_related("person", "application")
+                ):
                     _grant_end(grant, actor=actor, reason="application switched off", now=now)
                 audit_record(
                     actor=actor,
@@ -82,7 +87,7 @@ def subdepartment_applications_set(
 
 
 def _grant_audit(grant: ApplicationGrant, *, actor: User, action: str, reason: str = "") -> None:
-    snapshot = {"person": grant.person_id, "application": grant.application.code, "active": grant.valid_until is None}
+    snapshot = {"person": grant.person_id, "application": grant.application.code, "active": grant.is_active()}
     audit_record(
         actor=actor,
         action=action,
@@ -119,9 +124,9 @@ def person_grants_set(
         raise RuntimeError("person_grants_set runs inside the membership service's transaction")
     wanted = {a.pk: a for a in applications}
     switched_on = set(
-        SubdepartmentApplication.objects.filter(subdepartment=subdepartment, valid_until__isnull=True).values_list(
-            "application_id", flat=True
-        )
+        SubdepartmentApplication.objects.active()
+        .filter(subdepartment=subdepartment)
+        .values_list("application_id", flat=True)
     )
     refused = [a for pk, a in wanted.items() if pk not in switched_on]
     if refused:
@@ -131,10 +136,14 @@ def person_grants_set(
                 % {"names": ", ".join(a.name for a in refused)}
             }
         )
+    now = timezone.now()
+    # A grant whose planned end has passed is ended already; closing it lets the box be ticked again.
+    ApplicationGrant.objects.filter(person=person, subdepartment=subdepartment).close_expired(now)
     current = {
         g.application_id: g
         for g in ApplicationGrant.objects.select_for_update()
-        .filter(person=person, subdepartment=subdepartment, valid_until__isnull=True)
+        .active(now)
+        .filter(person=person, subdepartment=subdepartment)
         .select_related("application", "subdepartment__enterprise", "subdepartment__enterprise_quality")
     }
     removed: list[SecuredApplication] = []
@@ -160,7 +169,8 @@ def person_grants_end_all(
     ended = []
     for grant in (
         ApplicationGrant.objects.select_for_update()
-        .filter(person=person, subdepartment=subdepartment, valid_until__isnull=True)
+        .active()
+        .filter(person=person, subdepartment=subdepartment)
         .select_related("application", "subdepartment__enterprise", "subdepartment__enterprise_quality")
     ):
         _grant_end(grant, actor=actor, reason=reason)

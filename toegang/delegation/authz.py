@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -28,7 +29,9 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import DateTimeField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Least
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from toegang.accounts.models import PASSWORD, User
@@ -41,6 +44,7 @@ from toegang.delegation.models import (
     RoleAssignment,
     Status,
 )
+from toegang.history import active_q
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
 
@@ -240,7 +244,7 @@ def may_appoint(actor: User, role: str, target: Target) -> bool:
 
 
 def may_end(actor: User, assignment: RoleAssignment) -> bool:
-    return assignment.is_active and may_appoint(actor, assignment.role, assignment)
+    return assignment.is_active() and may_appoint(actor, assignment.role, assignment)
 
 
 def may_manage_main_access_manager(actor: User, enterprise: Enterprise) -> bool:
@@ -267,9 +271,7 @@ def _grant_min_rank(application: SecuredApplication | None, subdepartment: Subde
     """The lowest manager rank that may give ``application`` in ``subdepartment``; None: nobody may."""
     if application is None:
         return RANK[Role.CO_SUBDEPARTMENT_MANAGER]
-    if SubdepartmentApplication.objects.filter(
-        subdepartment=subdepartment, application=application, valid_until__isnull=True
-    ).exists():
+    if SubdepartmentApplication.objects.active().filter(subdepartment=subdepartment, application=application).exists():
         return RANK[Role.CO_SUBDEPARTMENT_MANAGER]
     if subdepartment.quality.applications.filter(pk=application.pk, is_active=True).exists():
         return ACTION_MIN_RANK[Action.SUBDEPARTMENT_APPLICATIONS]
@@ -365,7 +367,7 @@ def enterprises_visible(actor: User) -> QuerySet[Enterprise]:
 
 
 def enterprise_qualities_visible(actor: User) -> QuerySet[EnterpriseQuality]:
-    qs = EnterpriseQuality.objects.filter(valid_until__isnull=True).select_related("enterprise", "quality")
+    qs = EnterpriseQuality.objects.active().select_related("enterprise", "quality")
     if actor.is_operator:
         return qs
     ent, eq, _sd = _role_ids(actor)
@@ -373,9 +375,7 @@ def enterprise_qualities_visible(actor: User) -> QuerySet[EnterpriseQuality]:
 
 
 def subdepartments_visible(actor: User) -> QuerySet[Subdepartment]:
-    qs = Subdepartment.objects.filter(valid_until__isnull=True).select_related(
-        "enterprise", "quality", "enterprise_quality"
-    )
+    qs = Subdepartment.objects.active().select_related("enterprise", "quality", "enterprise_quality")
     if actor.is_operator:
         return qs
     ent, eq, sd = _role_ids(actor)
@@ -385,8 +385,8 @@ def subdepartments_visible(actor: User) -> QuerySet[Subdepartment]:
 # --- What the applications learn: which facilities a person may act for (claims and check API). --
 
 
-def _active_grants(application_id: int, person: Q) -> QuerySet[ApplicationGrant]:
-    """The active grants of the application that the person(s) in ``person`` may use now.
+def _active_grants(application_id: int, person: Q, at: datetime | None = None) -> QuerySet[ApplicationGrant]:
+    """The active grants of the application that the person(s) in ``person`` may use at ``at`` (now).
 
     A grant counts while it is active, the person's membership of that subdepartment is active and
     not blocked, the person's account is active, and the subdepartment and its activated quality
@@ -394,33 +394,74 @@ def _active_grants(application_id: int, person: Q) -> QuerySet[ApplicationGrant]
     ``person`` selects on the grant's person: by id, or by INSZ through the join on the account that
     the ``is_active`` test needs anyway, so a question by INSZ is still one statement.
     """
-    membership = RoleAssignment.objects.filter(
+    membership = RoleAssignment.objects.active(at).filter(
         person_id=OuterRef("person_id"),
         subdepartment_id=OuterRef("subdepartment_id"),
         role__in=SUBDEPARTMENT_ROLES,
-        valid_until__isnull=True,
         status=Status.ACTIVE,
     )
-    return ApplicationGrant.objects.filter(
-        person,
-        application_id=application_id,
-        valid_until__isnull=True,
-        person__is_active=True,
-        subdepartment__valid_until__isnull=True,
-        subdepartment__enterprise_quality__valid_until__isnull=True,
-    ).filter(Exists(membership))
+    return (
+        ApplicationGrant.objects.active(at)
+        .filter(
+            person,
+            active_q("subdepartment__", at),
+            active_q("subdepartment__enterprise_quality__", at),
+            application_id=application_id,
+            person__is_active=True,
+        )
+        .filter(Exists(membership))
+    )
+
+
+# "No end" inside ``Least``, which is NULL on SQLite as soon as one of its arguments is.
+_OPEN_END = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _until(field: str | Subquery) -> Coalesce:
+    value = F(field) if isinstance(field, str) else field
+    return Coalesce(value, Value(_OPEN_END, output_field=DateTimeField()), output_field=DateTimeField())
 
 
 def _facilities(grants: QuerySet[ApplicationGrant]) -> QuerySet[ApplicationGrant]:
-    return grants.select_related("subdepartment__enterprise", "subdepartment__quality", "application").order_by(
-        "subdepartment__name", "subdepartment_id"
+    # The access ends with the first of the histories it rests on: the grant, the membership (the
+    # one that lasts longest, if the person holds several here), the subdepartment and its activated
+    # quality. ``access_until`` reads it; the claim and the API publish it.
+    membership_until = (
+        RoleAssignment.objects.active()
+        .filter(
+            person_id=OuterRef("person_id"),
+            subdepartment_id=OuterRef("subdepartment_id"),
+            role__in=SUBDEPARTMENT_ROLES,
+            status=Status.ACTIVE,
+        )
+        .order_by(F("valid_until").desc(nulls_first=True))
+        .values("valid_until")[:1]
     )
+    return (
+        grants.select_related("subdepartment__enterprise", "subdepartment__quality", "application")
+        .annotate(
+            _access_until=Least(
+                _until("valid_until"),
+                _until(Subquery(membership_until)),
+                _until("subdepartment__valid_until"),
+                _until("subdepartment__enterprise_quality__valid_until"),
+            )
+        )
+        .order_by("subdepartment__name", "subdepartment_id")
+    )
+
+
+def access_until(grant: ApplicationGrant) -> datetime | None:
+    """When the access through ``grant`` (one of ``facilities_for``'s) ends as planned; None: open-ended."""
+    until = getattr(grant, "_access_until", grant.valid_until)
+    return None if until is None or until >= _OPEN_END else until
 
 
 def facilities_for(person_id: int, application_id: int) -> QuerySet[ApplicationGrant]:
     """The grants through which the person may use the application now, one per facility.
 
-    One indexed lookup on (person, application) plus an EXISTS on the membership.
+    One indexed lookup on (person, application) plus an EXISTS on the membership, and per facility
+    found the membership's planned end (``access_until``).
     """
     return _facilities(_active_grants(application_id, Q(person_id=person_id)))
 
@@ -449,6 +490,8 @@ class _Statement:
     slots: tuple[tuple[int, str], ...]
 
     def run(self, alias: str, **values: object) -> bool:
+        # The moment of the question, as the database adapts it (SQLite: text); a caller may fix it.
+        values.setdefault("at", connections[alias].ops.adapt_datetimefield_value(timezone.now()))
         params: list[Any] = list(self.params)
         for index, name in self.slots:
             params[index] = values[name]
@@ -460,6 +503,11 @@ class _Statement:
 _statements: dict[str, _Statement] = {}
 # Values nobody asks about, to find where each argument lands among the compiled parameters.
 _SENTINELS: dict[object, str] = {"toegang-ssin-sentinel": "ssin", -(2**62) + 1: "application", -(2**62) + 2: "sd"}
+# The moment of the check is a parameter too, never the database's now(): the statement's idea of
+# "active" is the ORM's (``toegang.history.active_q``), to the microsecond. A moment in the far
+# future, so that the compiled condition is the present-or-later one (with ``ended_at IS NULL``,
+# which the partial index ``grant_person_app_active`` needs).
+_AT_SENTINEL = datetime(9999, 12, 30, 23, 59, 58, 123457, tzinfo=UTC)
 
 
 def _may_use_ssin_statement(alias: str) -> _Statement:
@@ -467,11 +515,16 @@ def _may_use_ssin_statement(alias: str) -> _Statement:
     if statement is None:
         ssin, application, sd = _SENTINELS
         assert isinstance(ssin, str) and isinstance(application, int) and isinstance(sd, int)
-        query = _active_grants(application, Q(person__ssin=ssin, subdepartment_id=sd)).using(alias).query.exists()
-        sql, params = query.get_compiler(using=alias).as_sql()
+        query = _active_grants(application, Q(person__ssin=ssin, subdepartment_id=sd), _AT_SENTINEL)
+        sql, params = query.using(alias).query.exists().get_compiler(using=alias).as_sql()
         slots = tuple((i, _SENTINELS[p]) for i, p in enumerate(params) if isinstance(p, str | int) and p in _SENTINELS)
         assert sorted(name for _i, name in slots) == sorted(_SENTINELS.values()), (sql, params)
-        statement = _statements[alias] = _Statement(sql, tuple(params), slots)
+        # The moment, as the database adapts it (SQLite: text), in the four histories of the question
+        # (grant, membership, subdepartment, activated quality), each bounded on both sides.
+        at_sentinel = connections[alias].ops.adapt_datetimefield_value(_AT_SENTINEL)
+        at_slots = tuple((i, "at") for i, p in enumerate(params) if p == at_sentinel)
+        assert len(at_slots) == 8, (sql, params)
+        statement = _statements[alias] = _Statement(sql, tuple(params), slots + at_slots)
     return statement
 
 

@@ -8,8 +8,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import OuterRef, Q, Subquery
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from toegang.history import Ended, HistoryQuerySet
 
 
 class Role(models.TextChoices):
@@ -75,10 +76,7 @@ def person_copies_update(person: models.Model) -> int:
     )
 
 
-class RoleAssignmentQuerySet(models.QuerySet["RoleAssignment"]):
-    def active(self) -> RoleAssignmentQuerySet:
-        return self.filter(valid_until__isnull=True)
-
+class RoleAssignmentQuerySet(HistoryQuerySet["RoleAssignment"]):
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[RoleAssignment]:
         """``bulk_create`` skips ``save()``: fill the person copies here as well."""
         objs = list(objs)
@@ -91,7 +89,7 @@ class RoleAssignmentQuerySet(models.QuerySet["RoleAssignment"]):
         return super().bulk_create(objs, *args, **kwargs)
 
 
-class RoleAssignment(models.Model):
+class RoleAssignment(Ended):
     person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="roles")
     role = models.CharField(_("role"), max_length=30, choices=Role.choices)
     # The tenant, always set; the narrower scope columns by role (see the check constraint).
@@ -106,15 +104,10 @@ class RoleAssignment(models.Model):
     contact_email = models.EmailField(_("E-mail address"), blank=True)
     contact_local_email = models.EmailField(_("Local e-mail address"), blank=True)
     contact_phone = models.CharField(_("Phone"), max_length=30, blank=True)
-    valid_from = models.DateTimeField(default=timezone.now)
-    valid_until = models.DateTimeField(null=True, blank=True)
-    granted_by = models.ForeignKey(
+    # Nullable for role assignments, as their column always was; the other histories require it.
+    granted_by = models.ForeignKey(  # type: ignore[assignment]
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    ended_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    end_reason = models.CharField(_("reason"), max_length=200, blank=True)
     # Copies of the person's fields (PERSON_COPIES above); never edited on their own.
     person_last_name = models.CharField(max_length=150, blank=True, editable=False)
     person_first_name = models.CharField(max_length=150, blank=True, editable=False)
@@ -129,20 +122,20 @@ class RoleAssignment(models.Model):
         indexes = [
             models.Index(fields=["person", "valid_until"], name="role_person_active"),
             models.Index(
-                fields=["subdepartment", "role"], condition=Q(valid_until__isnull=True), name="role_subdep_active"
+                fields=["subdepartment", "role"], condition=Q(ended_at__isnull=True), name="role_subdep_active"
             ),
             # The users list's default order: a page is this index walked from the subdepartment's
             # first name on, LIMIT 50, with no sort and no join of the other rows' persons.
             models.Index(
                 fields=["subdepartment", "person_last_name", "person_first_name", "id"],
-                condition=Q(valid_until__isnull=True),
+                condition=Q(ended_at__isnull=True),
                 name="role_subdep_name_active",
             ),
             # The list's other sort columns, each followed by the tie-breakers the list adds (name, id):
             # a sorted page is an index walk (or, descending, an incremental sort of equal keys) instead
             # of sorting the subdepartment's 20,000 rows for every page (14-20 ms, docs/performance.md).
             *(
-                models.Index(fields=["subdepartment", *columns, "id"], condition=Q(valid_until__isnull=True), name=name)
+                models.Index(fields=["subdepartment", *columns, "id"], condition=Q(ended_at__isnull=True), name=name)
                 for name, columns in (
                     ("role_subdep_first_active", ["person_first_name", "person_last_name"]),
                     ("role_subdep_user_active", ["person_username"]),
@@ -164,23 +157,23 @@ class RoleAssignment(models.Model):
             # NULLs are distinct in unique indexes, so each scope level gets its own partial index.
             models.UniqueConstraint(
                 fields=["person", "role", "enterprise"],
-                condition=Q(valid_until__isnull=True, role__in=ENTERPRISE_ROLES),
+                condition=Q(ended_at__isnull=True, role__in=ENTERPRISE_ROLES),
                 name="one_active_enterprise_role",
             ),
             models.UniqueConstraint(
                 fields=["person", "role", "enterprise_quality"],
-                condition=Q(valid_until__isnull=True, role__in=QUALITY_ROLES),
+                condition=Q(ended_at__isnull=True, role__in=QUALITY_ROLES),
                 name="one_active_quality_role",
             ),
             models.UniqueConstraint(
                 fields=["person", "role", "subdepartment"],
-                condition=Q(valid_until__isnull=True, role__in=SUBDEPARTMENT_ROLES),
+                condition=Q(ended_at__isnull=True, role__in=SUBDEPARTMENT_ROLES),
                 name="one_active_subdepartment_role",
             ),
             # The enterprise has one main access manager at a time; it is replaced, not doubled.
             models.UniqueConstraint(
                 fields=["enterprise"],
-                condition=Q(valid_until__isnull=True, role=Role.MAIN_ACCESS_MANAGER),
+                condition=Q(ended_at__isnull=True, role=Role.MAIN_ACCESS_MANAGER),
                 name="one_active_main_access_manager",
             ),
         ]
@@ -194,10 +187,6 @@ class RoleAssignment(models.Model):
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], *PERSON_COPIES}
         super().save(*args, **kwargs)
-
-    @property
-    def is_active(self) -> bool:
-        return self.valid_until is None
 
     @property
     def type_code(self) -> str:

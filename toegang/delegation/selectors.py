@@ -92,10 +92,13 @@ def role_audiences(actor: User) -> list[tuple[RoleAssignment, set[str]]]:
     (so to every audience) while it has none: it then never makes anyone choose.
     """
     roles = authz.actor_roles(actor)
-    eqs = EnterpriseQuality.objects.filter(
-        Q(pk__in={r.enterprise_quality_id for r in roles}) | Q(enterprise_id__in={r.enterprise_id for r in roles}),
-        valid_until__isnull=True,
-    ).values_list("pk", "enterprise_id", "quality__audience__code")
+    eqs = (
+        EnterpriseQuality.objects.active()
+        .filter(
+            Q(pk__in={r.enterprise_quality_id for r in roles}) | Q(enterprise_id__in={r.enterprise_id for r in roles}),
+        )
+        .values_list("pk", "enterprise_id", "quality__audience__code")
+    )
     by_eq = {pk: code for pk, _e, code in eqs}
     by_enterprise: dict[int, set[str]] = {}
     for _pk, enterprise_id, code in eqs:

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from toegang.accounts.models import Title, User
@@ -142,10 +142,7 @@ def _lock_enterprise(enterprise_id: int) -> None:
 
 
 def _end(assignment: RoleAssignment, *, actor: User, reason: str) -> None:
-    assignment.valid_until = timezone.now()
-    assignment.ended_by = actor
-    assignment.end_reason = reason[:200]
-    assignment.save(update_fields=["valid_until", "ended_by", "end_reason"])
+    assignment.end(actor=actor, reason=reason)
 
 
 def role_appoint(
@@ -169,6 +166,11 @@ def role_appoint(
         cols = _scope_columns(scope)
         _lock_enterprise(cols["enterprise"].pk)
         person, _created = person_get_or_create(ssin=ssin, first_name=first_name, last_name=last_name, email=email)
+        # Rows whose planned end has passed are ended already; closing them frees their place in the
+        # unique indexes, so the role can be given again (and a new HTB appointed).
+        RoleAssignment.objects.filter(person=person, role=role, **cols).close_expired()
+        if role == Role.MAIN_ACCESS_MANAGER:
+            RoleAssignment.objects.filter(role=role, enterprise=cols["enterprise"]).close_expired()
         existing = RoleAssignment.objects.active().filter(person=person, role=role, **cols)
         if existing.exists():
             raise ValidationError({"ssin": _("This person already holds this role here.")})
@@ -203,7 +205,7 @@ def role_end(*, actor: User, assignment: RoleAssignment, reason: str = "") -> Ro
     with transaction.atomic():
         _lock_enterprise(assignment.enterprise_id)
         assignment = RoleAssignment.objects.select_for_update().get(pk=assignment.pk)
-        if not assignment.is_active:
+        if not assignment.is_active():
             raise ValidationError(_("This assignment has already ended."))
         before = assignment_snapshot(assignment)
         _end(assignment, actor=actor, reason=reason or "ended")
@@ -261,6 +263,7 @@ def subdepartment_user_add(
                 local_email=local_email,
                 username=username,
             )
+        RoleAssignment.objects.filter(person=person, role=Role.USER, subdepartment=subdepartment).close_expired()
         existing = (
             RoleAssignment.objects.active().filter(person=person, role=Role.USER, subdepartment=subdepartment).first()
         )
@@ -288,7 +291,7 @@ def subdepartment_user_add(
 
 def _require_membership_manager(actor: User, membership: RoleAssignment) -> None:
     authz.require(
-        membership.is_active
+        membership.is_active()
         and membership.subdepartment_id is not None
         and authz.may_appoint(actor, membership.role, membership)
     )
@@ -337,7 +340,7 @@ def membership_end(*, actor: User, membership: RoleAssignment, reason: str = "")
     with transaction.atomic():
         _lock_enterprise(membership.enterprise_id)
         membership = RoleAssignment.objects.select_for_update().select_related("person").get(pk=membership.pk)
-        if not membership.is_active:
+        if not membership.is_active():
             raise ValidationError(_("This assignment has already ended."))
         before = assignment_snapshot(membership)
         _end(membership, actor=actor, reason=reason or "deleted")

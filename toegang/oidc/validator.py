@@ -24,7 +24,7 @@ from oauth2_provider import oauth2_validators
 from oauth2_provider.models import AbstractApplication, AccessToken, Grant, RefreshToken
 from oauthlib.common import Request  # type: ignore[import-untyped]
 
-from toegang.delegation.authz import facilities_for
+from toegang.delegation.authz import access_until, facilities_for
 from toegang.oidc.models import LoginContext, RelyingParty
 
 PERSON_SCOPES = frozenset({"openid", "profile", "email", "ssin", "access", "offline_access"})
@@ -44,7 +44,7 @@ def access_claim(person_id: int, application_id: int) -> list[dict[str, Any]]:
                 "quality": {"code": sd.quality.code, "name": sd.quality.name},
                 "subdepartment": {"id": sd.pk, "identification_code": sd.identification_code, "name": sd.name},
                 "application": grant.application.code,
-                "valid_until": grant.valid_until.isoformat() if grant.valid_until else None,
+                "valid_until": until.isoformat() if (until := access_until(grant)) else None,
             }
         )
     return result

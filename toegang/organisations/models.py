@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from toegang.history import Ended, HistoryQuerySet
 from toegang.identifiers import cbe_format
 from toegang.translated import TranslatedName
 
@@ -67,18 +67,16 @@ class Enterprise(models.Model):
         return f"{self.name} ({self.cbe_display})"
 
 
-class EnterpriseQuality(models.Model):
-    """A quality activated for one enterprise: the scope of an access manager (TB)."""
+class EnterpriseQuality(Ended):
+    """A quality activated for one enterprise: the scope of an access manager (TB).
+
+    Activated at ``valid_from`` by ``granted_by``.
+    """
 
     enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="qualities")
     quality = models.ForeignKey(Quality, on_delete=models.PROTECT, related_name="+")
-    activated_at = models.DateTimeField(default=timezone.now)
-    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    valid_until = models.DateTimeField(null=True, blank=True)
-    ended_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    end_reason = models.CharField(max_length=200, blank=True)
+
+    objects = HistoryQuerySet["EnterpriseQuality"].as_manager()
 
     class Meta:
         verbose_name = _("activated quality")
@@ -86,7 +84,7 @@ class EnterpriseQuality(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["enterprise", "quality"],
-                condition=Q(valid_until__isnull=True),
+                condition=Q(ended_at__isnull=True),
                 name="one_active_enterprise_quality",
             )
         ]
@@ -95,16 +93,18 @@ class EnterpriseQuality(models.Model):
         return f"{self.quality.name} — {self.enterprise}"
 
 
-class Subdepartment(models.Model):
+class Subdepartment(Ended):
+    """A subdepartment (facility) of an activated quality, created at ``valid_from`` by ``granted_by``."""
+
     enterprise_quality = models.ForeignKey(EnterpriseQuality, on_delete=models.PROTECT, related_name="subdepartments")
     # Denormalised from enterprise_quality so that every scoped query filters on one indexed column.
     enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="+")
     quality = models.ForeignKey(Quality, on_delete=models.PROTECT, related_name="+")
     name = models.CharField(_("Name"), max_length=200)
     identification_code = models.CharField(_("Identification code"), max_length=40)
-    created_at = models.DateTimeField(_("Creation date"), default=timezone.now)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    valid_until = models.DateTimeField(null=True, blank=True)
+    valid_from = models.DateTimeField(_("Creation date"), default=timezone.now)
+
+    objects = HistoryQuerySet["Subdepartment"].as_manager()
 
     class Meta:
         verbose_name = _("subdepartment")
@@ -113,7 +113,7 @@ class Subdepartment(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["quality", "identification_code"],
-                condition=Q(valid_until__isnull=True),
+                condition=Q(ended_at__isnull=True),
                 name="unique_identification_code_per_quality",
             )
         ]
@@ -128,11 +128,11 @@ class CertificateStatus(models.TextChoices):
     REVOKED = "revoked", _("Revoked")
 
 
-class Certificate(models.Model):
+class Certificate(Ended):
     """An X.509 certificate with which an organisation's systems call the API for one subdepartment.
 
     The PEM is kept as uploaded (normalised to one certificate); the parsed fields are stored beside it
-    so that lists never parse. Revoking sets ``valid_until``; a certificate is never deleted, and its
+    so that lists never parse. Revoking ends it (``Ended.end``); a certificate is never deleted, and its
     fingerprint is unique over all certificates ever stored, so a revoked certificate cannot come back.
     """
 
@@ -144,22 +144,20 @@ class Certificate(models.Model):
     not_valid_before = models.DateTimeField(_("Valid from"))
     not_valid_after = models.DateTimeField(_("Valid until"))
     fingerprint_sha256 = models.CharField(_("SHA-256 fingerprint"), max_length=64, unique=True)
-    uploaded_at = models.DateTimeField(_("Uploaded on"), default=timezone.now)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Uploaded at ``valid_from`` by ``granted_by``; revoked at ``valid_until`` by ``ended_by``.
+    valid_from = models.DateTimeField(_("Uploaded on"), default=timezone.now)
     replaces = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by")
     valid_until = models.DateTimeField(_("Revoked on"), null=True, blank=True)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    revoke_reason = models.CharField(_("reason"), max_length=200, blank=True)
+
+    objects = HistoryQuerySet["Certificate"].as_manager()
 
     class Meta:
         verbose_name = _("certificate")
         verbose_name_plural = _("certificates")
-        ordering = ["-uploaded_at", "-id"]
+        ordering = ["-valid_from", "-id"]
         indexes = [
             models.Index(
-                fields=["subdepartment"], condition=Q(valid_until__isnull=True), name="certificate_subdep_active"
+                fields=["subdepartment"], condition=Q(ended_at__isnull=True), name="certificate_subdep_active"
             ),
         ]
 
@@ -168,7 +166,7 @@ class Certificate(models.Model):
 
     @property
     def status(self) -> str:
-        if self.valid_until is not None:
+        if not self.is_active():
             return CertificateStatus.REVOKED
         if self.not_valid_after <= timezone.now():
             return CertificateStatus.EXPIRED

@@ -29,8 +29,8 @@ from toegang.organisations.models import (
 def certificates_for_actor(actor: User, subdepartment: Subdepartment) -> list[Certificate]:
     """Every certificate of the subdepartment, active ones first (revoked ones stay: history)."""
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_CERTIFICATES, subdepartment))
-    qs = Certificate.objects.filter(subdepartment=subdepartment).select_related("uploaded_by", "revoked_by")
-    return sorted(qs, key=lambda c: (c.valid_until is not None, -c.uploaded_at.timestamp(), -c.pk))
+    qs = Certificate.objects.filter(subdepartment=subdepartment).select_related("granted_by", "ended_by")
+    return sorted(qs, key=lambda c: (not c.is_active(), -c.valid_from.timestamp(), -c.pk))
 
 
 def certificate_for_actor(actor: User, subdepartment: Subdepartment, pk: int) -> Certificate:
@@ -48,11 +48,11 @@ def qualities_offered() -> QuerySet[Quality]:
 
 
 def active_qualities(enterprise: Enterprise) -> QuerySet[EnterpriseQuality]:
-    return EnterpriseQuality.objects.filter(enterprise=enterprise, valid_until__isnull=True).select_related("quality")
+    return EnterpriseQuality.objects.active().filter(enterprise=enterprise).select_related("quality")
 
 
 def active_subdepartments(enterprise_quality: EnterpriseQuality) -> QuerySet[Subdepartment]:
-    return Subdepartment.objects.filter(enterprise_quality=enterprise_quality, valid_until__isnull=True)
+    return Subdepartment.objects.active().filter(enterprise_quality=enterprise_quality)
 
 
 def audiences(codes: Iterable[str]) -> QuerySet[Audience]:

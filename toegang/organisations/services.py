@@ -67,11 +67,13 @@ def quality_activate(*, actor: User, enterprise: Enterprise, quality: Quality) -
         raise ValidationError({"quality": _("This quality cannot be activated.")})
     with transaction.atomic():
         Enterprise.objects.select_for_update().filter(pk=enterprise.pk).first()
-        if EnterpriseQuality.objects.filter(enterprise=enterprise, quality=quality, valid_until__isnull=True).exists():
+        # An activation whose planned end has passed is over; closing it lets the quality be activated again.
+        EnterpriseQuality.objects.filter(enterprise=enterprise, quality=quality).close_expired()
+        if EnterpriseQuality.objects.filter(enterprise=enterprise, quality=quality).current().exists():
             raise ValidationError({"quality": _("This quality is already activated for this enterprise.")})
         try:
             with transaction.atomic():
-                eq = EnterpriseQuality.objects.create(enterprise=enterprise, quality=quality, activated_by=actor)
+                eq = EnterpriseQuality.objects.create(enterprise=enterprise, quality=quality, granted_by=actor)
         except IntegrityError as exc:
             raise ValidationError({"quality": _("This quality is already activated for this enterprise.")}) from exc
         audit_record(
@@ -112,7 +114,10 @@ def subdepartment_create(
     duplicate = _("A subdepartment with this identification code already exists for this quality.")
     with transaction.atomic():
         Enterprise.objects.select_for_update().filter(pk=enterprise_quality.enterprise_id).first()
-        if Subdepartment.objects.filter(quality=quality, identification_code=code, valid_until__isnull=True).exists():
+        same_code = Subdepartment.objects.filter(quality=quality, identification_code=code)
+        # A subdepartment whose planned end has passed no longer holds its identification code.
+        same_code.close_expired()
+        if same_code.current().exists():
             raise ValidationError({"identification_code": duplicate})
         try:
             with transaction.atomic():
@@ -122,7 +127,7 @@ def subdepartment_create(
                     quality=quality,
                     name=name,
                     identification_code=code,
-                    created_by=actor,
+                    granted_by=actor,
                 )
         except IntegrityError as exc:
             raise ValidationError({"identification_code": duplicate}) from exc
@@ -214,8 +219,8 @@ def _certificate_snapshot(c: Certificate) -> dict[str, Any]:
         "not_valid_before": c.not_valid_before.isoformat(),
         "not_valid_after": c.not_valid_after.isoformat(),
         "fingerprint_sha256": c.fingerprint_sha256,
-        "revoked": c.valid_until is not None,
-        "revoke_reason": c.revoke_reason,
+        "revoked": not c.is_active(),
+        "revoke_reason": c.end_reason,
     }
 
 
@@ -256,7 +261,7 @@ def _certificate_store(
     fingerprint = cert.fingerprint(hashes.SHA256()).hex()
     existing = Certificate.objects.filter(fingerprint_sha256=fingerprint).first()
     if existing is not None:
-        if existing.valid_until is not None:
+        if not existing.is_active():
             raise _refuse(
                 _("This certificate was revoked; a revoked certificate cannot be registered again."), "revoked"
             )
@@ -272,7 +277,7 @@ def _certificate_store(
                 not_valid_before=cert.not_valid_before_utc,
                 not_valid_after=cert.not_valid_after_utc,
                 fingerprint_sha256=fingerprint,
-                uploaded_by=actor,
+                granted_by=actor,
                 replaces=replaces,
             )
     except IntegrityError as exc:  # the same file posted twice at once
@@ -283,10 +288,7 @@ def _certificate_store(
 
 def _certificate_end(c: Certificate, *, actor: User, reason: str) -> None:
     before = _certificate_snapshot(c)
-    c.valid_until = timezone.now()
-    c.revoked_by = actor
-    c.revoke_reason = reason[:200]
-    c.save(update_fields=["valid_until", "revoked_by", "revoke_reason"])
+    c.end(actor=actor, reason=reason)
     _certificate_audit(actor, "certificate.revoke", c, before=before, reason=reason)
 
 
@@ -302,7 +304,7 @@ def certificate_revoke(*, actor: User, certificate: Certificate, reason: str = "
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_CERTIFICATES, certificate.subdepartment))
     with transaction.atomic():
         c = Certificate.objects.select_for_update().select_related("subdepartment").get(pk=certificate.pk)
-        if c.valid_until is not None:
+        if not c.is_active():
             raise _refuse(_("This certificate has already been revoked."), "already_revoked")
         _certificate_end(c, actor=actor, reason=reason or "revoked")
     return c
@@ -314,7 +316,7 @@ def certificate_replace(*, actor: User, certificate: Certificate, data: bytes, r
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_CERTIFICATES, subdepartment))
     with transaction.atomic():
         old = Certificate.objects.select_for_update().get(pk=certificate.pk)
-        if old.valid_until is not None:
+        if not old.is_active():
             raise _refuse(_("This certificate has already been revoked."), "already_revoked")
         new = _certificate_store(actor=actor, subdepartment=subdepartment, data=data, replaces=old)
         old.subdepartment = subdepartment

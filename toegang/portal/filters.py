@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from toegang.applications.models import ApplicationGrant, SecuredApplication
 from toegang.delegation.models import TYPE_CODE, RoleAssignment, Status
+from toegang.history import active_q
 from toegang.organisations.models import Subdepartment
 
 _SSIN_SEPARATORS = re.compile(r"[\s.\-/]")
@@ -105,7 +106,7 @@ class SubdepartmentUserFilter(django_filters.FilterSet):
         # Only the applications switched on here: an application id of elsewhere is an invalid choice.
         apps = self.filters["application"]
         apps.queryset = SecuredApplication.objects.filter(
-            subdepartment_links__subdepartment=subdepartment, subdepartment_links__valid_until__isnull=True
+            active_q("subdepartment_links__"), subdepartment_links__subdepartment=subdepartment
         ).order_by("code")
 
     @property
@@ -128,10 +129,9 @@ class SubdepartmentUserFilter(django_filters.FilterSet):
     def filter_application(
         self, qs: QuerySet[RoleAssignment], name: str, value: SecuredApplication
     ) -> QuerySet[RoleAssignment]:
-        held_here = ApplicationGrant.objects.filter(
+        held_here = ApplicationGrant.objects.active().filter(
             person=OuterRef("person"),
             subdepartment=self.subdepartment,
             application=value,
-            valid_until__isnull=True,
         )
         return qs.filter(Exists(held_here))

@@ -275,7 +275,7 @@ def generate(*, scale: float, seed: int = 7, progress: Callable[[str, int, float
         done("enterprises", enterprises, t0)
         t0 = time.perf_counter()
         q0 = _next_pk(EnterpriseQuality)
-        eqs = _Writer(EnterpriseQuality, ["id", "enterprise_id", "quality_id", "activated_at", "activated_by_id"])
+        eqs = _Writer(EnterpriseQuality, ["id", "enterprise_id", "quality_id", "valid_from", "granted_by_id"])
         eqs.write((q0 + i, e0 + i, quality.pk, dt, operator.pk) for i in range(counts.enterprise_qualities))
         done("enterprise_qualities", eqs, t0)
 
@@ -289,8 +289,8 @@ def generate(*, scale: float, seed: int = 7, progress: Callable[[str, int, float
         ]
         subs = _Writer(
             Subdepartment,
-            ["id", "enterprise_quality_id", "enterprise_id", "quality_id", "name", "identification_code", "created_at",
-             "created_by_id"],
+            ["id", "enterprise_quality_id", "enterprise_id", "quality_id", "name", "identification_code", "valid_from",
+             "granted_by_id"],
         )  # fmt: skip
         subs.write(
             (s0 + i, q0 + k, e0 + k, quality.pk, f"{rng.choice(ENTERPRISE_WORDS)} {i}", nihii_for(i), dt, operator.pk)

@@ -94,7 +94,7 @@ def details(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "portal/subdepartment/details.html",
-        _context(sd, quality=sd.quality, creator=sd.created_by, applications=application_use(sd)),
+        _context(sd, quality=sd.quality, creator=sd.granted_by, applications=application_use(sd)),
     )
 
 

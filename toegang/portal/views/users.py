@@ -203,7 +203,7 @@ def users_bulk(request: HttpRequest, pk: int) -> HttpResponse:
     if action not in ("delete", "delete_confirm"):
         return HttpResponse(status=400)
 
-    gone = [m for m in members if not m.is_active]
+    gone = [m for m in members if not m.is_active()]
     if gone:
         messages.error(
             request,
