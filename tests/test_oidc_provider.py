@@ -45,7 +45,7 @@ requires_node = pytest.mark.skipif(
     not (NODE and NPM), reason="node and npm are needed to run openid-client (tests/oidc-client-peer)"
 )
 live_db = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-pytestmark = [requires_node, live_db]
+pytestmark = [requires_node, live_db, pytest.mark.real_clock]
 
 
 @pytest.fixture(scope="session")
