@@ -42,6 +42,14 @@ def _fast_password_hashing(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _jobs_run_on_commit(settings: Any) -> None:
+    # Unit tests run each job in-process when it is enqueued (on commit): a mail queued by a change is
+    # in mail.outbox once the change's on-commit callbacks ran. The engines themselves, with real
+    # worker processes, are tested in tests/test_jobs_engines.py.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
+
+@pytest.fixture(autouse=True)
 def _plain_static_files(settings: Any) -> None:
     # The manifest storage of production needs collectstatic first; tests render templates without it.
     settings.STORAGES = {
