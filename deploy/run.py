@@ -35,6 +35,9 @@ def commands(bind: str, workers: int) -> dict[str, list[str]]:
         "web": [
             python, "-m", "gunicorn", "toegang.wsgi:application", "--bind", bind, "--workers", str(workers),
             "--timeout", "300", "--access-logfile", "-",
+            # gunicorn's control socket lives at one path per user: a second `make run` on the machine
+            # would take it over; toegang does not use it.
+            "--no-control-socket",
         ],
         "worker": worker,
         "scheduler": [*manage, "scheduler"],
@@ -81,7 +84,7 @@ def main() -> int:
                 status = child.poll()
                 if status is not None:
                     print(f"run: {name} ended with status {status}; stopping the others", file=sys.stderr, flush=True)
-                    return status or 1
+                    return status if status > 0 else 1
             time.sleep(0.2)
         return 0
     finally:
