@@ -28,8 +28,8 @@ RETRY_FIRST = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(hours=24)
 # How long a worker owns a mail it is handing to SMTP (well beyond EMAIL_TIMEOUT). A worker killed
-# mid-send leaves the row in "sending"; once the lease has passed it is due again, so at most that one
-# message can go out twice.
+# mid-send leaves the row in "sending"; once the lease has passed the sweep makes it pending again, so
+# at most that one message can go out twice.
 LEASE = timedelta(minutes=10)
 # Errors about one message rather than about the server: the next mails may still go through.
 _MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
@@ -146,11 +146,20 @@ def mail_deliver_due(*, limit: int | None = None) -> Delivery:
     return result
 
 
+def mail_leases_expire() -> int:
+    """Return to pending the mails whose worker died while sending them (their lease has passed)."""
+    expired = OutgoingMail.objects.filter(status=MailStatus.SENDING, next_attempt_at__lte=timezone.now())
+    count = expired.update(status=MailStatus.PENDING)
+    if count:
+        logger.warning("%s mail(s) left in sending by a stopped worker are due again", count)
+    return count
+
+
 def _claim_next() -> OutgoingMail | None:
     now = timezone.now()
-    due = OutgoingMail.objects.filter(
-        status__in=[MailStatus.PENDING, MailStatus.SENDING], next_attempt_at__lte=now
-    ).order_by("next_attempt_at", "id")
+    due = OutgoingMail.objects.filter(status=MailStatus.PENDING, next_attempt_at__lte=now).order_by(
+        "next_attempt_at", "id"
+    )
     while True:
         with transaction.atomic():
             # PostgreSQL: workers on several hosts skip each other's rows instead of queueing behind them.
@@ -161,7 +170,7 @@ def _claim_next() -> OutgoingMail | None:
             if mail is None:
                 return None
             claimed = OutgoingMail.objects.filter(
-                pk=mail.pk, status=mail.status, next_attempt_at=mail.next_attempt_at
+                pk=mail.pk, status=MailStatus.PENDING, next_attempt_at=mail.next_attempt_at
             ).update(status=MailStatus.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + LEASE)
         if claimed:
             mail.status = MailStatus.SENDING

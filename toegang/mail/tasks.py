@@ -24,6 +24,7 @@ def mail_deliver() -> dict[str, Any]:
 @task()
 def mail_sweep() -> int:
     """Periodic: deliver what is due but has no job (a lost job, an engine that was down, a dead worker)."""
+    services.mail_leases_expire()
     due = selectors.mail_due_count()
     if due:
         mail_deliver.enqueue()
