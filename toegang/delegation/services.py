@@ -14,7 +14,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -27,6 +26,7 @@ from toegang.audit.services import audit_record
 from toegang.delegation import authz
 from toegang.delegation.models import Role, RoleAssignment, Status
 from toegang.identifiers import ssin_clean
+from toegang.mail.services import mail_enqueue
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
 Scope = Enterprise | EnterpriseQuality | Subdepartment
@@ -366,28 +366,29 @@ def notify_access_changed(
     removed: list[SecuredApplication],
     ended: bool = False,
 ) -> None:
-    """E-mail the person, in their own language, once the transaction has committed."""
+    """Queue an e-mail to the person, in their own language, with the change's transaction.
+
+    The outbox row commits or rolls back with the change; a job sends it after commit, so an SMTP
+    failure neither fails nor undoes the change (toegang/mail).
+    """
     person = membership.person
     to = membership.contact_email or person.email
     if not to:
         return
     subdepartment = membership.subdepartment
     assert subdepartment is not None
-
-    def send() -> None:
-        with translation.override(person.language or "nl"):
-            context = {
-                "person": person,
-                "subdepartment": subdepartment,
-                "enterprise": subdepartment.enterprise,
-                "added": [a.name for a in added],
-                "removed": [a.name for a in removed],
-                "ended": ended,
-                "blocked": membership.status == Status.BLOCKED,
-                "base_url": settings.BASE_URL,
-            }
-            subject = render_to_string("mail/access_changed_subject.txt", context).strip()
-            body = render_to_string("mail/access_changed.txt", context)
-        send_mail(subject, body, None, [to])
-
-    transaction.on_commit(send)
+    language = person.language or "nl"
+    with translation.override(language):
+        context = {
+            "person": person,
+            "subdepartment": subdepartment,
+            "enterprise": subdepartment.enterprise,
+            "added": [a.name for a in added],
+            "removed": [a.name for a in removed],
+            "ended": ended,
+            "blocked": membership.status == Status.BLOCKED,
+            "base_url": settings.BASE_URL,
+        }
+        subject = render_to_string("mail/access_changed_subject.txt", context).strip()
+        body = render_to_string("mail/access_changed.txt", context)
+    mail_enqueue(to=to, subject=subject, body=body, language=language)
