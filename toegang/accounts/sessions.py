@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from toegang.accounts.assurance import required_level, session_amr, session_level
+from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 
 LOGIN_AT = "toegang_login_at"
@@ -40,7 +41,7 @@ def remember_login_time(sender: Any, request: HttpRequest, user: Any, **kwargs: 
     with transaction.atomic():
         audit_record(
             actor=user,
-            action="login.success",
+            action=Action.LOGIN_SUCCESS,
             obj=user,
             after={"level": session_level(request, user), "amr": session_amr(request, user)},
         )

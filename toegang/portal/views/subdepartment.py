@@ -30,6 +30,7 @@ from django.views.decorators.http import require_http_methods
 from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication
 from toegang.applications.services import subdepartment_applications, subdepartment_applications_set
+from toegang.audit.rendering import render_events
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role
 from toegang.organisations import selectors as org_selectors
@@ -131,7 +132,7 @@ def affairs(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(here)
     events = None
     if authz.may(actor, authz.Action.AUDIT_VIEW, sd):
-        events = list(selectors.audit_events_for_actor(actor, sd)[:RECENT_EVENTS])
+        events = render_events(selectors.audit_events_for_actor(actor, sd)[:RECENT_EVENTS])
     counts = org_selectors.membership_counts(sd)
     return render(
         request,
