@@ -1,5 +1,8 @@
 """The audit trail in Chromium, as the demo subdepartment manager reads it, in nl, fr and de.
 
+The facility is "Residentiële zorginstelling Campus Noord", whose demo user holds two applications:
+its trail has appointments, users added and access given.
+
 Each event is a sentence in the page's language (never a code such as ``grant.add``), the filter on
 the action narrows the list and stays in the page links, and the page is photographed at desktop
 (1280 px) and phone (390 px) width into var/e2e-screenshots/ (axe-core checks each, conftest.Walk).
@@ -29,7 +32,7 @@ def sb(walk_factory: Any) -> Iterator[Walk]:
 def _trail_path(walk: Walk) -> str:
     page = walk.page
     page.goto(walk.base + "/nl/")
-    page.get_by_role("link", name=FACILITY, exact=False).filter(has_not_text="Campus").click()
+    page.get_by_role("link", name=FACILITY, exact=False).filter(has_text="Campus").click()
     match = re.search(r"/s/(\d+)/", page.url)
     assert match is not None, page.url
     return f"/s/{match.group(1)}/audit/"
@@ -46,12 +49,12 @@ def test_the_trail_reads_as_sentences(sb: Walk, lang: str) -> None:
     assert sentences, "the demo subdepartment has events"
     assert not [s for s in sentences if CODE.match(s.strip())]
     # Filter on one action: only its events, the choice kept in the page links.
-    page.get_by_label(tr(lang, "Action")).select_option(label=tr(lang, "Role appointed"))
+    page.get_by_label(tr(lang, "Action")).select_option(label=tr(lang, "Access given"))
     page.get_by_role("button", name=tr(lang, "Search"), exact=True).click()
-    page.wait_for_url(re.compile(r"action=role\.appoint"))
+    page.wait_for_url(re.compile(r"action=grant\.add"))
     sb.check(f"{lang}-trail-filtered")
     assert set(page.locator("table.trail tbody tr").evaluate_all("rows => rows.map(r => r.dataset.action)")) == {
-        "role.appoint"
+        "grant.add"
     }
     page.set_viewport_size({"width": 390, "height": 844})
     sb.goto(path, f"{lang}-trail-phone")
