@@ -29,7 +29,7 @@ from toegang.applications.services import subdepartment_applications_set
 from toegang.audit.actions import Action, Reason
 from toegang.audit.models import AuditEvent
 from toegang.audit.rendering import BLOCKED, SENTENCES, UNBLOCKED, render_events
-from toegang.audit.services import audit_record
+from toegang.audit.services import audit_event, audit_record, audit_record_many
 from toegang.delegation.models import Role, RoleAssignment, Status
 from toegang.delegation.services import membership_end, membership_update, role_appoint, subdepartment_user_add
 
@@ -136,6 +136,17 @@ def test_audit_record_refuses_a_string_and_records_an_event_without_object() -> 
         None,
         "login.password.failed",
     )
+
+
+@pytest.mark.django_db
+def test_a_batch_of_events_is_written_at_once(world: World) -> None:
+    sd = world.zon.sd
+    events = [audit_event(actor=None, action=Action.USER_ADD, obj=sd, subdepartment=sd) for _ in range(3)]
+    with transaction.atomic():
+        audit_record_many(events)
+    written = AuditEvent.objects.filter(subdepartment=sd, action="user.add", object_type="organisations.subdepartment")
+    assert written.count() == 3
+    assert written.first().params["subdepartment_name"] == sd.name  # type: ignore[union-attr]
 
 
 def test_the_audit_app_imports_no_domain_app_at_run_time() -> None:

@@ -6,7 +6,7 @@ below are for mypy only), and takes what it records as plain model instances.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -45,7 +45,7 @@ def _scope_params(
     return params
 
 
-def audit_record(
+def audit_event(
     *,
     actor: User | None,
     action: Action,
@@ -61,7 +61,7 @@ def audit_record(
     object_type: str = "",
     object_repr: str = "",
 ) -> AuditEvent:
-    """Write one audit event. Must run inside the transaction of the change it records.
+    """One audit event, not saved yet: ``audit_record`` saves one, ``audit_record_many`` a batch.
 
     ``obj`` is optional for events about no row (a failed login of an unknown name): ``object_type``
     and ``object_repr`` then say what was attempted. ``person`` is the person the event concerns;
@@ -70,8 +70,6 @@ def audit_record(
     """
     if not isinstance(action, Action):
         raise TypeError(f"audit action must be an Action, not {action!r}")
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit_record must be called inside the transaction of the change")
     if person is None and obj is not None and obj._meta.label_lower == settings.AUTH_USER_MODEL.lower():
         person = obj  # type: ignore[assignment]
     facts = _scope_params(enterprise, enterprise_quality, subdepartment)
@@ -79,7 +77,7 @@ def audit_record(
         facts |= person_params(person)
     facts |= dict(params or {})
     ctx = current_request.get()
-    return AuditEvent.objects.create(
+    return AuditEvent(
         actor=actor,
         action=action.value,
         person=person,
@@ -96,3 +94,51 @@ def audit_record(
         request_id=ctx.request_id if ctx else "",
         client_address=ctx.client_address if ctx else None,
     )
+
+
+def _require_transaction() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record must be called inside the transaction of the change")
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: Action,
+    obj: models.Model | None = None,
+    person: User | None = None,
+    enterprise: Enterprise | None = None,
+    enterprise_quality: EnterpriseQuality | None = None,
+    subdepartment: Subdepartment | None = None,
+    params: Mapping[str, Any] | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+    object_type: str = "",
+    object_repr: str = "",
+) -> AuditEvent:
+    """Write one audit event (see ``audit_event``). Must run inside the transaction of the change it records."""
+    event = audit_event(
+        actor=actor,
+        action=action,
+        obj=obj,
+        person=person,
+        enterprise=enterprise,
+        enterprise_quality=enterprise_quality,
+        subdepartment=subdepartment,
+        params=params,
+        before=before,
+        after=after,
+        reason=reason,
+        object_type=object_type,
+        object_repr=object_repr,
+    )
+    _require_transaction()
+    event.save()
+    return event
+
+
+def audit_record_many(events: Iterable[AuditEvent]) -> list[AuditEvent]:
+    """Write a batch of ``audit_event``s in one statement per thousand, inside the change's transaction."""
+    _require_transaction()
+    return AuditEvent.objects.bulk_create(events, batch_size=1000)
