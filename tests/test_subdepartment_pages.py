@@ -250,9 +250,13 @@ def test_affairs_show_applications_with_user_counts_managers_and_recent_events(w
     facts = dict(re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", html))
     assert facts["Subafdelingsbeheerders"] == "1" and facts[tr("Users")] == "1"
     # The 20 most recent events of this subdepartment, newest first, and the link to the full trail.
-    events = re.findall(r"<tr><td>\d\d/\d\d/\d{4} [\d:]+</td><td>.*?</td><td>([a-z_.]+)</td>", html)
+    events = re.findall(r'<tr data-action="([a-z_.]+)">', html)
     expected = list(AuditEvent.objects.filter(subdepartment=z.sd).values_list("action", flat=True)[:20])
     assert events == expected and "grant.add" in events
+    # Each as a sentence in the page's language, not as its code.
+    grant_row = re.search(r'<tr data-action="grant.add">(.*?)</tr>', html, re.S)
+    assert grant_row is not None and "grant.add" not in grant_row.group(1)
+    assert world.apps[0].name_nl in grant_row.group(1) and z.people["sb"].first_name in grant_row.group(1)
     assert url("portal:audit", "s", z.sd.pk) in html
 
 
@@ -266,7 +270,7 @@ def test_affairs_list_at_most_20_events(world: World, client: Client) -> None:
         )
     assert AuditEvent.objects.filter(subdepartment=z.sd).count() > 20
     html = html_of(client.get(url("portal:subdepartment_affairs", z.sd.pk)))
-    assert len(re.findall(r"<tr><td>\d\d/\d\d/\d{4} [\d:]+</td>", html)) == 20
+    assert len(re.findall(r'<tr data-action="[a-z_.]+">', html)) == 20
 
 
 def test_tb_switches_applications_on_the_affairs_page(world: World, client: Client) -> None:

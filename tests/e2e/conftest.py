@@ -130,7 +130,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     subprocess.run([*manage, "shell", "-c", SEED_SECOND_ENTERPRISE], cwd=ROOT, env=env, check=True)  # noqa: S603
     log = (var_dir / "gunicorn.log").open("wb")
     proc = subprocess.Popen(  # noqa: S603
-        [str(bin_dir / "gunicorn"), "toegang.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+        [
+            str(bin_dir / "gunicorn"),
+            "toegang.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--no-control-socket",
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,

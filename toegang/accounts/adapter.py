@@ -19,8 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from toegang.accounts import passwords
 from toegang.accounts.models import User
-from toegang.audit.middleware import current_request
-from toegang.audit.models import AuditEvent
+from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.identifiers import ssin_clean
 from toegang.mail.services import mail_enqueue
@@ -54,12 +53,12 @@ class AccountAdapter(DefaultAccountAdapter):
             super().pre_authenticate(request, **credentials)
         except ValidationError:
             passwords.audit_login_event(
-                "login.password.locked", credentials, reason=passwords.limits_reached(request, credentials)
+                Action.LOGIN_PASSWORD_LOCKED, credentials, reason=passwords.limits_reached(request, credentials)
             )
             raise
 
     def authentication_failed(self, request: HttpRequest, **credentials: Any) -> None:
-        passwords.audit_login_event("login.password.failed", credentials)
+        passwords.audit_login_event(Action.LOGIN_PASSWORD_FAILED, credentials)
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         # allauth renders its message (password reset and the like) as it would send it; it goes to
@@ -112,15 +111,15 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 self._refuse(request, sociallogin, reason="linked_to_other_ssin", user=user)
             if not user.is_active:
                 self._refuse(request, sociallogin, reason="inactive", user=user)
-            self._audit(user, "login.external.accepted", sociallogin)
+            self._audit(user, Action.LOGIN_EXTERNAL_ACCEPTED, sociallogin)
             return
         person = User.objects.filter(ssin=ssin, is_active=True).first()
         if person is None:
             self._refuse(request, sociallogin, reason="unknown_ssin", detail={"ssin": ssin})
         with transaction.atomic():
             sociallogin.connect(request, person)
-            self._audit(person, "login.external.linked", sociallogin)
-        self._audit(person, "login.external.accepted", sociallogin)
+            self._audit(person, Action.LOGIN_EXTERNAL_LINKED, sociallogin)
+        self._audit(person, Action.LOGIN_EXTERNAL_ACCEPTED, sociallogin)
 
     def on_authentication_error(
         self,
@@ -133,7 +132,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         # The provider refused, the person cancelled, or the answer did not verify (state, PKCE,
         # signature): back to the login page with a message instead of allauth's bare error page.
         _login_event(
-            action="login.external.refused",
+            action=Action.LOGIN_EXTERNAL_REFUSED,
             person=None,
             actor=None,
             reason=str(error or "error"),
@@ -155,7 +154,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         # Nothing is saved for a refused identity: sociallogin.connect() is never reached.
         account = sociallogin.account
         _login_event(
-            action="login.external.refused",
+            action=Action.LOGIN_EXTERNAL_REFUSED,
             person=user,
             actor=None,
             reason=reason,
@@ -164,7 +163,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         messages.error(request, message)
         raise ImmediateHttpResponse(HttpResponseRedirect(reverse("account_login")))
 
-    def _audit(self, user: User, action: str, sociallogin: SocialLogin) -> None:
+    def _audit(self, user: User, action: Action, sociallogin: SocialLogin) -> None:
         account = sociallogin.account
         _login_event(
             action=action, person=user, actor=user, reason="", after={"provider": account.provider, "uid": account.uid}
@@ -181,19 +180,19 @@ def _ssin_claim(extra_data: dict[str, Any], claim: str) -> str | None:
     return None
 
 
-def _login_event(*, action: str, person: User | None, actor: User | None, reason: str, after: dict[str, Any]) -> None:
+def _login_event(
+    *, action: Action, person: User | None, actor: User | None, reason: str, after: dict[str, Any]
+) -> None:
     with transaction.atomic():
         if person is not None:
             audit_record(actor=actor, action=action, obj=person, after=after, reason=reason)
             return
         # No person to name: the event stands alone, as an attempt.
-        ctx = current_request.get()
-        AuditEvent.objects.create(
+        audit_record(
+            actor=None,
             action=action,
             object_type="login",
-            object_id="",
+            params={"provider": str(after.get("provider") or "")},
             after=after,
-            reason=reason[:200],
-            request_id=ctx.request_id if ctx else "",
-            client_address=ctx.client_address if ctx else None,
+            reason=reason,
         )

@@ -38,7 +38,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from toegang.accounts.models import User
-from toegang.audit.middleware import current_request
+from toegang.audit.actions import Action
 from toegang.audit.models import AuditEvent
 from toegang.audit.services import audit_record
 from toegang.identifiers import ssin_clean
@@ -372,7 +372,7 @@ def eid_login_audit_success(*, identity: EidIdentity) -> AuditEvent:
     with transaction.atomic():
         return audit_record(
             actor=identity.user,
-            action="login.eid.success",
+            action=Action.LOGIN_EID_SUCCESS,
             obj=identity.user,
             after={"level": 500, "certificate_serial": cert.serial, "issuer": cert.issuer},
         )
@@ -381,7 +381,6 @@ def eid_login_audit_success(*, identity: EidIdentity) -> AuditEvent:
 def eid_login_audit_failure(*, error: EidError) -> AuditEvent:
     # No person is named: most failures come before a person is known, and naming one for the
     # others would make the trail say who holds an account.
-    ctx = current_request.get()
     after: dict[str, Any] = {}
     if error.certificate is not None:
         after = {
@@ -389,14 +388,12 @@ def eid_login_audit_failure(*, error: EidError) -> AuditEvent:
             "issuer": error.certificate.issuer,
             "subject": error.certificate.subject,
         }
-    return AuditEvent.objects.create(
-        actor=None,
-        action="login.eid.refused",
-        object_type="login",
-        object_id="",
-        object_repr="eID",
-        after=after or None,
-        reason=error.reason.value,
-        request_id=ctx.request_id if ctx else "",
-        client_address=ctx.client_address if ctx else None,
-    )
+    with transaction.atomic():
+        return audit_record(
+            actor=None,
+            action=Action.LOGIN_EID_REFUSED,
+            object_type="login",
+            object_repr="eID",
+            after=after or None,
+            reason=error.reason.value,
+        )

@@ -20,7 +20,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from toegang.accounts.models import User
-from toegang.audit.middleware import current_request
+from toegang.audit.actions import Action
 from toegang.audit.models import AuditEvent
 from toegang.audit.services import audit_record
 from toegang.delegation import authz
@@ -80,7 +80,7 @@ def limits_reached(request: HttpRequest, credentials: dict[str, Any]) -> str:
     return "; ".join(full) or "rate limit"
 
 
-def audit_login_event(action: str, credentials: dict[str, Any], *, reason: str = "") -> AuditEvent:
+def audit_login_event(action: Action, credentials: dict[str, Any], *, reason: str = "") -> AuditEvent:
     """One audit event for a password login that did not succeed; without enterprise.
 
     For a known account the account is the object; for an unknown name the event keeps the name as
@@ -90,16 +90,14 @@ def audit_login_event(action: str, credentials: dict[str, Any], *, reason: str =
     with transaction.atomic():
         if user is not None:
             return audit_record(actor=None, action=action, obj=user, reason=reason)
-        ctx = current_request.get()
-        return AuditEvent.objects.create(
+        name = login_name(credentials)
+        return audit_record(
             actor=None,
             action=action,
             object_type="login",
-            object_id="",
-            object_repr=login_name(credentials)[:300],
-            reason=reason[:200],
-            request_id=ctx.request_id if ctx else "",
-            client_address=ctx.client_address if ctx else None,
+            object_repr=name,
+            params={"login_name": name[:300]},
+            reason=reason,
         )
 
 
@@ -132,7 +130,7 @@ def temporary_password_set(*, actor: User | None, person: User) -> str:
         locked.save(update_fields=["password", "must_change_password"])
         audit_record(
             actor=actor,
-            action="person.temporary_password",
+            action=Action.PERSON_TEMPORARY_PASSWORD,
             obj=locked,
             after={"must_change_password": True},
         )
@@ -146,7 +144,7 @@ def password_changed_by_person(sender: Any, request: HttpRequest, user: User, **
         cleared = User.objects.filter(pk=user.pk, must_change_password=True).update(must_change_password=False)
         audit_record(
             actor=user,
-            action="person.password_change",
+            action=Action.PERSON_PASSWORD_CHANGE,
             obj=user,
             before={"must_change_password": True} if cleared else None,
             after={"must_change_password": False} if cleared else None,

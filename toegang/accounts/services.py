@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from toegang.accounts.models import Language, Title, User
+from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 
 SELF_EDITABLE = ("title", "email", "local_email", "phone", "language")
@@ -81,7 +82,7 @@ def person_update_self(
             EmailAddress.objects.filter(user=person).exclude(email__iexact=values["email"]).delete()
         audit_record(
             actor=person,
-            action="person.update_self",
+            action=Action.PERSON_UPDATE_SELF,
             obj=person,
             before=before,
             after=_snapshot(person),

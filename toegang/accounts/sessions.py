@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from toegang.accounts.assurance import session_amr, session_level
+from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.delegation.authz import required_level
 
@@ -41,7 +42,7 @@ def remember_login_time(sender: Any, request: HttpRequest, user: Any, **kwargs: 
     with transaction.atomic():
         audit_record(
             actor=user,
-            action="login.success",
+            action=Action.LOGIN_SUCCESS,
             obj=user,
             after={"level": session_level(request, user), "amr": session_amr(request, user)},
         )

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from toegang.accounts.models import User
 from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
+from toegang.audit.actions import Action, Reason
 from toegang.audit.services import audit_record
 from toegang.delegation import authz
 from toegang.organisations.models import Subdepartment
@@ -48,18 +49,19 @@ def subdepartment_applications_set(
         }
         for pk, link in current.items():
             if pk not in wanted:
-                link.end(actor=actor, reason=reason or "switched off", now=now)
+                link.end(actor=actor, reason=reason or Reason.SWITCHED_OFF, now=now)
                 # Switching an application off ends the grants that depend on it, each audited.
                 for grant in (
                     ApplicationGrant.objects.active(now)
                     .filter(subdepartment=subdepartment, application_id=pk)
                     .select_related("person", "application")
                 ):
-                    _grant_end(grant, actor=actor, reason="application switched off", now=now)
+                    _grant_end(grant, actor=actor, reason=Reason.APPLICATION_SWITCHED_OFF, now=now)
                 audit_record(
                     actor=actor,
-                    action="application.switch_off",
+                    action=Action.APPLICATION_SWITCH_OFF,
                     obj=link,
+                    params={"application": link.application.code},
                     enterprise=subdepartment.enterprise,
                     enterprise_quality=subdepartment.enterprise_quality,
                     subdepartment=subdepartment,
@@ -74,8 +76,9 @@ def subdepartment_applications_set(
                 )
                 audit_record(
                     actor=actor,
-                    action="application.switch_on",
+                    action=Action.APPLICATION_SWITCH_ON,
                     obj=link,
+                    params={"application": app.code},
                     enterprise=subdepartment.enterprise,
                     enterprise_quality=subdepartment.enterprise_quality,
                     subdepartment=subdepartment,
@@ -86,16 +89,18 @@ def subdepartment_applications_set(
     return sorted(wanted.values(), key=lambda a: a.code)
 
 
-def _grant_audit(grant: ApplicationGrant, *, actor: User, action: str, reason: str = "") -> None:
+def _grant_audit(grant: ApplicationGrant, *, actor: User, action: Action, reason: str = "") -> None:
     snapshot = {"person": grant.person_id, "application": grant.application.code, "active": grant.is_active()}
     audit_record(
         actor=actor,
         action=action,
         obj=grant,
+        person=grant.person,
+        params={"application": grant.application.code},
         enterprise=grant.subdepartment.enterprise,
         enterprise_quality=grant.subdepartment.enterprise_quality,
         subdepartment=grant.subdepartment,
-        before={**snapshot, "active": action != "grant.add"},
+        before={**snapshot, "active": action != Action.GRANT_ADD},
         after=snapshot,
         reason=reason,
     )
@@ -103,7 +108,7 @@ def _grant_audit(grant: ApplicationGrant, *, actor: User, action: str, reason: s
 
 def _grant_end(grant: ApplicationGrant, *, actor: User, reason: str, now: datetime | None = None) -> None:
     grant.end(actor=actor, reason=reason, now=now)
-    _grant_audit(grant, actor=actor, action="grant.end", reason=reason)
+    _grant_audit(grant, actor=actor, action=Action.GRANT_END, reason=reason)
 
 
 def person_grants_set(
@@ -144,20 +149,20 @@ def person_grants_set(
         for g in ApplicationGrant.objects.select_for_update()
         .active(now)
         .filter(person=person, subdepartment=subdepartment)
-        .select_related("application", "subdepartment__enterprise", "subdepartment__enterprise_quality")
+        .select_related("person", "application", "subdepartment__enterprise", "subdepartment__enterprise_quality")
     }
     removed: list[SecuredApplication] = []
     added: list[SecuredApplication] = []
     for pk, grant in current.items():
         if pk not in wanted:
-            _grant_end(grant, actor=actor, reason=reason or "unticked")
+            _grant_end(grant, actor=actor, reason=reason or Reason.UNTICKED)
             removed.append(grant.application)
     for pk, app in wanted.items():
         if pk not in current:
             grant = ApplicationGrant.objects.create(
                 person=person, subdepartment=subdepartment, application=app, granted_by=actor
             )
-            _grant_audit(grant, actor=actor, action="grant.add", reason=reason)
+            _grant_audit(grant, actor=actor, action=Action.GRANT_ADD, reason=reason)
             added.append(app)
     return added, removed
 
@@ -171,7 +176,7 @@ def person_grants_end_all(
         ApplicationGrant.objects.select_for_update()
         .active()
         .filter(person=person, subdepartment=subdepartment)
-        .select_related("application", "subdepartment__enterprise", "subdepartment__enterprise_quality")
+        .select_related("person", "application", "subdepartment__enterprise", "subdepartment__enterprise_quality")
     ):
         _grant_end(grant, actor=actor, reason=reason)
         ended.append(grant.application)

@@ -25,7 +25,19 @@ class AuditEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # The values of toegang.audit.actions.Action; not declared as the field's choices, so that a new
+    # action needs no migration.
     action = models.CharField(_("action"), max_length=60)
+    # The person the event is about (the one given access, appointed, logging in), so that a
+    # person's history and the trail's "whom" filter are one indexed column.
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # audit_person_at below starts with it
+    )
     # Scope columns, so each manager's trail is one indexed filter.
     enterprise = models.ForeignKey(
         "organisations.Enterprise", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -42,6 +54,9 @@ class AuditEvent(models.Model):
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
+    # Language-neutral facts the sentence is rendered from at read time (names, INSZ, codes, ids):
+    # never a label rendered in the actor's language. Empty on events written before it existed.
+    params = models.JSONField(default=dict, blank=True)
     request_id = models.CharField(max_length=40, blank=True)
     client_address = models.GenericIPAddressField(null=True, blank=True)
 
@@ -55,6 +70,7 @@ class AuditEvent(models.Model):
             models.Index(fields=["enterprise", "-at"], name="audit_enterprise_at"),
             models.Index(fields=["enterprise_quality", "-at"], name="audit_quality_at"),
             models.Index(fields=["subdepartment", "-at"], name="audit_subdepartment_at"),
+            models.Index(fields=["person", "-at"], name="audit_person_at"),
         ]
 
     def __str__(self) -> str:

@@ -1,20 +1,21 @@
-"""Reads of the audit trail that are not scoped to a part of an enterprise.
+"""Reads of the audit trail that need no authorization beyond being the person concerned.
 
-The trail of an enterprise, quality or subdepartment, scoped to the actor, is read by
-``delegation.selectors.audit_events_for_actor`` (it needs the actor's roles); the audit app itself
-imports no domain module, so a person is any ``AUTH_USER_MODEL`` instance here.
+A manager's reads of a scope's trail check their role first and live with the other scoped
+selectors (``toegang.delegation.selectors.audit_events_for_actor``).
 """
 
 from __future__ import annotations
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from typing import TYPE_CHECKING
+
 from django.db.models import Q, QuerySet
 
 from toegang.audit.models import AuditEvent
 
+if TYPE_CHECKING:
+    from toegang.accounts.models import User
 
-def audit_events_of_person(person: AbstractBaseUser) -> QuerySet[AuditEvent]:
-    """The person's own logins and the changes they made or that concern them (their history page)."""
-    return AuditEvent.objects.filter(
-        Q(actor=person) | Q(object_type=person._meta.label_lower, object_id=str(person.pk))
-    ).select_related("actor")
+
+def audit_events_of_person(person: User) -> QuerySet[AuditEvent]:
+    """What the person did, and what was done to them (older events too: migration 0003 named them)."""
+    return AuditEvent.objects.filter(Q(actor=person) | Q(person=person)).select_related("actor")

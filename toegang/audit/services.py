@@ -1,47 +1,144 @@
+"""The one way an audit event is written.
+
+``toegang.audit`` sits below every domain app: it imports none of them at run time (the types
+below are for mypy only), and takes what it records as plain model instances.
+"""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import models, transaction
 
+from toegang.audit.actions import Action
 from toegang.audit.middleware import current_request
 from toegang.audit.models import AuditEvent
 
-# The audit app sits below every domain app and imports none of them at run time (the layers
-# contract); the models its foreign keys point to are named for the type checker only.
 if TYPE_CHECKING:
     from toegang.accounts.models import User
     from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
 
-def audit_record(
+def person_params(person: User) -> dict[str, Any]:
+    """How an event names a person: as data, in no language."""
+    return {
+        "person_id": person.pk,
+        "person_name": f"{person.first_name} {person.last_name}".strip() or person.username,
+        "person_ssin": person.ssin or "",
+    }
+
+
+def _scope_params(
+    enterprise: Enterprise | None, enterprise_quality: EnterpriseQuality | None, subdepartment: Subdepartment | None
+) -> dict[str, Any]:
+    # Names of enterprises and subdepartments are not translated: kept as data. A quality has a
+    # name per language, so only its id is kept and the reader's name is looked up at read time.
+    params: dict[str, Any] = {}
+    if enterprise is not None:
+        params |= {"enterprise_id": enterprise.pk, "enterprise_name": enterprise.name}
+    if enterprise_quality is not None:
+        params |= {"quality_id": enterprise_quality.quality_id}
+    if subdepartment is not None:
+        params |= {"subdepartment_id": subdepartment.pk, "subdepartment_name": subdepartment.name}
+    return params
+
+
+def audit_event(
     *,
     actor: User | None,
-    action: str,
-    obj: models.Model,
+    action: Action,
+    obj: models.Model | None = None,
+    person: User | None = None,
     enterprise: Enterprise | None = None,
     enterprise_quality: EnterpriseQuality | None = None,
     subdepartment: Subdepartment | None = None,
+    params: Mapping[str, Any] | None = None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     reason: str = "",
+    object_type: str = "",
+    object_repr: str = "",
 ) -> AuditEvent:
-    """Write one audit event. Must run inside the transaction of the change it records."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit_record must be called inside the transaction of the change")
+    """One audit event, not saved yet: ``audit_record`` saves one, ``audit_record_many`` a batch.
+
+    ``obj`` is optional for events about no row (a failed login of an unknown name): ``object_type``
+    and ``object_repr`` then say what was attempted. ``person`` is the person the event concerns;
+    it defaults to ``obj`` when that is a person. ``reason`` is a ``Reason`` code where the code
+    chose it, the manager's text otherwise.
+    """
+    if not isinstance(action, Action):
+        raise TypeError(f"audit action must be an Action, not {action!r}")
+    if person is None and obj is not None and obj._meta.label_lower == settings.AUTH_USER_MODEL.lower():
+        person = obj  # type: ignore[assignment]
+    facts = _scope_params(enterprise, enterprise_quality, subdepartment)
+    if person is not None:
+        facts |= person_params(person)
+    facts |= dict(params or {})
     ctx = current_request.get()
-    return AuditEvent.objects.create(
+    return AuditEvent(
         actor=actor,
-        action=action,
+        action=action.value,
+        person=person,
         enterprise=enterprise,
         enterprise_quality=enterprise_quality,
         subdepartment=subdepartment,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        object_repr=str(obj)[:300],
+        object_type=obj._meta.label_lower if obj is not None else object_type,
+        object_id=str(obj.pk) if obj is not None else "",
+        object_repr=(object_repr or (str(obj) if obj is not None else ""))[:300],
+        params=facts,
         before=before,
         after=after,
         reason=reason[:200],
         request_id=ctx.request_id if ctx else "",
         client_address=ctx.client_address if ctx else None,
     )
+
+
+def _require_transaction() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record must be called inside the transaction of the change")
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: Action,
+    obj: models.Model | None = None,
+    person: User | None = None,
+    enterprise: Enterprise | None = None,
+    enterprise_quality: EnterpriseQuality | None = None,
+    subdepartment: Subdepartment | None = None,
+    params: Mapping[str, Any] | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+    object_type: str = "",
+    object_repr: str = "",
+) -> AuditEvent:
+    """Write one audit event (see ``audit_event``). Must run inside the transaction of the change it records."""
+    event = audit_event(
+        actor=actor,
+        action=action,
+        obj=obj,
+        person=person,
+        enterprise=enterprise,
+        enterprise_quality=enterprise_quality,
+        subdepartment=subdepartment,
+        params=params,
+        before=before,
+        after=after,
+        reason=reason,
+        object_type=object_type,
+        object_repr=object_repr,
+    )
+    _require_transaction()
+    event.save()
+    return event
+
+
+def audit_record_many(events: Iterable[AuditEvent]) -> list[AuditEvent]:
+    """Write a batch of ``audit_event``s in one statement per thousand, inside the change's transaction."""
+    _require_transaction()
+    return AuditEvent.objects.bulk_create(events, batch_size=1000)

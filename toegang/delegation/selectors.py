@@ -78,6 +78,11 @@ def audit_events_for_actor(actor: User, scope: Enterprise | EnterpriseQuality | 
     return qs.filter(subdepartment=scope)
 
 
+def person_audit_events_for_actor(actor: User, subdepartment: Subdepartment, person: User) -> QuerySet[AuditEvent]:
+    """A person's history in one subdepartment: what was given, changed, blocked and ended for them."""
+    return audit_events_for_actor(actor, subdepartment).filter(person=person)
+
+
 @dataclass(frozen=True)
 class RoleLink:
     label: str

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from toegang.accounts.models import Title, User
 from toegang.applications.models import SecuredApplication
 from toegang.applications.services import person_grants_end_all, person_grants_set
+from toegang.audit.actions import Action, Reason
 from toegang.audit.services import audit_record
 from toegang.delegation import authz
 from toegang.delegation.models import Role, RoleAssignment, Status
@@ -121,11 +122,13 @@ def assignment_snapshot(a: RoleAssignment) -> dict[str, Any]:
     }
 
 
-def _audit_assignment(actor: User, action: str, a: RoleAssignment, *, before: Any, reason: str = "") -> None:
+def _audit_assignment(actor: User, action: Action, a: RoleAssignment, *, before: Any, reason: str = "") -> None:
     audit_record(
         actor=actor,
         action=action,
         obj=a,
+        person=a.person,
+        params={"role": a.role},
         enterprise=a.enterprise,
         enterprise_quality=a.enterprise_quality,
         subdepartment=a.subdepartment,
@@ -179,8 +182,8 @@ def role_appoint(
                 role=Role.MAIN_ACCESS_MANAGER, enterprise=cols["enterprise"]
             ):
                 before = assignment_snapshot(previous)
-                _end(previous, actor=actor, reason="replaced")
-                _audit_assignment(actor, "role.end", previous, before=before, reason="replaced")
+                _end(previous, actor=actor, reason=Reason.REPLACED)
+                _audit_assignment(actor, Action.ROLE_END, previous, before=before, reason=Reason.REPLACED)
         try:
             with transaction.atomic():
                 assignment = RoleAssignment.objects.create(
@@ -193,7 +196,7 @@ def role_appoint(
                 )
         except IntegrityError as exc:  # a concurrent double post that slipped past the check
             raise ValidationError({"ssin": _("This person already holds this role here.")}) from exc
-        _audit_assignment(actor, "role.appoint", assignment, before=None)
+        _audit_assignment(actor, Action.ROLE_APPOINT, assignment, before=None)
     return assignment
 
 
@@ -208,8 +211,8 @@ def role_end(*, actor: User, assignment: RoleAssignment, reason: str = "") -> Ro
         if not assignment.is_active():
             raise ValidationError(_("This assignment has already ended."))
         before = assignment_snapshot(assignment)
-        _end(assignment, actor=actor, reason=reason or "ended")
-        _audit_assignment(actor, "role.end", assignment, before=before, reason=reason)
+        _end(assignment, actor=actor, reason=reason or Reason.ENDED)
+        _audit_assignment(actor, Action.ROLE_END, assignment, before=before, reason=reason)
     return assignment
 
 
@@ -281,7 +284,7 @@ def subdepartment_user_add(
                 )
         except IntegrityError as exc:
             raise ValidationError({"ssin": _("This person is already a user of this subdepartment.")}) from exc
-        _audit_assignment(actor, "user.add", membership, before=None)
+        _audit_assignment(actor, Action.USER_ADD, membership, before=None)
         added, _removed = person_grants_set(
             actor=actor, person=person, subdepartment=subdepartment, applications=applications
         )
@@ -323,7 +326,7 @@ def membership_update(
         membership.contact_local_email = local_email.strip()
         membership.save(update_fields=["status", "contact_email", "contact_local_email"])
         if before != assignment_snapshot(membership):
-            _audit_assignment(actor, "user.change", membership, before=before)
+            _audit_assignment(actor, Action.USER_CHANGE, membership, before=before)
         added, removed = person_grants_set(
             actor=actor, person=membership.person, subdepartment=subdepartment, applications=applications
         )
@@ -343,8 +346,8 @@ def membership_end(*, actor: User, membership: RoleAssignment, reason: str = "")
         if not membership.is_active():
             raise ValidationError(_("This assignment has already ended."))
         before = assignment_snapshot(membership)
-        _end(membership, actor=actor, reason=reason or "deleted")
-        _audit_assignment(actor, "user.end", membership, before=before, reason=reason)
+        _end(membership, actor=actor, reason=reason or Reason.DELETED)
+        _audit_assignment(actor, Action.USER_END, membership, before=before, reason=reason)
         still_member = (
             RoleAssignment.objects.active().filter(person=membership.person, subdepartment=subdepartment).exists()
         )
@@ -352,7 +355,7 @@ def membership_end(*, actor: User, membership: RoleAssignment, reason: str = "")
             []
             if still_member
             else person_grants_end_all(
-                actor=actor, person=membership.person, subdepartment=subdepartment, reason="membership ended"
+                actor=actor, person=membership.person, subdepartment=subdepartment, reason=Reason.MEMBERSHIP_ENDED
             )
         )
         notify_access_changed(membership, added=[], removed=removed, ended=True)

@@ -7,6 +7,7 @@ from oauth2_provider.models import AbstractApplication, Application
 
 from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication
+from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.oidc.models import RelyingParty
 
@@ -53,7 +54,8 @@ def relying_party_register(
     rp, _ = RelyingParty.objects.update_or_create(client=client, defaults={"application": application})
     audit_record(
         actor=actor,
-        action="oidc.client.registered" if created else "oidc.client.updated",
+        action=Action.OIDC_CLIENT_REGISTERED if created else Action.OIDC_CLIENT_UPDATED,
+        params={"client_id": client_id, "application": application.code},
         obj=rp,
         after={"client_id": client_id, "application": application.code, "redirect_uris": redirect_uris},
     )

@@ -11,6 +11,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from toegang.accounts.models import User
+from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.organisations.models import Audience, Enterprise, Quality
 
@@ -26,8 +27,9 @@ class AuditedCatalogueAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             assert isinstance(request.user, User)
             audit_record(
                 actor=request.user,
-                action=f"catalogue.{'change' if change else 'add'}",
+                action=Action.CATALOGUE_CHANGE if change else Action.CATALOGUE_ADD,
                 obj=obj,
+                params={"model": obj._meta.label_lower, "code": str(getattr(obj, "code", obj.pk))},
                 before=before,
                 after={k: str(form.cleaned_data.get(k)) for k in form.changed_data},
             )

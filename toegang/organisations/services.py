@@ -19,6 +19,7 @@ from toegang import identifiers
 from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication
 from toegang.applications.services import subdepartment_applications_set
+from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.delegation import authz
 from toegang.organisations.models import (
@@ -53,7 +54,8 @@ def enterprise_register(*, actor: User, cbe_number: str, name: str) -> Enterpris
             raise ValidationError({"cbe_number": _("An enterprise with this number is already registered.")}) from exc
         audit_record(
             actor=actor,
-            action="enterprise.register",
+            action=Action.ENTERPRISE_REGISTER,
+            params={"cbe_number": cbe},
             obj=enterprise,
             enterprise=enterprise,
             after={"cbe_number": cbe, "name": name},
@@ -78,7 +80,7 @@ def quality_activate(*, actor: User, enterprise: Enterprise, quality: Quality) -
             raise ValidationError({"quality": _("This quality is already activated for this enterprise.")}) from exc
         audit_record(
             actor=actor,
-            action="quality.activate",
+            action=Action.QUALITY_ACTIVATE,
             obj=eq,
             enterprise=enterprise,
             enterprise_quality=eq,
@@ -133,7 +135,8 @@ def subdepartment_create(
             raise ValidationError({"identification_code": duplicate}) from exc
         audit_record(
             actor=actor,
-            action="subdepartment.create",
+            action=Action.SUBDEPARTMENT_CREATE,
+            params={"identification_code": code},
             obj=sd,
             enterprise=sd.enterprise,
             enterprise_quality=enterprise_quality,
@@ -224,12 +227,13 @@ def _certificate_snapshot(c: Certificate) -> dict[str, Any]:
     }
 
 
-def _certificate_audit(actor: User, action: str, c: Certificate, *, before: Any, reason: str = "") -> None:
+def _certificate_audit(actor: User, action: Action, c: Certificate, *, before: Any, reason: str = "") -> None:
     sd = c.subdepartment
     audit_record(
         actor=actor,
         action=action,
         obj=c,
+        params={"certificate_subject": c.subject[:300], "fingerprint_sha256": c.fingerprint_sha256},
         enterprise=sd.enterprise,
         enterprise_quality=sd.enterprise_quality,
         subdepartment=sd,
@@ -282,14 +286,14 @@ def _certificate_store(
             )
     except IntegrityError as exc:  # the same file posted twice at once
         raise _refuse(_("This certificate is already registered."), "duplicate") from exc
-    _certificate_audit(actor, "certificate.upload", c, before=None)
+    _certificate_audit(actor, Action.CERTIFICATE_UPLOAD, c, before=None)
     return c
 
 
 def _certificate_end(c: Certificate, *, actor: User, reason: str) -> None:
     before = _certificate_snapshot(c)
     c.end(actor=actor, reason=reason)
-    _certificate_audit(actor, "certificate.revoke", c, before=before, reason=reason)
+    _certificate_audit(actor, Action.CERTIFICATE_REVOKE, c, before=before, reason=reason)
 
 
 def certificate_upload(*, actor: User, subdepartment: Subdepartment, data: bytes) -> Certificate:

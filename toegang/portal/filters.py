@@ -8,15 +8,19 @@ key, an application of another subdepartment) is reported on the form and that f
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from toegang.applications.models import ApplicationGrant, SecuredApplication
+from toegang.audit.actions import Action
+from toegang.audit.models import AuditEvent
 from toegang.delegation.models import TYPE_CODE, RoleAssignment, Status
 from toegang.history import active_q
 from toegang.organisations.models import Subdepartment
@@ -135,3 +139,56 @@ class SubdepartmentUserFilter(django_filters.FilterSet):
             application=value,
         )
         return qs.filter(Exists(held_here))
+
+
+def _person_words(prefix: str, value: str) -> Q:
+    """A person named by INSZ (or its first digits) or by words of their name or username."""
+    digits = _SSIN_SEPARATORS.sub("", value)
+    if digits.isdigit():
+        return Q(**{f"{prefix}__ssin__startswith": digits[:11]})
+    condition = Q()
+    for word in value.split()[:5]:
+        condition &= (
+            Q(**{f"{prefix}__first_name__icontains": word})
+            | Q(**{f"{prefix}__last_name__icontains": word})
+            | Q(**{f"{prefix}__username__iexact": word})
+        )
+    return condition
+
+
+class AuditEventFilter(django_filters.FilterSet):
+    """The trail's criteria: who acted, whom it concerned, which action, in which period."""
+
+    who = django_filters.CharFilter(label=_("Who (name or INSZ)"), method="filter_who")
+    whom = django_filters.CharFilter(label=_("Concerning (name or INSZ)"), method="filter_whom")
+    action = django_filters.ChoiceFilter(
+        field_name="action", label=_("Action"), choices=Action.choices, empty_label=_("(all)")
+    )
+    since = django_filters.DateFilter(
+        label=_("From"), method="filter_since", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = django_filters.DateFilter(
+        label=_("To (inclusive)"), method="filter_until", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    class Meta:
+        model = AuditEvent
+        fields: list[str] = []
+
+    def filter_who(self, qs: QuerySet[AuditEvent], name: str, value: str) -> QuerySet[AuditEvent]:
+        return qs.filter(_person_words("actor", value))
+
+    def filter_whom(self, qs: QuerySet[AuditEvent], name: str, value: str) -> QuerySet[AuditEvent]:
+        return qs.filter(_person_words("person", value))
+
+    # Days are the reader's days: bounds at local midnight, compared on the indexed column itself
+    # (not its date in SQL, which no index serves).
+    def filter_since(self, qs: QuerySet[AuditEvent], name: str, value: date) -> QuerySet[AuditEvent]:
+        return qs.filter(at__gte=_midnight(value))
+
+    def filter_until(self, qs: QuerySet[AuditEvent], name: str, value: date) -> QuerySet[AuditEvent]:
+        return qs.filter(at__lt=_midnight(value + timedelta(days=1)))
+
+
+def _midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))

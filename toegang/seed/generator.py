@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from toegang.accounts.models import User
 from toegang.applications.models import ApplicationGrant, SubdepartmentApplication
+from toegang.audit.actions import Action, Reason
 from toegang.audit.services import audit_record
 from toegang.delegation.models import PERSON_COPIES, Role, RoleAssignment, Status
 from toegang.identifiers import cbe_make, ssin_make
@@ -365,7 +366,8 @@ def generate(*, scale: float, seed: int = 7, progress: Callable[[str, int, float
         report.seconds = time.perf_counter() - started
         audit_record(
             actor=operator,
-            action="data.generated",
+            action=Action.DATA_GENERATED,
+            params={"scale": scale},
             obj=operator,
             after={
                 "scale": scale,
@@ -374,7 +376,7 @@ def generate(*, scale: float, seed: int = 7, progress: Callable[[str, int, float
                 "seconds": round(report.seconds, 1),
                 "first_ids": {"person": p0, "enterprise": e0, "subdepartment": s0},
             },
-            reason="generate_data",
+            reason=Reason.GENERATE_DATA,
         )
     with connection.cursor() as cursor:
         # A bulk load leaves PostgreSQL's visibility map empty, so index-only scans (the users list's

@@ -35,6 +35,7 @@ from toegang.applications.selectors import (
     subdepartment_applications,
 )
 from toegang.applications.services import subdepartment_applications_set
+from toegang.audit.rendering import render_events
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role
 from toegang.organisations import selectors as org_selectors
@@ -134,7 +135,7 @@ def affairs(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(here)
     events = None
     if authz.may(actor, authz.Action.AUDIT_VIEW, sd):
-        events = list(selectors.audit_events_for_actor(actor, sd)[:RECENT_EVENTS])
+        events = render_events(selectors.audit_events_for_actor(actor, sd)[:RECENT_EVENTS])
     counts = selectors.membership_counts(sd)
     return render(
         request,

@@ -8,16 +8,21 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from toegang.applications.selectors import person_applications, switched_on_applications
+from toegang.audit.rendering import render_events
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role
 from toegang.delegation.services import AlreadyMember, membership_end, membership_update, subdepartment_user_add
 from toegang.identifiers import ssin_format
 from toegang.portal.common import crumbs, request_actor
 from toegang.portal.forms import EndRoleForm, MembershipForm, SsinLookupForm, UserCreateForm, apply_errors
+
+# The user page shows this many of the person's events here; the rest are on the filtered trail.
+PERSON_EVENTS = 20
 
 
 @login_required
@@ -114,6 +119,12 @@ def user_detail(request: HttpRequest, pk: int, membership_pk: int) -> HttpRespon
             else:
                 messages.success(request, _("The user's data were saved"))
                 return redirect(request.path)
+    history = history_url = None
+    if authz.may(actor, authz.Action.AUDIT_VIEW, sd):
+        person = membership.person
+        history = render_events(selectors.person_audit_events_for_actor(actor, sd, person)[:PERSON_EVENTS])
+        whom = urlencode({"whom": person.ssin or person.username})
+        history_url = f"{reverse('portal:audit', args=['s', sd.pk])}?{whom}"
     return render(
         request,
         "portal/users/detail.html",
@@ -124,6 +135,9 @@ def user_detail(request: HttpRequest, pk: int, membership_pk: int) -> HttpRespon
             "applications": current,
             "form": form,
             "may_change": may_change,
+            "history": history,
+            "history_url": history_url,
+            "person_events": PERSON_EVENTS,
             "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd),
         },
     )
