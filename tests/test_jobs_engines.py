@@ -110,7 +110,7 @@ def _add_user(client: Client, world: World) -> Any:
     return client.post(f"/nl/s/{world.zon.sd.pk}/users/new/", form)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_smtp_down_saves_every_change_and_delivers_once_smtp_is_back(
     world: World, client: Client, settings: Any
 ) -> None:
@@ -183,7 +183,7 @@ def _redis_or_skip() -> Any:
     return client
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_redis_engine_an_rqworker_process_runs_the_mail_job(settings: Any) -> None:
     redis_client = _redis_or_skip()
     redis_client.flushdb()
@@ -234,7 +234,7 @@ scheduler.start()
 """
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_schedulers_enqueue_each_firing_once() -> None:
     deadline = time.time() + 10
     env = process_env(TASK_ENGINE="database", LOG_LEVEL="INFO")
