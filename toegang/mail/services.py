@@ -75,6 +75,7 @@ class _DeliveryHook:
 
     def __call__(self) -> None:
         self.pending = False
+        # Imported here: toegang.mail.tasks imports this module.
         from toegang.mail.tasks import mail_deliver
 
         mail_deliver.enqueue()
