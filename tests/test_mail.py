@@ -11,7 +11,9 @@ import time_machine
 from django.core import mail
 from django.db import transaction
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
+from toegang.jobs.models import ScheduledRun
 from toegang.mail import services, tasks
 from toegang.mail.models import MailStatus, OutgoingMail
 from toegang.mail.services import mail_deliver_due, mail_enqueue, mail_enqueue_many
@@ -105,6 +107,23 @@ def test_server_down_stops_the_run_and_backs_off_doubling_then_gives_up(settings
             mail_deliver_due()
     assert set(OutgoingMail.objects.values_list("status", flat=True)) == {MailStatus.FAILED}
     assert OutgoingMail.objects.get(pk=a.pk).attempts == 11
+
+
+@pytest.mark.django_db
+def test_failing_delivery_jobs_schedule_one_retry_for_the_minute(settings: Any) -> None:
+    settings.EMAIL_BACKEND = "tests.test_mail._RefusingBackend"
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    start = timezone.now().replace(second=10)
+    # Three changes within a minute while the server is down: each one's delivery job fails on its mail …
+    with time_machine.travel(start, tick=False) as clock:
+        for n in range(3):
+            clock.move_to(start + timedelta(seconds=n))
+            mail_enqueue(to=f"{n}@example.test", subject="S", body="s")
+            assert tasks.mail_deliver.call()["failed"] == 1
+    # … leave one retry, at the start of the minute after the first back-off ends.
+    retries = DBTaskResult.objects.filter(task_path="toegang.mail.tasks.mail_deliver")
+    assert [r.run_after for r in retries] == [start.replace(second=0, microsecond=0) + timedelta(minutes=2)]
+    assert ScheduledRun.objects.get(job="mail.retry").task_result_id == str(retries.get().id)
 
 
 class _OneRecipientRefused:
