@@ -3,7 +3,7 @@
     .venv/bin/python bench/mail_outbox.py [--mails 10000] [--deliver 2000] [--keep]
 
 SQLite under a temporary directory; PostgreSQL when TOEGANG_DATABASE_URL points at a server (a
-scratch database beside it, dropped afterwards unless --keep).
+scratch database beside it, dropped afterwards unless --keep). JSON: one entry per database vendor.
 
 Prints mails/second for ``mail_enqueue_many`` (one bulk insert, what a CSV import of 10,000 users
 calls), for ``mail_enqueue`` row by row in one transaction (what a service queuing one mail per
@@ -15,6 +15,7 @@ of this process, so the figure includes serving SMTP on the same cores).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,10 @@ def main() -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        write_json(args.out, _run(args, port, vendor=url.split(":", 1)[0]))
+        results = _run(args, port, vendor=url.split(":", 1)[0])
+    # One entry per database vendor: a run on PostgreSQL keeps the SQLite figures beside it.
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+    write_json(args.out, {k: v for k, v in previous.items() if k in {"sqlite", "postgres"}} | results)
 
 
 def _run(args: argparse.Namespace, port: int, *, vendor: str) -> dict[str, object]:
