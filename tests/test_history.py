@@ -325,6 +325,12 @@ def test_may_use_ssin_passes_the_moment_as_a_parameter(world: World) -> None:
 HAND_WRITTEN = re.compile(r"valid_until__isnull|valid_until\s*=\s*None|valid_until\"?\s+IS\s+(NOT\s+)?NULL", re.I)
 
 
+def test_the_grep_knows_the_spellings() -> None:
+    spelled = ["filter(valid_until__isnull=True)", "Q(valid_until = None)", 'WHERE t."valid_until" IS NULL']
+    assert all(HAND_WRITTEN.search(s) for s in spelled)
+    assert not HAND_WRITTEN.search("grant.valid_until.isoformat() if grant.valid_until else None")
+
+
 def test_active_is_spelled_only_in_the_history_module() -> None:
     offenders = []
     for folder in ("toegang", "tests", "bench"):
