@@ -429,3 +429,33 @@ def test_the_migration_names_the_person_of_old_events(world: World) -> None:
     backfill(state_apps, None)
     persons = dict(AuditEvent.objects.filter(pk__in=[own.pk, grant.pk, stray.pk]).values_list("pk", "person_id"))
     assert persons == {own.pk: user.pk, grant.pk: user.pk, stray.pk: None}
+
+
+@pytest.mark.django_db
+def test_a_catalogue_change_keeps_codes_not_names(world: World) -> None:
+    from django.contrib.admin.sites import site
+    from django.test import RequestFactory
+
+    from toegang.organisations.models import Quality
+
+    quality = world.quality
+    model_admin = site._registry[Quality]
+    request = RequestFactory().post("/")
+    request.user = world.operator
+    form_class = model_admin.get_form(request, quality, change=True)
+    unbound = form_class(instance=quality)
+    data: dict[str, Any] = {name: unbound[name].value() for name in unbound.fields}
+    data = {k: v for k, v in data.items() if v is not None}
+    data["name_fr"] = "Maison de repos"
+    form = form_class(data, instance=quality)
+    assert form.is_valid(), form.errors
+    with translation.override("fr"):
+        model_admin.save_model(request, form.save(commit=False), form, True)
+    event = AuditEvent.objects.filter(action="catalogue.change").latest("id")
+    assert event.after == {"name_fr": "Maison de repos"}
+    assert event.before is not None
+    assert event.before["applications"] == sorted(a.code for a in quality.applications.all())
+    assert event.before["audience"] == quality.audience_id  # an id, as the form holds it
+    with translation.override("de"):
+        rendered = render_events([event])[0]
+    assert rendered.sentence == f"{world.operator.username} hat {quality.code} im Katalog geändert"
