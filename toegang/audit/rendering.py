@@ -84,6 +84,7 @@ _NOT_CHANGES = frozenset(
         "active",
         "on",
         "revoke_reason",
+        "revoked",
     }
 )
 
@@ -99,7 +100,6 @@ _FIELDS: dict[str, tuple[str, str, str]] = {
     "contact_email": ("delegation", "RoleAssignment", "contact_email"),
     "contact_local_email": ("delegation", "RoleAssignment", "contact_local_email"),
     "contact_phone": ("delegation", "RoleAssignment", "contact_phone"),
-    "revoked": ("organisations", "Certificate", "valid_until"),
 }
 
 
@@ -116,10 +116,6 @@ class RenderedEvent:
     sentence: str
     changes: Sequence[Change]
     reason: str
-
-    @property
-    def action_label(self) -> str:
-        return _action_label(self.event.action)
 
 
 class _Facts(dict[str, str]):
@@ -204,9 +200,6 @@ def _changes(ev: AuditEvent) -> list[Change]:
             continue
         field = _field(key)
         label = str(field.verbose_name) if field is not None else key.replace("_", " ")
-        if key == "revoked":
-            label = _("revoked")
-            field = None
         changes.append(
             Change(label[:1].upper() + label[1:], _choice_label(field, before[key]), _choice_label(field, new))
         )
