@@ -28,7 +28,14 @@ from toegang.accounts.services import person_update_self
 from toegang.applications.services import subdepartment_applications_set
 from toegang.audit.actions import Action, Reason
 from toegang.audit.models import AuditEvent
-from toegang.audit.rendering import BLOCKED, SENTENCES, UNBLOCKED, render_events
+from toegang.audit.rendering import (
+    BLOCKED,
+    LIMIT_PER_ACCOUNT,
+    LIMIT_PER_ADDRESS,
+    SENTENCES,
+    UNBLOCKED,
+    render_events,
+)
 from toegang.audit.services import audit_event, audit_record, audit_record_many
 from toegang.delegation.models import Role, RoleAssignment, Status
 from toegang.delegation.services import membership_end, membership_update, role_appoint, subdepartment_user_add
@@ -176,7 +183,8 @@ def test_the_audit_app_imports_no_domain_app_at_run_time() -> None:
 def test_every_action_has_a_sentence_in_all_four_catalogues() -> None:
     assert set(SENTENCES) == set(Action)
     # The msgid of a lazy translation is the argument it was made with.
-    lazy = [*SENTENCES.values(), BLOCKED, UNBLOCKED, *Action.labels, *Reason.labels]
+    lazy = [*SENTENCES.values(), BLOCKED, UNBLOCKED, LIMIT_PER_ADDRESS, LIMIT_PER_ACCOUNT]
+    lazy += [*Action.labels, *Reason.labels]
     msgids = [str(text._args[0]) for text in lazy]  # type: ignore[attr-defined]
     for lang in ("nl", "fr", "de", "en"):
         po = polib.pofile(str(ROOT / "locale" / lang / "LC_MESSAGES" / "django.po"))
@@ -260,6 +268,20 @@ def test_changed_fields_read_as_labels_and_values_in_the_readers_language(world:
 
 
 @pytest.mark.django_db
+def test_a_rate_limit_reason_reads_in_the_readers_language() -> None:
+    event = AuditEvent(
+        action="login.password.locked", params={"login_name": "sb"}, reason="10/m/ip full; 5/15m/key full"
+    )
+    with translation.override("fr"):
+        rendered = render_events([event])[0]
+        expected = "; ".join(
+            str(t) % {"limit": limit} for t, limit in ((LIMIT_PER_ADDRESS, "10/m"), (LIMIT_PER_ACCOUNT, "5/15m"))
+        )
+    assert rendered.reason == expected
+    assert "full" not in rendered.reason and rendered.reason.startswith("la limite")
+    assert rendered.sentence == "Une connexion par mot de passe en tant que sb a été bloquée après trop de tentatives"
+
+
 def test_an_event_written_before_the_facts_still_reads() -> None:
     # As the first release wrote it: no facts, the object's label in the actor's language.
     legacy = AuditEvent(action="grant.end", object_repr="Utilisateur: Dubois Camille", params={}, before={"x": 1})
@@ -407,3 +429,33 @@ def test_the_migration_names_the_person_of_old_events(world: World) -> None:
     backfill(state_apps, None)
     persons = dict(AuditEvent.objects.filter(pk__in=[own.pk, grant.pk, stray.pk]).values_list("pk", "person_id"))
     assert persons == {own.pk: user.pk, grant.pk: user.pk, stray.pk: None}
+
+
+@pytest.mark.django_db
+def test_a_catalogue_change_keeps_codes_not_names(world: World) -> None:
+    from django.contrib.admin.sites import site
+    from django.test import RequestFactory
+
+    from toegang.organisations.models import Quality
+
+    quality = world.quality
+    model_admin = site._registry[Quality]
+    request = RequestFactory().post("/")
+    request.user = world.operator
+    form_class = model_admin.get_form(request, quality, change=True)
+    unbound = form_class(instance=quality)
+    data: dict[str, Any] = {name: unbound[name].value() for name in unbound.fields}
+    data = {k: v for k, v in data.items() if v is not None}
+    data["name_fr"] = "Maison de repos"
+    form = form_class(data, instance=quality)
+    assert form.is_valid(), form.errors
+    with translation.override("fr"):
+        model_admin.save_model(request, form.save(commit=False), form, True)
+    event = AuditEvent.objects.filter(action="catalogue.change").latest("id")
+    assert event.after == {"name_fr": "Maison de repos"}
+    assert event.before is not None
+    assert event.before["applications"] == sorted(a.code for a in quality.applications.all())
+    assert event.before["audience"] == quality.audience_id  # an id, as the form holds it
+    with translation.override("de"):
+        rendered = render_events([event])[0]
+    assert rendered.sentence == f"{world.operator.username} hat {quality.code} im Katalog geändert"

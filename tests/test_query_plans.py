@@ -357,3 +357,18 @@ def test_roles_of_a_person_use_their_index(data: dict[str, Any]) -> None:
     person = RoleAssignment.objects.filter(role=Role.USER).order_by("pk").values_list("person_id", flat=True)[0]
     plan = _qs_plan(RoleAssignment.objects.active().filter(person_id=person))
     _assert_index_lookup(plan, "delegation_roleassignment", "person_id")
+
+
+def test_a_persons_events_use_the_person_and_actor_indexes(data: dict[str, Any]) -> None:
+    from toegang.audit.selectors import audit_events_of_person
+
+    person = User.objects.filter(roles__role=Role.USER).order_by("pk").first()
+    assert person is not None
+    plan = _qs_plan(audit_events_of_person(person)[:50])
+    # "My logins and changes": what they did (actor) or what concerns them (person), both indexed.
+    assert {"audit_person_at"} <= _indexes(plan), json.dumps(plan, indent=1)
+    assert "audit_auditevent" not in _seq_scans(plan), json.dumps(plan, indent=1)
+    membership = RoleAssignment.objects.filter(person=person, role=Role.USER).select_related("subdepartment").first()
+    assert membership is not None and membership.subdepartment is not None
+    here = selectors.person_audit_events_for_actor(data["operator"], membership.subdepartment, person)[:20]
+    assert "audit_auditevent" not in _seq_scans(_qs_plan(here))

@@ -62,3 +62,19 @@ def test_the_trail_reads_as_sentences(sb: Walk, lang: str) -> None:
     widths = page.locator("table.trail tbody tr").evaluate_all("rows => rows.map(r => r.scrollWidth)")
     assert max(widths) <= 390
     page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_the_user_page_shows_the_persons_history(sb: Walk) -> None:
+    page = sb.page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    lang = "nl"
+    path = _trail_path(sb).removesuffix("audit/") + "users/"
+    sb.goto(f"/{lang}{path}", "users-campus")
+    page.get_by_role("link", name=re.compile(rf"^{re.escape(tr(lang, 'View'))} .*Greet")).click()
+    page.get_by_role("heading", name=tr(lang, "History in this subdepartment")).wait_for()
+    sb.check("user-history")
+    history = page.locator("table.trail tbody tr").evaluate_all("rows => rows.map(r => r.dataset.action)")
+    assert history[:3] == ["grant.add", "grant.add", "user.add"]
+    page.get_by_role("link", name=tr(lang, "All events concerning this person in the audit trail")).click()
+    page.wait_for_url(re.compile(r"whom="))
+    sb.check("trail-of-the-person")

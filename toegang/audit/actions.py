@@ -64,6 +64,8 @@ class Reason(models.TextChoices):
     SWITCHED_OFF = "switched off", _("switched off")
     UNTICKED = "unticked", _("unticked")
     GENERATE_DATA = "generate_data", _("generate_data command")
+    # Password logins refused by allauth's "login_failed" rate limit, when no single limit is named.
+    RATE_LIMIT = "rate limit", _("too many failed attempts")
     # External (OpenID Connect) logins.
     NO_SSIN_CLAIM = "no_ssin_claim", _("the provider sent no INSZ")
     MALFORMED_SSIN = "malformed_ssin", _("the provider sent an invalid INSZ")

@@ -11,6 +11,7 @@ registry at read time, one query per catalogue for a whole page of events.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,7 @@ _NOT_CHANGES = frozenset(
         "active",
         "on",
         "revoke_reason",
+        "revoked",
     }
 )
 
@@ -98,7 +100,6 @@ _FIELDS: dict[str, tuple[str, str, str]] = {
     "contact_email": ("delegation", "RoleAssignment", "contact_email"),
     "contact_local_email": ("delegation", "RoleAssignment", "contact_local_email"),
     "contact_phone": ("delegation", "RoleAssignment", "contact_phone"),
-    "revoked": ("organisations", "Certificate", "valid_until"),
 }
 
 
@@ -115,10 +116,6 @@ class RenderedEvent:
     sentence: str
     changes: Sequence[Change]
     reason: str
-
-    @property
-    def action_label(self) -> str:
-        return _action_label(self.event.action)
 
 
 class _Facts(dict[str, str]):
@@ -203,18 +200,31 @@ def _changes(ev: AuditEvent) -> list[Change]:
             continue
         field = _field(key)
         label = str(field.verbose_name) if field is not None else key.replace("_", " ")
-        if key == "revoked":
-            label = _("revoked")
-            field = None
         changes.append(
             Change(label[:1].upper() + label[1:], _choice_label(field, before[key]), _choice_label(field, new))
         )
     return changes
 
 
+# toegang.accounts.passwords.limits_reached names the full "login_failed" limits as "10/m/ip full".
+_FULL_LIMIT = re.compile(r"^(?P<limit>\d+/\w+)/(?P<scope>ip|key) full$")
+LIMIT_PER_ADDRESS = gettext_lazy("the limit of failed attempts from one address (%(limit)s) was reached")
+LIMIT_PER_ACCOUNT = gettext_lazy("the limit of failed attempts for one account (%(limit)s) was reached")
+
+
 def _reason(ev: AuditEvent) -> str:
     if ev.reason in Reason.values:
         return str(Reason(ev.reason).label)
+    if ev.action == Action.LOGIN_PASSWORD_LOCKED:
+        parts = []
+        for part in ev.reason.split("; "):
+            full = _FULL_LIMIT.match(part)
+            if full is None:
+                parts.append(part)
+                continue
+            template = LIMIT_PER_ADDRESS if full["scope"] == "ip" else LIMIT_PER_ACCOUNT
+            parts.append(str(template) % {"limit": full["limit"]})
+        return "; ".join(parts)
     return ev.reason
 
 

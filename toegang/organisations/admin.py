@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db import transaction
+from django.db import models, transaction
 from django.forms import ModelForm
 from django.http import HttpRequest
 
@@ -16,12 +16,23 @@ from toegang.audit.services import audit_record
 from toegang.organisations.models import Audience, Enterprise, Quality
 
 
+def _plain(value: Any) -> Any:
+    """A form value as data: a catalogue entry by its code (else its id), not its name in one language."""
+    if isinstance(value, models.Model):
+        return getattr(value, "code", value.pk)
+    if isinstance(value, list | tuple | models.QuerySet):
+        return sorted(str(_plain(v)) for v in value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
 class AuditedCatalogueAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:  # type: ignore[type-arg]
-        before = {k: str(v) for k, v in form.initial.items()} if change else None
+        before = {k: _plain(v) for k, v in form.initial.items()} if change else None
         with transaction.atomic():
             super().save_model(request, obj, form, change)
             assert isinstance(request.user, User)
@@ -31,7 +42,7 @@ class AuditedCatalogueAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 obj=obj,
                 params={"model": obj._meta.label_lower, "code": str(getattr(obj, "code", obj.pk))},
                 before=before,
-                after={k: str(form.cleaned_data.get(k)) for k in form.changed_data},
+                after={k: _plain(form.cleaned_data.get(k)) for k in form.changed_data},
             )
 
 
