@@ -85,7 +85,6 @@ def main() -> None:
 
 def _run(args: argparse.Namespace) -> None:
 
-    from toegang.mail.models import OutgoingMail
     from django.db import transaction
 
     from toegang.accounts.models import User
@@ -95,6 +94,7 @@ def _run(args: argparse.Namespace) -> None:
     from toegang.delegation.models import Role, RoleAssignment
     from toegang.delegation.services import role_appoint
     from toegang.identifiers import cbe_make, ssin_make
+    from toegang.mail.models import OutgoingMail
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
     from toegang.seed.demo import _catalogue
 

@@ -19,6 +19,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import F
 from django.utils import timezone, translation
 
+from toegang.mail import tasks
 from toegang.mail.models import MailStatus, OutgoingMail
 
 logger = logging.getLogger(__name__)
@@ -76,9 +77,7 @@ class _DeliveryHook:
     def __call__(self) -> None:
         self.pending = False
         # Imported here: toegang.mail.tasks imports this module.
-        from toegang.mail.tasks import mail_deliver
-
-        mail_deliver.enqueue()
+        tasks.mail_deliver.enqueue()
 
 
 def _deliver_on_commit(using: str = DEFAULT_DB_ALIAS) -> None:
