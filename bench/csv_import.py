@@ -91,12 +91,12 @@ def _run(args: argparse.Namespace) -> None:
     from toegang.accounts.models import User
     from toegang.applications.models import ApplicationGrant
     from toegang.applications.services import subdepartment_applications
-    from toegang.delegation.csv_import import parse, subdepartment_users_import
+    from toegang.delegation.csv_import import parse, rows_import
     from toegang.delegation.models import Role, RoleAssignment
     from toegang.delegation.services import role_appoint
     from toegang.identifiers import cbe_make, ssin_make
-    from toegang.seed.demo import _catalogue
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
+    from toegang.seed.demo import _catalogue
 
     operator = User.objects.create_user(username="bench-operator", is_staff=True)
     quality = _catalogue()
@@ -174,13 +174,13 @@ def _run(args: argparse.Namespace) -> None:
 
     with _count_queries() as q:
         t = time.perf_counter()
-        report = subdepartment_users_import(actor=sb, subdepartment=sd, rows=rows, dry_run=True)
+        report = rows_import(actor=sb, subdepartment=sd, rows=rows, dry_run=True)
         results.append(("preview (dry run, rolled back)", time.perf_counter() - t, q[0]))
     assert report.ok and not report.committed, [r.errors for r in report.errors[:5]]
 
     with _count_queries() as q:
         t = time.perf_counter()
-        report = subdepartment_users_import(actor=sb, subdepartment=sd, rows=rows, dry_run=False)
+        report = rows_import(actor=sb, subdepartment=sd, rows=rows, dry_run=False)
         results.append(("import (committed, mails after commit)", time.perf_counter() - t, q[0]))
     assert report.committed and report.new_count == n
     assert len(mail.outbox) == n

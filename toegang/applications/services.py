@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -13,7 +14,8 @@ from django.utils.translation import gettext as _
 
 from toegang.accounts.models import User
 from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
-from toegang.audit.services import audit_record
+from toegang.audit.models import AuditEvent
+from toegang.audit.services import audit_event, audit_record
 from toegang.delegation import authz
 from toegang.organisations.models import Subdepartment
 
@@ -93,19 +95,37 @@ def subdepartment_applications(subdepartment: Subdepartment) -> list[SecuredAppl
     return list(switched_on_applications(subdepartment))
 
 
-def _grant_audit(grant: ApplicationGrant, *, actor: User, action: str, reason: str = "") -> None:
+def _grant_audit_fields(grant: ApplicationGrant, *, action: str) -> dict[str, Any]:
     snapshot = {"person": grant.person_id, "application": grant.application.code, "active": grant.valid_until is None}
-    audit_record(
-        actor=actor,
-        action=action,
-        obj=grant,
-        enterprise=grant.subdepartment.enterprise,
-        enterprise_quality=grant.subdepartment.enterprise_quality,
-        subdepartment=grant.subdepartment,
-        before={**snapshot, "active": action != "grant.add"},
-        after=snapshot,
-        reason=reason,
+    return {
+        "obj": grant,
+        "enterprise": grant.subdepartment.enterprise,
+        "enterprise_quality": grant.subdepartment.enterprise_quality,
+        "subdepartment": grant.subdepartment,
+        "before": {**snapshot, "active": action != "grant.add"},
+        "after": snapshot,
+    }
+
+
+def grant_audit_event(grant: ApplicationGrant, *, actor: User, action: str, reason: str = "") -> AuditEvent:
+    """The audit event of a grant added or ended, unsaved (the CSV import writes them in batches)."""
+    return audit_event(actor=actor, action=action, reason=reason, **_grant_audit_fields(grant, action=action))
+
+
+def _grant_audit(grant: ApplicationGrant, *, actor: User, action: str, reason: str = "") -> None:
+    audit_record(actor=actor, action=action, reason=reason, **_grant_audit_fields(grant, action=action))
+
+
+def switched_on_ids(subdepartment: Subdepartment) -> set[int]:
+    return set(
+        SubdepartmentApplication.objects.filter(subdepartment=subdepartment, valid_until__isnull=True).values_list(
+            "application_id", flat=True
+        )
     )
+
+
+def not_switched_on_error(names: Iterable[str]) -> str:
+    return _("Not switched on for this subdepartment: %(names)s.") % {"names": ", ".join(names)}
 
 
 def _grant_end(grant: ApplicationGrant, *, actor: User, reason: str, now: datetime | None = None) -> None:
@@ -130,19 +150,10 @@ def person_grants_set(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("person_grants_set runs inside the membership service's transaction")
     wanted = {a.pk: a for a in applications}
-    switched_on = set(
-        SubdepartmentApplication.objects.filter(subdepartment=subdepartment, valid_until__isnull=True).values_list(
-            "application_id", flat=True
-        )
-    )
+    switched_on = switched_on_ids(subdepartment)
     refused = [a for pk, a in wanted.items() if pk not in switched_on]
     if refused:
-        raise ValidationError(
-            {
-                "applications": _("Not switched on for this subdepartment: %(names)s.")
-                % {"names": ", ".join(a.name for a in refused)}
-            }
-        )
+        raise ValidationError({"applications": not_switched_on_error(a.name for a in refused)})
     current = {
         g.application_id: g
         for g in ApplicationGrant.objects.select_for_update()

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from toegang.accounts.models import User
 from toegang.audit.models import AuditEvent
 from toegang.delegation import authz
-from toegang.delegation.models import SUBDEPARTMENT_ROLES, Role, RoleAssignment
+from toegang.delegation.models import SUBDEPARTMENT_ROLES, Role, RoleAssignment, UserImport
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
 
@@ -204,3 +204,17 @@ def subdepartment_members_by_ids(actor: User, subdepartment: Subdepartment, ids:
     if not ids or any(pk not in found for pk in ids):
         raise Http404
     return [found[pk] for pk in dict.fromkeys(ids)]
+
+
+def user_import_for_actor(actor: User, subdepartment: Subdepartment, pk: int) -> UserImport:
+    """An import of ``subdepartment`` (already scoped to the actor by its own selector); 404 otherwise."""
+    obj = (
+        UserImport.objects.filter(
+            pk=pk, subdepartment=subdepartment, subdepartment__in=authz.subdepartments_visible(actor)
+        )
+        .defer("text")
+        .first()
+    )
+    if obj is None:
+        raise Http404
+    return obj
