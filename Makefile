@@ -20,13 +20,13 @@ $(STAMP): requirements.txt requirements-dev.txt demo/requirements.txt
 
 install: $(STAMP) ## create .venv and install the pinned dependencies
 
-run: $(STAMP) compilemessages ## serve http://127.0.0.1:8000 with demo data (gunicorn, SQLite under var/)
+run: $(STAMP) compilemessages ## serve http://127.0.0.1:8000 with demo data (gunicorn, task worker, scheduler; SQLite under var/)
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py demo_load --if-empty
 	$(BIN)/python manage.py oidc_key
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	$(BIN)/gunicorn toegang.wsgi:application --bind $(HOST):$(PORT) --workers 2 --timeout 300 --access-logfile -
+	$(BIN)/python deploy/run.py --bind $(HOST):$(PORT) --workers 2
 
 totp: $(STAMP) ## print the current app code of the demo managers
 	@$(BIN)/python manage.py demo_totp

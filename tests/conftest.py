@@ -7,8 +7,10 @@ own HTB, TB and SB, so every test can try to cross from one tenant into the othe
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,6 +41,14 @@ def _fast_password_hashing(settings: Any) -> None:
         "django.contrib.auth.hashers.MD5PasswordHasher",
         "toegang.oidc.hashers.ClientSecretHasher",
     ]
+
+
+@pytest.fixture(autouse=True)
+def _jobs_run_on_commit(settings: Any) -> None:
+    # Unit tests run each job in-process when it is enqueued (on commit): a mail queued by a change is
+    # in mail.outbox once the change's on-commit callbacks ran. The engines themselves, with real
+    # worker processes, are tested in tests/test_jobs_engines.py.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
 
 @pytest.fixture(autouse=True)
@@ -180,3 +190,15 @@ def password_login(client: Client, lang: str, username: str, password: str, totp
 def _fresh_cache() -> None:
     # Rate limits and used TOTP codes live in the cache; each test starts without them.
     cache.clear()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    # The test database in a file rather than in memory, so that the worker and scheduler processes of
+    # tests/test_jobs_engines.py open the same database as the test (PostgreSQL's test database is
+    # shared already). pytest-django removes it at the end; the pid keeps parallel runs apart.
+    from django.conf import settings as django_settings
+
+    db = django_settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db.setdefault("TEST", {})["NAME"] = str(Path(django_settings.VAR_DIR) / f"test-{os.getpid()}.sqlite3")

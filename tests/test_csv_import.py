@@ -35,9 +35,6 @@ NEW3 = ssin_make(2003, 5, 12, 503)  # born after 2000: other check-digit rule, a
 @pytest.fixture(autouse=True)
 def _fast_hasher(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # The import job runs when "Importeren" commits, in the test's process (the worker is tested in
-    # test_csv_import_job.py).
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
 
 def csv_bytes(

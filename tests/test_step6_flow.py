@@ -89,7 +89,8 @@ def _mail(settings: Any) -> None:
 @pytest.mark.django_db
 @pytest.mark.parametrize("lang", ["nl", "fr", "de"])
 def test_manual_step_6_screen_by_screen(lang: str, django_capture_on_commit_callbacks: Any) -> None:
-    demo_load()
+    with django_capture_on_commit_callbacks(execute=True):
+        demo_load()
     mail.outbox.clear()
     t = TEXT[lang]
     client = Client()

@@ -124,7 +124,8 @@ def test_co_sb_and_every_manager_above_may_add(world: World, actor: str) -> None
 
 @pytest.mark.django_db
 def test_bekijken_untick_block_and_mail(world: World, django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
-    m = _add(world, applications=world.apps[:2])
+    with django_capture_on_commit_callbacks(execute=True):
+        m = _add(world, applications=world.apps[:2])
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         membership_update(

@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "django_filters",
     "django_tasks",
     "django_tasks_db",
+    # the Redis engine's worker command (manage.py rqworker) and its queue configuration
+    "django_rq",
     "oauth2_provider",
     "toegang.accounts",
     "toegang.audit",
@@ -56,6 +58,8 @@ INSTALLED_APPS = [
     "toegang.applications",
     "toegang.delegation",
     "toegang.portal",
+    "toegang.mail",
+    "toegang.jobs",
     "toegang.oidc",
     # django-ninja: in INSTALLED_APPS so that /api/docs serves its bundled Swagger UI (no CDN)
     "ninja",
@@ -317,8 +321,26 @@ API_TOKEN_CACHE_SECONDS = int(env("API_TOKEN_CACHE_SECONDS", "60" if _redis_url 
 # backport of Django 6's django.tasks). "database" (default): django-tasks-db, the embedded engine on
 # the same database, whose worker `make run` starts; "redis": django-tasks-rq on TOEGANG_REDIS_URL,
 # for workers on several hosts (docs/deployment.md).
+# "immediate" runs each job in the enqueuing process at once (the unit tests: jobs run on commit).
 TASK_ENGINE = env("TASK_ENGINE", "database")
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "redis": "django_tasks_rq.RQBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+if TASK_ENGINE not in TASK_BACKENDS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"TOEGANG_TASK_ENGINE must be one of {', '.join(TASK_BACKENDS)}, not {TASK_ENGINE!r}")
+if TASK_ENGINE == "redis" and not _redis_url:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("TOEGANG_TASK_ENGINE=redis needs TOEGANG_REDIS_URL")
+TASKS = {"default": {"BACKEND": TASK_BACKENDS[TASK_ENGINE], "QUEUES": ["default"]}}
+# django-rq's queues, read by django-tasks-rq's backend and by `manage.py rqworker default` on every
+# worker host. A job that runs longer than DEFAULT_TIMEOUT seconds is killed by its worker.
+RQ_QUEUES = {"default": {"URL": _redis_url or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 3600}}
+RQ_SHOW_ADMIN_LINK = False
 
 _email_url = env("EMAIL_URL", "console:")
 if _email_url.startswith("console:"):
@@ -337,6 +359,8 @@ else:
     EMAIL_USE_TLS = _u.scheme == "smtp+tls"
     EMAIL_USE_SSL = _u.scheme == "smtps"
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "toegang <no-reply@toegang.invalid>")
+# Seconds an SMTP connection may block the mail job (Django's default is no limit at all).
+EMAIL_TIMEOUT = int(env("EMAIL_TIMEOUT", "30"))
 
 SECURE = BASE_URL.startswith("https://")
 SESSION_COOKIE_SECURE = SECURE

@@ -3,12 +3,14 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context as allauth_context
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialLogin
 from allauth.socialaccount.providers.base import AuthProcess
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.sites.shortcuts import get_current_site
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
@@ -21,6 +23,7 @@ from toegang.audit.middleware import current_request
 from toegang.audit.models import AuditEvent
 from toegang.audit.services import audit_record
 from toegang.identifiers import ssin_clean
+from toegang.mail.services import mail_enqueue
 
 # One answer for every identity toegang cannot let in (unknown INSZ, malformed INSZ, inactive
 # person, an identity linked to someone else): the answer must not tell whether an account exists.
@@ -57,6 +60,19 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def authentication_failed(self, request: HttpRequest, **credentials: Any) -> None:
         passwords.audit_login_event("login.password.failed", credentials)
+
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        # allauth renders its message (password reset and the like) as it would send it; it goes to
+        # the outbox instead, so an SMTP failure never turns the request into an error (toegang/mail).
+        request = allauth_context.request
+        ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
+        message = self.render_mail(template_prefix, email, ctx)
+        html = next(
+            (content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), ""
+        )
+        with transaction.atomic():
+            for to in message.to:
+                mail_enqueue(to=to, subject=str(message.subject), body=str(message.body), html=str(html))
 
     def clean_password(self, password: str, user: Any = None) -> str:
         if getattr(user, "must_change_password", False) and user.check_password(password):

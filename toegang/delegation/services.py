@@ -16,7 +16,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mass_mail
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.template.loader import render_to_string
@@ -37,6 +36,7 @@ from toegang.audit.services import audit_event, audit_record, audit_record_many
 from toegang.delegation import authz
 from toegang.delegation.models import ImportStatus, Role, RoleAssignment, Status, UserImport
 from toegang.identifiers import ssin_clean
+from toegang.mail.services import mail_enqueue, mail_enqueue_many
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
 Scope = Enterprise | EnterpriseQuality | Subdepartment
@@ -490,17 +490,13 @@ def notify_access_changed(
     removed: list[SecuredApplication],
     ended: bool = False,
 ) -> None:
-    """E-mail the person, in their own language, once the transaction has committed."""
-    messages = access_changed_messages([(membership, added, removed, ended)])
-    if messages:
-        _mails_send_after_commit(messages)
+    """Queue an e-mail to the person, in their own language, with the change's transaction.
 
-
-def _mails_send_after_commit(messages: list[tuple[str, str, str]]) -> None:
-    def send() -> None:
-        send_mass_mail([(subject, body, None, [to]) for to, subject, body in messages])
-
-    transaction.on_commit(send)
+    The outbox row commits or rolls back with the change; a job sends it after commit, so an SMTP
+    failure neither fails nor undoes the change (toegang/mail).
+    """
+    for to, subject, body in access_changed_messages([(membership, added, removed, ended)]):
+        mail_enqueue(to=to, subject=subject, body=body, language=membership.person.language or "nl")
 
 
 # --- The CSV import: many users at once, through the same checks ---------------------------------
@@ -661,7 +657,7 @@ def subdepartment_users_import(
             )
             if progress is not None:
                 progress(min(start + IMPORT_CHUNK, len(rows)))
-        mails_enqueue(messages)
+        mail_enqueue_many(messages)
         if user_import is not None:
             now = timezone.now()
             UserImport.objects.filter(pk=user_import.pk).update(
@@ -730,8 +726,3 @@ def _users_write(
     return access_changed_messages(
         (membership, list(rows[i].applications), [], False) for i, membership in zip(indexes, memberships, strict=True)
     )
-
-
-def mails_enqueue(messages: list[tuple[str, str, str]]) -> None:
-    """Send ``messages`` (to, subject, body) once the transaction has committed."""
-    _mails_send_after_commit(messages)

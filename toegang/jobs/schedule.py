@@ -1,0 +1,26 @@
+"""The periodic jobs: one line each. ``manage.py scheduler`` fires them (toegang/jobs/scheduler.py).
+
+To add one (the expiry of scheduled ends, reminders): write the task in its app's ``tasks.py`` with
+``@task()`` and add a line here with a unique name, the task's dotted path and a crontab expression
+(minute hour day-of-month month day-of-week, in TIME_ZONE, Europe/Brussels). Each firing enqueues the
+task once, whichever of the scheduler hosts fires first; the job itself runs on a worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    task: str
+    cron: str
+
+
+SCHEDULE: tuple[Periodic, ...] = (
+    # mails whose job was lost (engine down at commit, a worker killed) or whose back-off has passed
+    Periodic("mail.sweep", "toegang.mail.tasks.mail_sweep", "* * * * *"),
+    Periodic("sessions.clear", "toegang.jobs.tasks.sessions_clear", "17 3 * * *"),
+    Periodic("tasks.prune", "toegang.jobs.tasks.task_results_prune", "41 3 * * *"),
+)

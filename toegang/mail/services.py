@@ -1,0 +1,202 @@
+"""Writes of the outbox: queue e-mails with a change, and hand them to SMTP afterwards.
+
+``mail_enqueue`` and ``mail_enqueue_many`` are what other apps call, inside their own transaction: the
+rows commit or roll back with the change, and once it has committed one job per transaction delivers
+them. ``mail_deliver_due`` is that job's body (``toegang.mail.tasks``).
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import F
+from django.utils import timezone, translation
+
+from toegang.mail.models import MailStatus, OutgoingMail
+
+logger = logging.getLogger(__name__)
+
+# Back-off after a failed attempt: 1 min, 2, 4, … at most an hour; after a day the mail is given up.
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_MAX = timedelta(hours=1)
+GIVE_UP_AFTER = timedelta(hours=24)
+# How long a worker owns a mail it is handing to SMTP (well beyond EMAIL_TIMEOUT). A worker killed
+# mid-send leaves the row in "sending"; once the lease has passed it is due again, so at most that one
+# message can go out twice.
+LEASE = timedelta(minutes=10)
+# Errors about one message rather than about the server: the next mails may still go through.
+_MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+BULK_BATCH = 1000
+
+
+def mail_enqueue(*, to: str, subject: str, body: str, html: str = "", language: str | None = None) -> OutgoingMail:
+    """Queue one e-mail with the caller's transaction; it is delivered after that transaction commits."""
+    mail = OutgoingMail.objects.create(
+        to=to,
+        subject=subject[:400],
+        body=body,
+        html=html,
+        language=language if language is not None else (translation.get_language() or ""),
+    )
+    _deliver_on_commit()
+    return mail
+
+
+def mail_enqueue_many(messages: Iterable[tuple[str, str, str]]) -> int:
+    """Queue (to, subject, body) e-mails in bulk (imports of thousands of users); one delivery job."""
+    language = translation.get_language() or ""
+    now = timezone.now()
+    rows = [
+        OutgoingMail(to=to, subject=subject[:400], body=body, language=language, created_at=now, next_attempt_at=now)
+        for to, subject, body in messages
+    ]
+    if not rows:
+        return 0
+    OutgoingMail.objects.bulk_create(rows, batch_size=BULK_BATCH)
+    _deliver_on_commit()
+    return len(rows)
+
+
+class _DeliveryHook:
+    """The on-commit callback of one transaction; ``pending`` until it has run."""
+
+    def __init__(self) -> None:
+        self.pending = True
+
+    def __call__(self) -> None:
+        self.pending = False
+        from toegang.mail.tasks import mail_deliver
+
+        mail_deliver.enqueue()
+
+
+def _deliver_on_commit(using: str = DEFAULT_DB_ALIAS) -> None:
+    # One job per transaction, however many mails it queues. A hook still pending in the on-commit list
+    # that was registered in this savepoint or an enclosing one fires exactly when these rows commit, so
+    # it covers them; a rolled-back savepoint takes its hooks out of that list. (A hook of an earlier,
+    # released sibling savepoint would cover them too, but is not relied on: the test suite runs every
+    # test in one transaction, where "earlier" means "another change".)
+    connection = transaction.get_connection(using)
+    if connection.in_atomic_block:
+        open_savepoints = set(connection.savepoint_ids)
+        for sids, func, _robust in connection.run_on_commit:
+            if isinstance(func, _DeliveryHook) and func.pending and sids <= open_savepoints:
+                return
+    # robust: if the engine cannot take the job (Redis down), the change stands and the periodic sweep
+    # delivers the mail later.
+    transaction.on_commit(_DeliveryHook(), using=using, robust=True)
+
+
+@dataclass
+class Delivery:
+    sent: int = 0
+    failed: int = 0
+    retry_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "retry_at": self.retry_at.isoformat() if self.retry_at else None,
+        }
+
+
+def mail_deliver_due(*, limit: int | None = None) -> Delivery:
+    """Send the due mails one by one; each is claimed, sent and marked in its own small transaction.
+
+    On an error about the server (refused connection, timeout, authentication) the run stops: the
+    failed mail is rescheduled with back-off and ``retry_at`` says when to try again; the other due
+    mails keep their turn. On an error about one message only, that message is rescheduled and the
+    run goes on.
+    """
+    result = Delivery()
+    backend = get_connection(fail_silently=False)
+    try:
+        while limit is None or result.sent + result.failed < limit:
+            mail = _claim_next()
+            if mail is None:
+                break
+            try:
+                backend.open()
+                backend.send_messages([_message(mail)])
+            except (smtplib.SMTPException, OSError) as exc:
+                result.failed += 1
+                retry_at = _record_failure(mail, exc)
+                if retry_at is not None and (result.retry_at is None or retry_at < result.retry_at):
+                    result.retry_at = retry_at
+                if not isinstance(exc, _MESSAGE_ERRORS):
+                    break
+                continue
+            OutgoingMail.objects.filter(pk=mail.pk, status=MailStatus.SENDING).update(
+                status=MailStatus.SENT, sent_at=timezone.now()
+            )
+            result.sent += 1
+    finally:
+        try:
+            backend.close()
+        except (smtplib.SMTPException, OSError):
+            logger.debug("closing the SMTP connection failed", exc_info=True)
+    return result
+
+
+def _claim_next() -> OutgoingMail | None:
+    now = timezone.now()
+    due = OutgoingMail.objects.filter(
+        status__in=[MailStatus.PENDING, MailStatus.SENDING], next_attempt_at__lte=now
+    ).order_by("next_attempt_at", "id")
+    while True:
+        with transaction.atomic():
+            # PostgreSQL: workers on several hosts skip each other's rows instead of queueing behind them.
+            # SQLite has no row locks (select_for_update is ignored there), but toegang opens its SQLite
+            # transactions IMMEDIATE, so claims are serialised by the database lock; and the claim itself
+            # is a conditional UPDATE on the status and time read, so a row can be claimed only once.
+            mail = due.select_for_update(skip_locked=True).first()
+            if mail is None:
+                return None
+            claimed = OutgoingMail.objects.filter(
+                pk=mail.pk, status=mail.status, next_attempt_at=mail.next_attempt_at
+            ).update(status=MailStatus.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + LEASE)
+        if claimed:
+            mail.status = MailStatus.SENDING
+            mail.attempts += 1
+            mail.next_attempt_at = now + LEASE
+            return mail
+
+
+def _message(mail: OutgoingMail) -> EmailMultiAlternatives:
+    message = EmailMultiAlternatives(subject=mail.subject, body=mail.body, to=[mail.to])
+    if mail.html:
+        message.attach_alternative(mail.html, "text/html")
+    return message
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Back-off before attempt ``attempts + 1``: 1 min, 2, 4, … capped at RETRY_MAX."""
+    delay: timedelta = RETRY_FIRST * 2 ** max(attempts - 1, 0)
+    return min(delay, RETRY_MAX)
+
+
+def _record_failure(mail: OutgoingMail, exc: BaseException) -> datetime | None:
+    now = timezone.now()
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    if now - mail.created_at >= GIVE_UP_AFTER:
+        OutgoingMail.objects.filter(pk=mail.pk, status=MailStatus.SENDING).update(
+            status=MailStatus.FAILED, last_error=error
+        )
+        logger.error("mail %s to %s given up after %s attempts: %s", mail.pk, mail.to, mail.attempts, error)
+        return None
+    retry_at = now + retry_delay(mail.attempts)
+    OutgoingMail.objects.filter(pk=mail.pk, status=MailStatus.SENDING).update(
+        status=MailStatus.PENDING, next_attempt_at=retry_at, last_error=error
+    )
+    logger.warning(
+        "mail %s to %s not sent (attempt %s), next at %s: %s", mail.pk, mail.to, mail.attempts, retry_at, error
+    )
+    return retry_at
