@@ -314,6 +314,10 @@ def test_confirm_checks_again_and_rolls_back_everything(world: World, sb: Client
     body = page.content.decode()
     assert "Nothing was imported: the data changed since the preview." in body
     assert page.context["report"].rows[2].errors == ["This person is already a user of this subdepartment."]
+    # In the reader's language, as the rest of the page.
+    with translation.override("nl"):
+        nl_page = sb.get(reverse("portal:users_import_progress", args=[sd.pk, user_import.pk])).content.decode()
+    assert "Er werd niets geïmporteerd: de gegevens zijn sinds de voorvertoning gewijzigd." in nl_page
     report = sb.get(reverse("portal:users_import_report", args=[sd.pk, user_import.pk]))
     assert report["Content-Disposition"] == f'attachment; filename="import-{user_import.pk}-report.csv"'
     lines = report.content.decode("utf-8-sig").splitlines()
