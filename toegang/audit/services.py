@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Required, TypedDict
 
 from django.db import models, transaction
 
@@ -10,33 +10,40 @@ from toegang.audit.middleware import current_request
 from toegang.audit.models import AuditEvent
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
+if TYPE_CHECKING:  # typing.Unpack is Python 3.12's; only the type checker reads it here
+    from typing_extensions import Unpack
 
-def audit_event(
-    *,
-    actor: User | None,
-    action: str,
-    obj: models.Model,
-    enterprise: Enterprise | None = None,
-    enterprise_quality: EnterpriseQuality | None = None,
-    subdepartment: Subdepartment | None = None,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    reason: str = "",
-) -> AuditEvent:
+
+class AuditFields(TypedDict, total=False):
+    """What an audit event records; ``actor``, ``action`` and ``obj`` are always given."""
+
+    actor: Required[User | None]
+    action: Required[str]
+    obj: Required[models.Model]
+    enterprise: Enterprise | None
+    enterprise_quality: EnterpriseQuality | None
+    subdepartment: Subdepartment | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reason: str
+
+
+def audit_event(**fields: Unpack[AuditFields]) -> AuditEvent:
     """One audit event, not saved yet: ``audit_record`` saves one, ``audit_record_many`` a batch."""
     ctx = current_request.get()
+    obj = fields["obj"]
     return AuditEvent(
-        actor=actor,
-        action=action,
-        enterprise=enterprise,
-        enterprise_quality=enterprise_quality,
-        subdepartment=subdepartment,
+        actor=fields["actor"],
+        action=fields["action"],
+        enterprise=fields.get("enterprise"),
+        enterprise_quality=fields.get("enterprise_quality"),
+        subdepartment=fields.get("subdepartment"),
         object_type=obj._meta.label_lower,
         object_id=str(obj.pk),
         object_repr=str(obj)[:300],
-        before=before,
-        after=after,
-        reason=reason[:200],
+        before=fields.get("before"),
+        after=fields.get("after"),
+        reason=fields.get("reason", "")[:200],
         request_id=ctx.request_id if ctx else "",
         client_address=ctx.client_address if ctx else None,
     )
@@ -47,31 +54,10 @@ def _require_transaction() -> None:
         raise RuntimeError("audit_record must be called inside the transaction of the change")
 
 
-def audit_record(
-    *,
-    actor: User | None,
-    action: str,
-    obj: models.Model,
-    enterprise: Enterprise | None = None,
-    enterprise_quality: EnterpriseQuality | None = None,
-    subdepartment: Subdepartment | None = None,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    reason: str = "",
-) -> AuditEvent:
+def audit_record(**fields: Unpack[AuditFields]) -> AuditEvent:
     """Write one audit event. Must run inside the transaction of the change it records."""
     _require_transaction()
-    event = audit_event(
-        actor=actor,
-        action=action,
-        obj=obj,
-        enterprise=enterprise,
-        enterprise_quality=enterprise_quality,
-        subdepartment=subdepartment,
-        before=before,
-        after=after,
-        reason=reason,
-    )
+    event = audit_event(**fields)
     event.save()
     return event
 
