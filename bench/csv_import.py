@@ -5,11 +5,11 @@
 SQLite under a temporary directory; PostgreSQL when TOEGANG_DATABASE_URL points at a server (a
 scratch database beside it, dropped afterwards unless --keep). JSON: one entry per database vendor.
 
-Prints users/second for parsing, the preview (a dry run: the whole import, rolled back), the real
-import (one transaction, every row through ``subdepartment_user_add`` with its permission check,
-audit events and an e-mail after commit, locmem backend), and beside them a bare ``bulk_create`` of
-the same rows (users, memberships, grants; no checks, no audit), which is the floor the per-row
-service path is compared with.
+Prints users/second for parsing, the preview (the file's checks and the service's, one query per
+lookup, nothing written), the real import (``csv_import.rows_import`` → ``services.subdepartment_users_import``:
+one transaction with the permission check, persons, memberships, grants, audit events and one outbox
+e-mail per user, all with ``bulk_create``), and beside them a bare ``bulk_create`` of the same rows
+(users, memberships, grants; no checks, no audit, no mail), the floor the import is compared with.
 """
 
 from __future__ import annotations
