@@ -73,7 +73,7 @@ def test_status_page_and_json_follow_the_job(world: World, client: Client) -> No
     assert "/static/toegang/import_progress.js" in page and "<script>" not in page
     data = client.get(status).json()
     assert (data["status"], data["processed"], data["total"], data["finished"]) == ("queued", 0, 3, False)
-    assert data["text"] == "0 of 3 rows"
+    assert data["progress_text"] == "Queued: 0 of 3 rows"
     assert client.get(report).status_code == 404  # no report before the end
 
     with TestCase.captureOnCommitCallbacks(execute=True):

@@ -198,6 +198,7 @@ def _import_context(user_import: UserImport) -> dict[str, Any]:
         "finished": user_import.is_finished,
         "report": report if user_import.report else None,
         "error": _(user_import.error) if user_import.error else "",
+        "progress_text": _progress_text(user_import),
     }
 
 
@@ -234,14 +235,15 @@ def users_import_status(request: HttpRequest, pk: int, import_pk: int) -> JsonRe
     _sd, user_import = _scoped_import(request, pk, import_pk)
     context = _import_context(user_import)
     del context["report"]
-    context["text"] = _progress_text(context["processed"], context["total"])
     return JsonResponse(context, headers={"Cache-Control": "no-store"})
 
 
-def _progress_text(processed: int, total: int) -> str:
-    return _("%(processed)s of %(total)s rows") % {
+def _progress_text(user_import: UserImport) -> str:
+    processed = user_import.rows_total if user_import.is_finished else user_import.rows_processed
+    return _("%(status)s: %(processed)s of %(total)s rows") % {
+        "status": user_import.get_status_display(),
         "processed": number_format(processed, force_grouping=True),
-        "total": number_format(total, force_grouping=True),
+        "total": number_format(user_import.rows_total, force_grouping=True),
     }
 
 

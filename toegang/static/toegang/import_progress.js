@@ -5,8 +5,7 @@
   var box = document.getElementById("import-progress");
   if (!box || box.dataset.finished === "1") { return; }
   var bar = document.getElementById("import-bar");
-  var status = box.querySelector('[data-field="status"]');
-  var text = box.querySelector('[data-field="text"]');
+  var text = document.getElementById("import-text");
   function poll() {
     fetch(box.dataset.statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (response) {
@@ -17,8 +16,7 @@
         bar.max = data.total || 1;
         bar.value = data.processed;
         bar.textContent = data.percent + "%";
-        status.textContent = data.status_label;
-        text.textContent = data.text;
+        text.textContent = data.progress_text;
         if (data.finished) { window.location.reload(); } else { window.setTimeout(poll, 1000); }
       })
       .catch(function () { window.setTimeout(poll, 3000); });
