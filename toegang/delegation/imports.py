@@ -59,7 +59,7 @@ ERROR_UNEXPECTED = gettext_noop("Nothing was imported: an unexpected error occur
 
 def stale_after() -> timedelta:
     """A heartbeat older than this means the import's worker is gone (a run writes one every 2 s)."""
-    return timedelta(seconds=float(getattr(settings, "IMPORT_STALE_SECONDS", 60)))
+    return timedelta(seconds=settings.IMPORT_STALE_SECONDS)
 
 
 def user_import_start(

@@ -1,11 +1,13 @@
-"""CSV import of users into a subdepartment: upload → preview (a dry run) → Importeren.
+"""CSV import of users into a subdepartment: upload → preview → Importeren → progress → report.
 
-The preview runs the real import and rolls it back (``delegation.csv_import``), so what the manager
-sees is what the import will do. The confirmation does not trust the browser: the decoded file is
-kept server-side in the session (compressed, at most 5 MB of text, for 30 minutes, for this
-subdepartment only), and the confirmation checks the file again from scratch inside the import's
+The preview runs every check of the import without writing (``csv_import.rows_import`` with
+``dry_run``), so what the manager sees is what the import will do. The confirmation does not trust
+the browser: the decoded file is kept server-side in the session (compressed, at most 5 MB of text,
+for 30 minutes, for this subdepartment only); Importeren stores it in a ``UserImport`` and enqueues
+the job (``delegation.imports``), which checks the file again from scratch inside the import's
 transaction. The confirm form only carries the digest of the previewed file, so a preview opened in
-another tab cannot be confirmed by mistake.
+another tab cannot be confirmed by mistake. The progress page polls a JSON status (a static script;
+without script the page refreshes itself) and ends with the summary and the per-row report (CSV).
 
 Size: the view refuses a body larger than the limit from its Content-Length, *before* Django parses
 it. Django's CSRF middleware would read ``request.POST`` first, which parses the whole multipart
