@@ -96,6 +96,7 @@ BENCH_FULL_DB ?= $(dir $(BENCH_PG))toegang_bench_full
 bench: $(STAMP) ## every benchmark, small and quick (minutes): tables printed, JSON in bench/results/
 	$(BIN)/python bench/password_login.py --logins 30
 	$(BIN)/python bench/csv_import.py --rows 2000
+	$(BIN)/python bench/mail_outbox.py --mails 2000 --deliver 500
 	$(BIN)/python bench/users_list.py --users 5000 --noise 1000 --runs 30
 	$(BIN)/python bench/authz_api.py --persons 5000 --grants 10000 --duration 5 --warmup 1
 	$(BIN)/python bench/generate.py --scale 0.01
@@ -109,6 +110,7 @@ bench-full: $(STAMP) ## every benchmark at full size on PostgreSQL (TOEGANG_DATA
 	$(BIN)/python bench/memory.py --database-url $(BENCH_FULL_DB) --rounds 500
 	$(BIN)/python bench/token_endpoint.py --database-url $(BENCH_FULL_DB) --duration 20 --pool 6000
 	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/csv_import.py --rows 10000
+	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/mail_outbox.py --mails 10000 --deliver 2000
 	TOEGANG_DATABASE_URL=$(BENCH_PG) $(BIN)/python bench/password_login.py --logins 200
 
 clean: ## remove the virtualenv and local data

@@ -35,6 +35,9 @@ def commands(bind: str, workers: int) -> dict[str, list[str]]:
         "web": [
             python, "-m", "gunicorn", "toegang.wsgi:application", "--bind", bind, "--workers", str(workers),
             "--timeout", "300", "--access-logfile", "-",
+            # gunicorn's control socket lives at one path per user: a second `make run` on the machine
+            # would take it over; toegang does not use it.
+            "--no-control-socket",
         ],
         "worker": worker,
         "scheduler": [*manage, "scheduler"],
@@ -54,38 +57,43 @@ def stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
             child.wait()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bind", default="127.0.0.1:8000")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-
+def supervise(programs: dict[str, list[str]], *, poll_seconds: float = 0.2) -> int:
+    """Start every program and wait; the first to end (or a signal) stops the rest. The exit status."""
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for name, command in commands(args.bind, args.workers).items():
+        for name, command in programs.items():
             # Each child in its own process group: Ctrl-C reaches this supervisor only, which then stops
             # the children in order instead of all of them dying at once mid-request.
             children[name] = subprocess.Popen(command, cwd=ROOT, start_new_session=True)  # noqa: S603
-        print(f"run: web (pid {children['web'].pid}), worker (pid {children['worker'].pid}), "
-              f"scheduler (pid {children['scheduler'].pid}); Ctrl-C stops all three", flush=True)  # fmt: skip
+        started = ", ".join(f"{name} (pid {child.pid})" for name, child in children.items())
+        print(f"run: {started}; Ctrl-C stops them all", flush=True)
         while not stopping:
             for name, child in children.items():
                 status = child.poll()
                 if status is not None:
                     print(f"run: {name} ended with status {status}; stopping the others", file=sys.stderr, flush=True)
-                    return status or 1
-            time.sleep(0.2)
+                    return status if status > 0 else 1
+            time.sleep(poll_seconds)
         return 0
     finally:
         stop(children)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--bind", default="127.0.0.1:8000")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    return supervise(commands(args.bind, args.workers))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = {
     "password_login": ["--logins", "2", "--users", "2"],
     "csv_import": ["--rows", "20"],
+    "mail_outbox": ["--mails", "20", "--deliver", "10"],
     "users_list": ["--users", "60", "--noise", "10", "--runs", "2"],
     "authz_api": ["--persons", "200", "--grants", "300", "--duration", "0.3", "--warmup", "0.1", "--workers", "1"],
     "generate": ["--scale", "0.0005"],

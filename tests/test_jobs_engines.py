@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import os
 import socket
-import socketserver
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from django_tasks import TaskResultStatus, task_backends
 from django_tasks_db.models import DBTaskResult
 
 from tests.conftest import World, login
+from tests.smtp_sink import smtp_sink
 from toegang.delegation.models import RoleAssignment
 from toegang.identifiers import ssin_make
 from toegang.jobs.models import ScheduledRun
@@ -39,63 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NEW = ssin_make(1988, 8, 8, 809)
 DATABASE_ENGINE = {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}
 REDIS_URL = os.environ.get("TOEGANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-
-class SmtpSink(socketserver.ThreadingTCPServer):
-    """Just enough of an SMTP server for Django's SMTP backend: it keeps each message it is given."""
-
-    allow_reuse_address = True
-    daemon_threads = True
-
-    def __init__(self, port: int) -> None:
-        self.messages: list[tuple[list[str], str]] = []
-        super().__init__(("127.0.0.1", port), _SmtpSession)
-
-
-class _SmtpSession(socketserver.StreamRequestHandler):
-    server: SmtpSink
-
-    def _reply(self, line: str) -> None:
-        self.wfile.write(f"{line}\r\n".encode())
-
-    def handle(self) -> None:
-        self._reply("220 sink ESMTP")
-        recipients: list[str] = []
-        while line := self.rfile.readline():
-            command = line.decode("ascii", "replace").strip()
-            verb = command[:4].upper()
-            if verb in {"EHLO", "HELO"}:
-                self._reply("250 sink")
-            elif verb == "MAIL":
-                recipients = []
-                self._reply("250 OK")
-            elif verb == "RCPT":
-                recipients.append(command.split(":", 1)[1].strip().strip("<>"))
-                self._reply("250 OK")
-            elif verb == "DATA":
-                self._reply("354 end with <CRLF>.<CRLF>")
-                data = []
-                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
-                    data.append(chunk.decode("utf-8", "replace"))
-                self.server.messages.append((recipients, "".join(data)))
-                self._reply("250 OK queued")
-            elif verb == "QUIT":
-                self._reply("221 bye")
-                return
-            else:
-                self._reply("250 OK")
-
-
-@contextmanager
-def smtp_sink(port: int) -> Iterator[SmtpSink]:
-    sink = SmtpSink(port)
-    thread = threading.Thread(target=sink.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield sink
-    finally:
-        sink.shutdown()
-        sink.server_close()
 
 
 def free_port() -> int:
@@ -317,7 +258,7 @@ def test_two_schedulers_enqueue_each_firing_once() -> None:
     assert all(p.returncode == 0 for p in hosts), outputs
     runs = list(ScheduledRun.objects.filter(job="test.tick").order_by("slot"))
     enqueued = sum(out.count("enqueued as") for out in outputs)
-    skipped = sum(out.count("already fired by another scheduler") for out in outputs)
+    skipped = sum(out.count("already enqueued by another process") for out in outputs)
     # Both schedulers fired the seconds they were both up; for each slot one enqueued, the other stood back.
     assert len(runs) >= 2 and enqueued == len(runs) and skipped >= 1, outputs
     assert len({r.slot for r in runs}) == len(runs)

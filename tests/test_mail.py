@@ -11,7 +11,9 @@ import time_machine
 from django.core import mail
 from django.db import transaction
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
+from toegang.jobs.models import ScheduledRun
 from toegang.mail import services, tasks
 from toegang.mail.models import MailStatus, OutgoingMail
 from toegang.mail.services import mail_deliver_due, mail_enqueue, mail_enqueue_many
@@ -107,6 +109,23 @@ def test_server_down_stops_the_run_and_backs_off_doubling_then_gives_up(settings
     assert OutgoingMail.objects.get(pk=a.pk).attempts == 11
 
 
+@pytest.mark.django_db
+def test_failing_delivery_jobs_schedule_one_retry_for_the_minute(settings: Any) -> None:
+    settings.EMAIL_BACKEND = "tests.test_mail._RefusingBackend"
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    start = timezone.now().replace(second=10)
+    # Three changes within a minute while the server is down: each one's delivery job fails on its mail …
+    with time_machine.travel(start, tick=False) as clock:
+        for n in range(3):
+            clock.move_to(start + timedelta(seconds=n))
+            mail_enqueue(to=f"{n}@example.test", subject="S", body="s")
+            assert tasks.mail_deliver.call()["failed"] == 1
+    # … leave one retry, at the start of the minute after the first back-off ends.
+    retries = DBTaskResult.objects.filter(task_path="toegang.mail.tasks.mail_deliver")
+    assert [r.run_after for r in retries] == [start.replace(second=0, microsecond=0) + timedelta(minutes=2)]
+    assert ScheduledRun.objects.get(job="mail.retry").task_result_id == str(retries.get().id)
+
+
 class _OneRecipientRefused:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -135,17 +154,25 @@ def test_a_refused_recipient_does_not_hold_up_the_others(settings: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_a_worker_that_died_mid_send_leaves_the_mail_to_be_sent_after_its_lease() -> None:
-    mail_enqueue(to="a@example.test", subject="A", body="a")
-    claimed = services._claim_next()
-    assert claimed is not None and claimed.status == MailStatus.SENDING
-    # The worker is gone: nobody else may take the mail while its lease runs …
-    assert services._claim_next() is None and mail_deliver_due().sent == 0
-    # … and once it has passed, the sweep finds it due and the next run sends it.
+def test_a_worker_that_died_mid_send_leaves_its_mails_to_be_sent_after_their_lease() -> None:
+    mail_enqueue_many([("a@example.test", "A", "a"), ("b@example.test", "B", "b")])
+    claimed = services._claim(5)  # a worker claims its batch and is killed
+    assert [m.status for m in claimed] == [MailStatus.SENDING] * 2
+    # Nobody else may take them while the lease runs …
+    assert services._claim(5) == [] and mail_deliver_due().sent == 0 and tasks.mail_sweep.call() == 0
+    # … and once it has passed, the sweep makes them due and the next run sends them.
     with time_machine.travel(timezone.now() + services.LEASE + timedelta(seconds=1), tick=False):
-        assert tasks.mail_sweep.call() == 1
-    assert [m.to for m in mail.outbox] == [["a@example.test"]]
-    assert OutgoingMail.objects.get().attempts == 2
+        assert tasks.mail_sweep.call() == 2
+    assert sorted(m.to[0] for m in mail.outbox) == ["a@example.test", "b@example.test"]
+    assert list(OutgoingMail.objects.values_list("status", "attempts")) == [(MailStatus.SENT, 1)] * 2
+
+
+@pytest.mark.django_db
+def test_a_run_stopped_by_its_limit_puts_back_what_it_claimed() -> None:
+    mail_enqueue_many([(f"{n}@example.test", "S", "s") for n in range(5)])
+    assert mail_deliver_due(limit=2).sent == 2
+    assert OutgoingMail.objects.filter(status=MailStatus.PENDING).count() == 3
+    assert mail_deliver_due().sent == 3 and len(mail.outbox) == 5
 
 
 def test_retry_delay_doubles_from_a_minute_to_an_hour() -> None:

@@ -1,4 +1,7 @@
-"""Claims of the periodic scheduler: one row per (job, slot) fired, whichever host fired it."""
+"""Claims of enqueued-once jobs: one row per (job, slot), whichever host enqueued it.
+
+The periodic scheduler's firings and the mail job's retries (toegang/jobs/services.py).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class ScheduledRun(models.Model):
-    # The unique (job, slot) pair is the lock: a scheduler enqueues a job only if its insert won, so
+    # The unique (job, slot) pair is the lock: a process enqueues the job only if its insert won, so
     # with schedulers on several hosts each firing is enqueued once (toegang/jobs/scheduler.py).
     job = models.CharField(_("job"), max_length=100)
     slot = models.DateTimeField(_("slot"))

@@ -8,8 +8,6 @@ is what lets a scheduler run on every host for availability while each firing is
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import sys
 from datetime import datetime
 from typing import Any
@@ -22,13 +20,9 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from toegang.jobs.schedule import SCHEDULE, Periodic
-from toegang.jobs.services import scheduled_run_fire
+from toegang.jobs.services import host_id, scheduled_run_fire
 
 logger = logging.getLogger(__name__)
-
-
-def host_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class SlotExecutor(BaseExecutor):

@@ -1,9 +1,13 @@
-"""The scheduler's one write: claim a (job, slot) and enqueue its task, once across every host."""
+"""Enqueue a task once per (job, slot), whichever host asks first: the periodic scheduler's firings
+and the mail job's retries."""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
@@ -14,20 +18,29 @@ from toegang.jobs.schedule import Periodic
 logger = logging.getLogger(__name__)
 
 
-def scheduled_run_fire(*, entry: Periodic, slot: datetime, host: str) -> str | None:
-    """Enqueue ``entry``'s task for ``slot`` unless another scheduler already did; the task result id.
+def host_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
-    The claim and, on the database engine, the job row commit together: a scheduler that dies between
-    them leaves neither, and the next firing runs the job.
+
+def slot_enqueue(*, job: str, slot: datetime, task: Any, host: str, run_after: datetime | None = None) -> str | None:
+    """Enqueue ``task`` for ``(job, slot)`` unless that was done already (by anyone); the task result id.
+
+    The claim and, on the database engine, the job row commit together: a process that dies between
+    them leaves neither, and the next firing or retry enqueues the job.
     """
     with transaction.atomic():
         try:
             with transaction.atomic():
-                run = ScheduledRun.objects.create(job=entry.name, slot=slot, claimed_by=host[:200])
+                run = ScheduledRun.objects.create(job=job, slot=slot, claimed_by=host[:200])
         except IntegrityError:
-            logger.debug("%s at %s already fired by another scheduler", entry.name, slot)
+            logger.debug("%s at %s already enqueued by another process", job, slot)
             return None
-        result = import_string(entry.task).enqueue()
+        result = (task.using(run_after=run_after) if run_after is not None else task).enqueue()
         ScheduledRun.objects.filter(pk=run.pk).update(task_result_id=str(result.id)[:64])
-    logger.info("%s at %s enqueued as %s", entry.name, slot, result.id)
+    logger.info("%s at %s enqueued as %s", job, slot, result.id)
     return str(result.id)
+
+
+def scheduled_run_fire(*, entry: Periodic, slot: datetime, host: str) -> str | None:
+    """One firing of a periodic job: its task enqueued once for ``slot`` across every scheduler."""
+    return slot_enqueue(job=entry.name, slot=slot, task=import_string(entry.task), host=host)

@@ -28,12 +28,15 @@ RETRY_FIRST = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(hours=24)
 # How long a worker owns a mail it is handing to SMTP (well beyond EMAIL_TIMEOUT). A worker killed
-# mid-send leaves the row in "sending"; once the lease has passed it is due again, so at most that one
-# message can go out twice.
+# mid-send leaves the row in "sending"; once the lease has passed the sweep makes it pending again, so
+# at most that one message can go out twice.
 LEASE = timedelta(minutes=10)
 # Errors about one message rather than about the server: the next mails may still go through.
 _MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 BULK_BATCH = 1000
+# Mails claimed per short transaction: a commit less per mail, and at most this many wait for their
+# lease after a worker is killed (only the one in flight can have gone out).
+CLAIM_BATCH = 20
 
 
 def mail_enqueue(*, to: str, subject: str, body: str, html: str = "", language: str | None = None) -> OutgoingMail:
@@ -72,6 +75,7 @@ class _DeliveryHook:
 
     def __call__(self) -> None:
         self.pending = False
+        # Imported here: toegang.mail.tasks imports this module.
         from toegang.mail.tasks import mail_deliver
 
         mail_deliver.enqueue()
@@ -109,20 +113,26 @@ class Delivery:
 
 
 def mail_deliver_due(*, limit: int | None = None) -> Delivery:
-    """Send the due mails one by one; each is claimed, sent and marked in its own small transaction.
+    """Send the due mails; each is sent, then marked sent in its own small transaction.
 
+    Mails are claimed a few at a time (one short transaction per CLAIM_BATCH), so a worker killed
+    mid-run resends at most the message in flight; the others it had claimed wait for their lease.
     On an error about the server (refused connection, timeout, authentication) the run stops: the
-    failed mail is rescheduled with back-off and ``retry_at`` says when to try again; the other due
-    mails keep their turn. On an error about one message only, that message is rescheduled and the
-    run goes on.
+    failed mail is rescheduled with back-off, the rest of the batch is put back to the same moment,
+    and ``retry_at`` says when to try again. On an error about one message only, that message is
+    rescheduled and the run goes on.
     """
     result = Delivery()
     backend = get_connection(fail_silently=False)
+    batch: list[OutgoingMail] = []
     try:
         while limit is None or result.sent + result.failed < limit:
-            mail = _claim_next()
-            if mail is None:
-                break
+            if not batch:
+                wanted = CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - result.sent - result.failed)
+                batch = _claim(wanted)
+                if not batch:
+                    break
+            mail = batch.pop(0)
             try:
                 backend.open()
                 backend.send_messages([_message(mail)])
@@ -132,13 +142,17 @@ def mail_deliver_due(*, limit: int | None = None) -> Delivery:
                 if retry_at is not None and (result.retry_at is None or retry_at < result.retry_at):
                     result.retry_at = retry_at
                 if not isinstance(exc, _MESSAGE_ERRORS):
+                    _release(batch, at=retry_at or timezone.now())
+                    batch = []
                     break
                 continue
             OutgoingMail.objects.filter(pk=mail.pk, status=MailStatus.SENDING).update(
-                status=MailStatus.SENT, sent_at=timezone.now()
+                status=MailStatus.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1
             )
             result.sent += 1
     finally:
+        # Claimed but not tried (the run stopped early, or an unexpected error): due again at once.
+        _release(batch, at=timezone.now())
         try:
             backend.close()
         except (smtplib.SMTPException, OSError):
@@ -146,28 +160,42 @@ def mail_deliver_due(*, limit: int | None = None) -> Delivery:
     return result
 
 
-def _claim_next() -> OutgoingMail | None:
+def mail_leases_expire() -> int:
+    """Return to pending the mails whose worker died while sending them (their lease has passed)."""
+    expired = OutgoingMail.objects.filter(status=MailStatus.SENDING, next_attempt_at__lte=timezone.now())
+    count = expired.update(status=MailStatus.PENDING)
+    if count:
+        logger.warning("%s mail(s) left in sending by a stopped worker are due again", count)
+    return count
+
+
+def _claim(count: int) -> list[OutgoingMail]:
     now = timezone.now()
-    due = OutgoingMail.objects.filter(
-        status__in=[MailStatus.PENDING, MailStatus.SENDING], next_attempt_at__lte=now
-    ).order_by("next_attempt_at", "id")
-    while True:
-        with transaction.atomic():
-            # PostgreSQL: workers on several hosts skip each other's rows instead of queueing behind them.
-            # SQLite has no row locks (select_for_update is ignored there), but toegang opens its SQLite
-            # transactions IMMEDIATE, so claims are serialised by the database lock; and the claim itself
-            # is a conditional UPDATE on the status and time read, so a row can be claimed only once.
-            mail = due.select_for_update(skip_locked=True).first()
-            if mail is None:
-                return None
-            claimed = OutgoingMail.objects.filter(
-                pk=mail.pk, status=mail.status, next_attempt_at=mail.next_attempt_at
-            ).update(status=MailStatus.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + LEASE)
-        if claimed:
-            mail.status = MailStatus.SENDING
-            mail.attempts += 1
-            mail.next_attempt_at = now + LEASE
-            return mail
+    lease_until = now + LEASE
+    due = OutgoingMail.objects.filter(status=MailStatus.PENDING, next_attempt_at__lte=now).order_by(
+        "next_attempt_at", "id"
+    )
+    with transaction.atomic():
+        # PostgreSQL: workers on several hosts skip each other's rows instead of queueing behind them.
+        # SQLite has no row locks (select_for_update is ignored there), but toegang opens its SQLite
+        # transactions IMMEDIATE, so claims are serialised by the database lock. Either way the claim is
+        # a conditional UPDATE on the status read, and the rows kept are those carrying this claim's
+        # lease, so a row is never claimed twice.
+        ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:count])
+        if not ids:
+            return []
+        OutgoingMail.objects.filter(pk__in=ids, status=MailStatus.PENDING).update(
+            status=MailStatus.SENDING, next_attempt_at=lease_until
+        )
+        claimed = OutgoingMail.objects.filter(pk__in=ids, status=MailStatus.SENDING, next_attempt_at=lease_until)
+        return list(claimed.order_by("id"))
+
+
+def _release(batch: list[OutgoingMail], *, at: datetime) -> None:
+    if batch:
+        OutgoingMail.objects.filter(pk__in=[m.pk for m in batch], status=MailStatus.SENDING).update(
+            status=MailStatus.PENDING, next_attempt_at=at
+        )
 
 
 def _message(mail: OutgoingMail) -> EmailMultiAlternatives:
@@ -185,18 +213,14 @@ def retry_delay(attempts: int) -> timedelta:
 
 def _record_failure(mail: OutgoingMail, exc: BaseException) -> datetime | None:
     now = timezone.now()
+    attempts = mail.attempts + 1
     error = f"{type(exc).__name__}: {exc}"[:2000]
+    mine = OutgoingMail.objects.filter(pk=mail.pk, status=MailStatus.SENDING)
     if now - mail.created_at >= GIVE_UP_AFTER:
-        OutgoingMail.objects.filter(pk=mail.pk, status=MailStatus.SENDING).update(
-            status=MailStatus.FAILED, last_error=error
-        )
-        logger.error("mail %s to %s given up after %s attempts: %s", mail.pk, mail.to, mail.attempts, error)
+        mine.update(status=MailStatus.FAILED, last_error=error, attempts=attempts)
+        logger.error("mail %s to %s given up after %s attempts: %s", mail.pk, mail.to, attempts, error)
         return None
-    retry_at = now + retry_delay(mail.attempts)
-    OutgoingMail.objects.filter(pk=mail.pk, status=MailStatus.SENDING).update(
-        status=MailStatus.PENDING, next_attempt_at=retry_at, last_error=error
-    )
-    logger.warning(
-        "mail %s to %s not sent (attempt %s), next at %s: %s", mail.pk, mail.to, mail.attempts, retry_at, error
-    )
+    retry_at = now + retry_delay(attempts)
+    mine.update(status=MailStatus.PENDING, next_attempt_at=retry_at, last_error=error, attempts=attempts)
+    logger.warning("mail %s to %s not sent (attempt %s), next at %s: %s", mail.pk, mail.to, attempts, retry_at, error)
     return retry_at

@@ -7,7 +7,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from django.core.management.base import BaseCommand
 
 from toegang.jobs.schedule import SCHEDULE
-from toegang.jobs.scheduler import configure, host_id
+from toegang.jobs.scheduler import configure
+from toegang.jobs.services import host_id
 
 
 class Command(BaseCommand):
