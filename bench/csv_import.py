@@ -175,7 +175,7 @@ def _run(args: argparse.Namespace) -> None:
     with _count_queries() as q:
         t = time.perf_counter()
         report = rows_import(actor=sb, subdepartment=sd, rows=rows, dry_run=True)
-        results.append(("preview (dry run, rolled back)", time.perf_counter() - t, q[0]))
+        results.append(("preview (every check, nothing written)", time.perf_counter() - t, q[0]))
     assert report.ok and not report.committed, [r.errors for r in report.errors[:5]]
 
     with _count_queries() as q:
