@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
 from django.utils import translation
 
@@ -20,7 +21,7 @@ from toegang.applications.models import ApplicationGrant
 from toegang.applications.selectors import person_applications
 from toegang.audit.models import AuditEvent
 from toegang.delegation import csv_import
-from toegang.delegation.models import Role, RoleAssignment
+from toegang.delegation.models import Role, RoleAssignment, UserImport
 from toegang.delegation.services import subdepartment_user_add
 from toegang.identifiers import ssin_format, ssin_make
 from toegang.organisations.models import Subdepartment
@@ -61,7 +62,17 @@ def preview(client: Client, sd: Subdepartment, data: bytes, lang: str = "en") ->
 
 
 def confirm(client: Client, sd: Subdepartment, digest: str, lang: str = "en") -> Any:
-    return client.post(url(sd, lang), {"action": "import", "digest": digest})
+    """Importeren, and the job it enqueues run to its end (the on-commit callbacks run)."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.post(url(sd, lang), {"action": "import", "digest": digest})
+
+
+def import_of(response: Any) -> UserImport:
+    """The import a confirmation redirected to."""
+    assert response.status_code == 302, response.status_code
+    match = re.search(r"/users/import/(\d+)/$", response["Location"])
+    assert match, response["Location"]
+    return UserImport.objects.get(pk=int(match.group(1)))
 
 
 def snapshot() -> tuple[int, int, int, int]:
@@ -117,17 +128,22 @@ def test_preview_saves_nothing_and_sends_no_mail(
     assert mail.outbox == []
 
 
-def test_confirm_imports_every_row_and_mails_after_commit(
-    world: World, sb: Client, django_capture_on_commit_callbacks: Callable[..., Any]
-) -> None:
+def test_confirm_enqueues_the_import_which_adds_every_row_and_mails_after_commit(world: World, sb: Client) -> None:
     sd = world.zon.sd
     nobody = world.zon.people["nobody"]
     digest = preview(sb, sd, csv_bytes(three_rows(world))).context["digest"]
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = confirm(sb, sd, digest)
+    with TestCase.captureOnCommitCallbacks(execute=False) as enqueued:
+        response = sb.post(url(sd), {"action": "import", "digest": digest})
+    user_import = import_of(response)
+    assert (user_import.status, user_import.rows_total, user_import.actor) == ("queued", 3, world.zon.people["sb"])
+    assert not User.objects.filter(ssin=NEW1).exists()  # the request only enqueued the job
+    assert len(enqueued) == 1
+    with TestCase.captureOnCommitCallbacks(execute=False) as after_import:
+        enqueued[0]()  # the job (immediate backend)
         assert mail.outbox == []  # nothing is sent inside the transaction
-    assert response.status_code == 302
-    assert response["Location"].endswith(f"/s/{sd.pk}/users/")
+    user_import.refresh_from_db()
+    assert (user_import.status, user_import.rows_processed, user_import.attempts) == ("done", 3, 1)
+    assert user_import.finished_at is not None and user_import.error == ""
     members = RoleAssignment.objects.active().filter(subdepartment=sd, role=Role.USER)
     assert set(members.values_list("person__ssin", flat=True)) == {
         NEW1,
@@ -137,6 +153,7 @@ def test_confirm_imports_every_row_and_mails_after_commit(
     }
     an = User.objects.get(ssin=NEW1)
     assert (an.last_name, an.first_name, an.language, an.email) == ("Peeters", "An", "nl", "an@example.test")
+    assert an.username == "an.peeters"
     assert not an.has_usable_password()
     assert [a.code for a in person_applications(an, sd)] == ["cirro", "eloket"]
     assert [a.code for a in person_applications(User.objects.get(ssin=NEW2), sd)] == ["cirro"]
@@ -144,17 +161,36 @@ def test_confirm_imports_every_row_and_mails_after_commit(
     nobody.refresh_from_db()
     assert (nobody.last_name, nobody.first_name) == ("Test", "Nobody")
     assert members.get(person=nobody).contact_email == "nobody.here@example.test"
-    assert AuditEvent.objects.filter(action="user.add", subdepartment=sd).count() == 3
+    # The single form's events: each membership, then each of its grants.
+    first_event = AuditEvent.objects.order_by("-id")[0].pk - 5
+    events = list(
+        AuditEvent.objects.filter(subdepartment=sd, pk__gte=first_event)
+        .order_by("id")
+        .values_list("action", "object_repr")
+    )
+    assert [a for a, _r in events] == ["user.add", "grant.add", "grant.add", "user.add", "grant.add", "user.add"]
+    assert events[0][1] == "User: Peeters An"
+    assert user_import.report == [
+        {"row": 2, "ssin": NEW1, "name": "Peeters An", "outcome": "new", "errors": []},
+        {"row": 3, "ssin": NEW2, "name": "Dubois Luc", "outcome": "new", "errors": []},
+        {"row": 4, "ssin": nobody.ssin, "name": "Whatever Typed", "outcome": "known", "errors": []},
+    ]
     # The mails go out when the transaction commits, one per row, in the person's language.
-    assert len(callbacks) == 3
-    for callback in callbacks:
+    for callback in after_import:
         callback()
     assert sorted(m.to[0] for m in mail.outbox) == ["an@example.test", "luc@example.test", "nobody.here@example.test"]
     luc_mail = next(m for m in mail.outbox if m.to == ["luc@example.test"])
     assert "Facility A" in luc_mail.subject
+    an_mail = next(m for m in mail.outbox if m.to == ["an@example.test"])
+    assert an_mail.body.startswith("Beste Mx An Peeters,") or "An Peeters" in an_mail.body.splitlines()[0]
+    # The progress page shows the summary and links the report.
+    page = sb.get(response["Location"]).content.decode()
+    assert "3 users were imported." in page and 'value="3"' in page and 'max="3"' in page
+    assert 'http-equiv="refresh"' not in page
     # The stored preview is used once.
     assert confirm(sb, sd, digest).status_code == 302
     assert members.count() == 4
+    assert UserImport.objects.count() == 1
 
 
 # --- Encodings and delimiters as Excel writes them ------------------------------------------------
@@ -270,11 +306,24 @@ def test_confirm_checks_again_and_rolls_back_everything(world: World, sb: Client
     )
     before = snapshot()
     response = confirm(sb, sd, digest)
-    assert response.status_code == 200
-    assert "Nothing was imported" in response.content.decode()
-    assert rows_of(response)[2][2:] == ("error", ["This person is already a user of this subdepartment."])
+    user_import = import_of(response)
+    assert user_import.status == "failed"
     assert snapshot() == before
     assert not User.objects.filter(ssin__in=[NEW1, NEW2]).exists()
+    page = sb.get(response["Location"])
+    body = page.content.decode()
+    assert "Nothing was imported: the data changed since the preview." in body
+    assert page.context["report"].rows[2].errors == ["This person is already a user of this subdepartment."]
+    # In the reader's language, as the rest of the page.
+    with translation.override("nl"):
+        nl_page = sb.get(reverse("portal:users_import_progress", args=[sd.pk, user_import.pk])).content.decode()
+    assert "Er werd niets geïmporteerd: de gegevens zijn sinds de voorvertoning gewijzigd." in nl_page
+    report = sb.get(reverse("portal:users_import_report", args=[sd.pk, user_import.pk]))
+    assert report["Content-Disposition"] == f'attachment; filename="import-{user_import.pk}-report.csv"'
+    lines = report.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "Row;INSZ;Name;Result"
+    assert lines[1] == f"2;{ssin_format(NEW1)};Peeters An;New person"
+    assert lines[3].endswith(";Whatever Typed;This person is already a user of this subdepartment.")
 
 
 def test_expired_preview_must_be_uploaded_again(world: World, sb: Client) -> None:

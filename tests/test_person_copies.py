@@ -168,7 +168,7 @@ def test_every_service_that_writes_memberships_keeps_the_copies(world: World) ->
         "insz;naam;voornaam;e-mailadres;taalkeuze;beveiligde toepassingen\n"
         f"{ssin_make(1990, 2, 3, 45)};Claes;Ines;ines@example.test;nl;{world.apps[0].code}\n"
     )
-    report = csv_import.subdepartment_users_import(actor=sb, subdepartment=sd, rows=rows, dry_run=False)
+    report = csv_import.rows_import(actor=sb, subdepartment=sd, rows=rows, dry_run=False)
     assert report.committed
     assert RoleAssignment.objects.filter(person_last_name="Claes", subdepartment=sd).count() == 1
     assert _drifted() == []

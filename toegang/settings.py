@@ -338,6 +338,8 @@ if TASK_ENGINE == "redis" and not _redis_url:
 
     raise ImproperlyConfigured("TOEGANG_TASK_ENGINE=redis needs TOEGANG_REDIS_URL")
 TASKS = {"default": {"BACKEND": TASK_BACKENDS[TASK_ENGINE], "QUEUES": ["default"]}}
+# A CSV import whose heartbeat is older than this is run again (its worker died): delegation.imports.
+IMPORT_STALE_SECONDS = int(env("IMPORT_STALE_SECONDS", "60"))
 # django-rq's queues, read by django-tasks-rq's backend and by `manage.py rqworker default` on every
 # worker host. A job that runs longer than DEFAULT_TIMEOUT seconds is killed by its worker.
 RQ_QUEUES = {"default": {"URL": _redis_url or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 3600}}

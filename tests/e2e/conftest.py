@@ -1,7 +1,8 @@
 """The browser harness: the server as `make run` starts it, Debian's Chromium, axe-core, screenshots.
 
 One gunicorn on a free loopback port over a fresh SQLite database (migrate, demo_load, collectstatic
-into a temporary TOEGANG_VAR_DIR) serves every test of the session; one Chromium drives them all.
+into a temporary TOEGANG_VAR_DIR) serves every test of the session, with a task worker (db_worker)
+beside it; one Chromium drives them all.
 Never a downloaded browser: Playwright launches /usr/bin/chromium (`apt-get install -y chromium`).
 
 Every page a walk visits goes through ``Walk.check``: axe-core (tests/e2e/node_modules, pinned in
@@ -144,10 +145,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    # The task worker beside it, as `make run` starts it: the CSV import and the outbox run there.
+    worker_log = (var_dir / "db_worker.log").open("wb")
+    worker = subprocess.Popen(  # noqa: S603
+        [*manage, "db_worker", "--queue-name", "*", "--interval", "0.2", "--no-startup-delay"],
+        cwd=ROOT,
+        env=env,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         _wait_until_up(f"{url}/healthz", proc, var_dir / "gunicorn.log")
         yield Server(url=url, var_dir=var_dir, env={k: v for k, v in env.items() if k.startswith("TOEGANG_")})
     finally:
+        _stop(worker)
+        worker_log.close()
         _stop(proc)
         log.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -13,7 +14,8 @@ from django.utils.translation import gettext as _
 from toegang.accounts.models import User
 from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
 from toegang.audit.actions import Action, Reason
-from toegang.audit.services import audit_record
+from toegang.audit.models import AuditEvent
+from toegang.audit.services import audit_event, audit_record
 from toegang.delegation import authz
 from toegang.organisations.models import Subdepartment
 
@@ -89,21 +91,39 @@ def subdepartment_applications_set(
     return sorted(wanted.values(), key=lambda a: a.code)
 
 
-def _grant_audit(grant: ApplicationGrant, *, actor: User, action: Action, reason: str = "") -> None:
+def _grant_audit_fields(grant: ApplicationGrant, *, action: Action) -> dict[str, Any]:
     snapshot = {"person": grant.person_id, "application": grant.application.code, "active": grant.is_active()}
-    audit_record(
-        actor=actor,
-        action=action,
-        obj=grant,
-        person=grant.person,
-        params={"application": grant.application.code},
-        enterprise=grant.subdepartment.enterprise,
-        enterprise_quality=grant.subdepartment.enterprise_quality,
-        subdepartment=grant.subdepartment,
-        before={**snapshot, "active": action != Action.GRANT_ADD},
-        after=snapshot,
-        reason=reason,
+    return {
+        "obj": grant,
+        "person": grant.person,
+        "params": {"application": grant.application.code},
+        "enterprise": grant.subdepartment.enterprise,
+        "enterprise_quality": grant.subdepartment.enterprise_quality,
+        "subdepartment": grant.subdepartment,
+        "before": {**snapshot, "active": action != Action.GRANT_ADD},
+        "after": snapshot,
+    }
+
+
+def grant_audit_event(grant: ApplicationGrant, *, actor: User, action: Action, reason: str = "") -> AuditEvent:
+    """The audit event of a grant added or ended, unsaved (the CSV import writes them in batches)."""
+    return audit_event(actor=actor, action=action, reason=reason, **_grant_audit_fields(grant, action=action))
+
+
+def _grant_audit(grant: ApplicationGrant, *, actor: User, action: Action, reason: str = "") -> None:
+    audit_record(actor=actor, action=action, reason=reason, **_grant_audit_fields(grant, action=action))
+
+
+def switched_on_ids(subdepartment: Subdepartment) -> set[int]:
+    return set(
+        SubdepartmentApplication.objects.active()
+        .filter(subdepartment=subdepartment)
+        .values_list("application_id", flat=True)
     )
+
+
+def not_switched_on_error(names: Iterable[str]) -> str:
+    return _("Not switched on for this subdepartment: %(names)s.") % {"names": ", ".join(names)}
 
 
 def _grant_end(grant: ApplicationGrant, *, actor: User, reason: str, now: datetime | None = None) -> None:
@@ -128,19 +148,10 @@ def person_grants_set(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("person_grants_set runs inside the membership service's transaction")
     wanted = {a.pk: a for a in applications}
-    switched_on = set(
-        SubdepartmentApplication.objects.active()
-        .filter(subdepartment=subdepartment)
-        .values_list("application_id", flat=True)
-    )
+    switched_on = switched_on_ids(subdepartment)
     refused = [a for pk, a in wanted.items() if pk not in switched_on]
     if refused:
-        raise ValidationError(
-            {
-                "applications": _("Not switched on for this subdepartment: %(names)s.")
-                % {"names": ", ".join(a.name for a in refused)}
-            }
-        )
+        raise ValidationError({"applications": not_switched_on_error(a.name for a in refused)})
     now = timezone.now()
     # A grant whose planned end has passed is ended already; closing it lets the box be ticked again.
     ApplicationGrant.objects.filter(person=person, subdepartment=subdepartment).close_expired(now)

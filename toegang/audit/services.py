@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from toegang.accounts.models import User
     from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
+if TYPE_CHECKING:  # typing.Unpack is Python 3.12's; only the type checker reads it here
+    pass
+
 
 def person_params(person: User) -> dict[str, Any]:
     """How an event names a person: as data, in no language."""

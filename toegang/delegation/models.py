@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from toegang.history import Ended, HistoryQuerySet
@@ -194,3 +195,61 @@ class RoleAssignment(Ended):
 
     def __str__(self) -> str:
         return f"{self.get_role_display()}: {self.person}"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class UserImport(models.Model):
+    """A CSV import of users as a background job: the previewed file, its state and its result.
+
+    ``status`` becomes DONE in the import's own transaction (``subdepartment_users_import``), so an
+    import is applied at most once however often its job runs. ``rows_processed`` and ``heartbeat``
+    are written during the run through a second connection (``delegation.progress``) and say how
+    far it got and that its worker still lives; ``delegation.tasks.imports_recover`` re-runs an
+    import whose worker died.
+    """
+
+    subdepartment = models.ForeignKey("organisations.Subdepartment", on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    file_name = models.CharField(max_length=255, blank=True)
+    digest = models.CharField(max_length=64)
+    text = models.TextField()
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_processed = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # One entry per row: {"row", "ssin", "name", "outcome", "errors"}; the downloadable report.
+    report = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("user import")
+        verbose_name_plural = _("user imports")
+        indexes = [
+            models.Index(fields=["subdepartment", "-created_at"], name="import_subdep_created"),
+            models.Index(
+                fields=["heartbeat"],
+                condition=Q(status__in=["queued", "running"]),
+                name="import_unfinished",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"CSV import {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (ImportStatus.DONE, ImportStatus.FAILED)
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.status == ImportStatus.DONE else (100 * self.rows_processed // (self.rows_total or 1))

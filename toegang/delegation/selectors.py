@@ -17,7 +17,7 @@ from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication
 from toegang.audit.models import AuditEvent
 from toegang.delegation import authz
-from toegang.delegation.models import SUBDEPARTMENT_ROLES, Role, RoleAssignment, Status
+from toegang.delegation.models import SUBDEPARTMENT_ROLES, Role, RoleAssignment, Status, UserImport
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
 
@@ -252,3 +252,17 @@ def person_to_add(actor: User, subdepartment: Subdepartment, ssin: str) -> tuple
         return None, None
     member = RoleAssignment.objects.active().filter(person=person, role=Role.USER, subdepartment=subdepartment).first()
     return person, member
+
+
+def user_import_for_actor(actor: User, subdepartment: Subdepartment, pk: int) -> UserImport:
+    """An import of ``subdepartment`` (already scoped to the actor by its own selector); 404 otherwise."""
+    obj = (
+        UserImport.objects.filter(
+            pk=pk, subdepartment=subdepartment, subdepartment__in=authz.subdepartments_visible(actor)
+        )
+        .defer("text")
+        .first()
+    )
+    if obj is None:
+        raise Http404
+    return obj

@@ -9,25 +9,35 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from toegang.accounts.models import Title, User
-from toegang.applications.models import SecuredApplication
-from toegang.applications.services import person_grants_end_all, person_grants_set
+from toegang.applications.models import ApplicationGrant, SecuredApplication
+from toegang.applications.services import (
+    grant_audit_event,
+    not_switched_on_error,
+    person_grants_end_all,
+    person_grants_set,
+    switched_on_ids,
+)
 from toegang.audit.actions import Action, Reason
-from toegang.audit.services import audit_record
+from toegang.audit.models import AuditEvent
+from toegang.audit.services import audit_event, audit_record, audit_record_many
 from toegang.delegation import authz
-from toegang.delegation.models import Role, RoleAssignment, Status
+from toegang.delegation.models import ImportStatus, Role, RoleAssignment, Status, UserImport
 from toegang.identifiers import ssin_clean
-from toegang.mail.services import mail_enqueue
+from toegang.mail.services import mail_enqueue, mail_enqueue_many
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
 Scope = Enterprise | EnterpriseQuality | Subdepartment
@@ -38,15 +48,69 @@ def _username_base(first_name: str, last_name: str) -> str:
     return re.sub(r"[^a-z0-9.]", "", text.lower()).strip(".")[:100] or "user"
 
 
-def _unique_username(first_name: str, last_name: str) -> str:
+def _taken_usernames(base: str) -> set[str]:
+    return set(User.objects.filter(username__startswith=base).values_list("username", flat=True))
+
+
+def _unique_username(first_name: str, last_name: str, taken: set[str] | None = None) -> str:
+    """``first.last``, or with the first free number after it; ``taken``: the names known to be in use."""
     base = _username_base(first_name, last_name)
-    taken = set(User.objects.filter(username__startswith=base).values_list("username", flat=True))
+    if taken is None:
+        taken = _taken_usernames(base)
     if base not in taken:
         return base
     n = 2
     while f"{base}{n}" in taken:
         n += 1
     return f"{base}{n}"
+
+
+# --- The checks of a new user, shared by the form's service and the CSV import's ---------------
+
+
+def email_required_error() -> str:
+    return _("The e-mail address is required.")
+
+
+def already_member_error() -> str:
+    return _("This person is already a user of this subdepartment.")
+
+
+def new_person_errors(*, first_name: str, last_name: str, username: str, username_taken: bool) -> dict[str, str]:
+    """What is missing or wrong to create a person whose INSZ is not known yet, by form field."""
+    errors: dict[str, str] = {}
+    if not first_name.strip():
+        errors["first_name"] = _("This INSZ is not known yet: enter the first name.")
+    if not last_name.strip():
+        errors["last_name"] = _("This INSZ is not known yet: enter the last name.")
+    if username and username_taken:
+        errors["username"] = _("This username is already taken.")
+    return errors
+
+
+def _new_person(
+    *,
+    ssin: str,
+    username: str,
+    first_name: str,
+    last_name: str,
+    email: str,
+    local_email: str,
+    language: str,
+    title: str,
+) -> User:
+    person = User(
+        ssin=ssin,
+        username=username,
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        email=email.strip(),
+        local_email=local_email.strip(),
+        language=language or "nl",
+        title=title or Title.NEUTRAL,
+    )
+    person.set_unusable_password()
+    return person
 
 
 def person_get_or_create(
@@ -68,26 +132,24 @@ def person_get_or_create(
     person = User.objects.filter(ssin=ssin).first()
     if person is not None:
         return person, False
-    errors: dict[str, str] = {}
-    if not first_name.strip():
-        errors["first_name"] = _("This INSZ is not known yet: enter the first name.")
-    if not last_name.strip():
-        errors["last_name"] = _("This INSZ is not known yet: enter the last name.")
-    if username and User.objects.filter(username__iexact=username).exists():
-        errors["username"] = _("This username is already taken.")
+    errors = new_person_errors(
+        first_name=first_name,
+        last_name=last_name,
+        username=username,
+        username_taken=bool(username) and User.objects.filter(username__iexact=username).exists(),
+    )
     if errors:
         raise ValidationError(errors)
-    person = User(
+    person = _new_person(
         ssin=ssin,
         username=username or _unique_username(first_name, last_name),
-        first_name=first_name.strip(),
-        last_name=last_name.strip(),
-        email=email.strip(),
-        local_email=local_email.strip(),
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        local_email=local_email,
         language=language,
-        title=title or Title.NEUTRAL,
+        title=title,
     )
-    person.set_unusable_password()
     person.save()
     return person, True
 
@@ -122,20 +184,22 @@ def assignment_snapshot(a: RoleAssignment) -> dict[str, Any]:
     }
 
 
+def _assignment_audit(a: RoleAssignment, *, before: Any) -> dict[str, Any]:
+    """The audit fields of a change to ``a``, for ``audit_record`` or ``audit_event``."""
+    return {
+        "obj": a,
+        "person": a.person,
+        "params": {"role": a.role},
+        "enterprise": a.enterprise,
+        "enterprise_quality": a.enterprise_quality,
+        "subdepartment": a.subdepartment,
+        "before": before,
+        "after": assignment_snapshot(a),
+    }
+
+
 def _audit_assignment(actor: User, action: Action, a: RoleAssignment, *, before: Any, reason: str = "") -> None:
-    audit_record(
-        actor=actor,
-        action=action,
-        obj=a,
-        person=a.person,
-        params={"role": a.role},
-        enterprise=a.enterprise,
-        enterprise_quality=a.enterprise_quality,
-        subdepartment=a.subdepartment,
-        before=before,
-        after=assignment_snapshot(a),
-        reason=reason,
-    )
+    audit_record(actor=actor, action=action, reason=reason, **_assignment_audit(a, before=before))
 
 
 def _lock_enterprise(enterprise_id: int) -> None:
@@ -223,7 +287,7 @@ class AlreadyMember(ValidationError):
     """The person is already an active user of this subdepartment; ``membership`` is that row."""
 
     def __init__(self, membership: RoleAssignment) -> None:
-        super().__init__({"ssin": _("This person is already a user of this subdepartment.")})
+        super().__init__({"ssin": already_member_error()})
         self.membership = membership
 
 
@@ -248,7 +312,7 @@ def subdepartment_user_add(
     """
     authz.require(authz.may_appoint(actor, Role.USER, subdepartment))
     if not email.strip():
-        raise ValidationError({"email": _("The e-mail address is required.")})
+        raise ValidationError({"email": email_required_error()})
     with transaction.atomic():
         _lock_enterprise(subdepartment.enterprise_id)
         ssin = ssin_clean(ssin)
@@ -283,7 +347,7 @@ def subdepartment_user_add(
                     **_scope_columns(subdepartment),
                 )
         except IntegrityError as exc:
-            raise ValidationError({"ssin": _("This person is already a user of this subdepartment.")}) from exc
+            raise ValidationError({"ssin": already_member_error()}) from exc
         _audit_assignment(actor, Action.USER_ADD, membership, before=None)
         added, _removed = person_grants_set(
             actor=actor, person=person, subdepartment=subdepartment, applications=applications
@@ -314,7 +378,7 @@ def membership_update(
     if status not in Status.values:
         raise ValidationError({"status": _("Choose a valid status.")})
     if not email.strip():
-        raise ValidationError({"email": _("The e-mail address is required.")})
+        raise ValidationError({"email": email_required_error()})
     subdepartment = membership.subdepartment
     assert subdepartment is not None
     with transaction.atomic():
@@ -362,6 +426,69 @@ def membership_end(*, actor: User, membership: RoleAssignment, reason: str = "")
     return membership
 
 
+AccessChange = tuple[RoleAssignment, list[SecuredApplication], list[SecuredApplication], bool]
+
+# The person's own words in the e-mail (its greeting) are left as these slots when the text is
+# rendered, and filled per person: a CSV import of 10,000 users renders the templates once per
+# language and set of applications instead of 20,000 times (1 ms each). The slots are control
+# characters, which no name or template holds (the import refuses them in a file).
+_TITLE_SLOT = "\x00title\x00"
+_NAME_SLOT = "\x00name\x00"
+
+
+class _Greeted:
+    """The person as the mail templates see it: only the greeting reads them."""
+
+    def get_title_display(self) -> str:
+        return _TITLE_SLOT
+
+    def get_full_name(self) -> str:
+        return _NAME_SLOT
+
+
+def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, str, str]]:
+    """(to, subject, body) of each e-mail telling a person, in their language, what changed.
+
+    ``changes``: (membership, added, removed, ended). A membership without any address gets none.
+    """
+    rendered: dict[tuple[object, ...], tuple[str, str]] = {}
+    titles: dict[tuple[str, str], str] = {}
+    messages: list[tuple[str, str, str]] = []
+    for membership, added, removed, ended in changes:
+        person = membership.person
+        to = membership.contact_email or person.email
+        if not to:
+            continue
+        subdepartment = membership.subdepartment
+        assert subdepartment is not None
+        language = person.language or "nl"
+        blocked = membership.status == Status.BLOCKED
+        key = (language, subdepartment.pk, tuple(a.pk for a in added), tuple(a.pk for a in removed), ended, blocked)
+        if key not in rendered:
+            with translation.override(language):
+                context = {
+                    "person": _Greeted(),
+                    "subdepartment": subdepartment,
+                    "enterprise": subdepartment.enterprise,
+                    "added": [a.name for a in added],
+                    "removed": [a.name for a in removed],
+                    "ended": ended,
+                    "blocked": blocked,
+                    "base_url": settings.BASE_URL,
+                }
+                rendered[key] = (
+                    render_to_string("mail/access_changed_subject.txt", context).strip(),
+                    render_to_string("mail/access_changed.txt", context),
+                )
+        if (language, person.title) not in titles:
+            with translation.override(language):
+                titles[language, person.title] = str(person.get_title_display())
+        subject, body = rendered[key]
+        body = body.replace(_TITLE_SLOT, titles[language, person.title]).replace(_NAME_SLOT, person.get_full_name())
+        messages.append((to, subject, body))
+    return messages
+
+
 def notify_access_changed(
     membership: RoleAssignment,
     *,
@@ -374,24 +501,234 @@ def notify_access_changed(
     The outbox row commits or rolls back with the change; a job sends it after commit, so an SMTP
     failure neither fails nor undoes the change (toegang/mail).
     """
-    person = membership.person
-    to = membership.contact_email or person.email
-    if not to:
-        return
-    subdepartment = membership.subdepartment
-    assert subdepartment is not None
-    language = person.language or "nl"
-    with translation.override(language):
-        context = {
-            "person": person,
-            "subdepartment": subdepartment,
-            "enterprise": subdepartment.enterprise,
-            "added": [a.name for a in added],
-            "removed": [a.name for a in removed],
-            "ended": ended,
-            "blocked": membership.status == Status.BLOCKED,
-            "base_url": settings.BASE_URL,
-        }
-        subject = render_to_string("mail/access_changed_subject.txt", context).strip()
-        body = render_to_string("mail/access_changed.txt", context)
-    mail_enqueue(to=to, subject=subject, body=body, language=language)
+    for to, subject, body in access_changed_messages([(membership, added, removed, ended)]):
+        mail_enqueue(to=to, subject=subject, body=body, language=membership.person.language or "nl")
+
+
+# --- The CSV import: many users at once, through the same checks ---------------------------------
+
+
+@dataclass(frozen=True)
+class UserToAdd:
+    """One user for ``subdepartment_users_import``: what the form's fields hold, the INSZ clean."""
+
+    ssin: str
+    email: str
+    applications: tuple[SecuredApplication, ...] = ()
+    first_name: str = ""
+    last_name: str = ""
+    title: str = ""
+    language: str = ""
+    local_email: str = ""
+    username: str = ""
+
+
+@dataclass
+class UsersImportResult:
+    errors: list[list[str]]  # per row, in the order given
+    known: list[bool]  # per row: the person existed already (only a membership is added)
+    written: bool
+
+
+class ImportAlreadyApplied(Exception):
+    """The import's job ran again after its transaction had committed: nothing more to do."""
+
+
+ProgressCallback = Callable[[int], None]
+
+# Rows written per round of bulk_create: a progress report after each, and SQLite's limit on the
+# parameters of one statement (32,766) stays far away with the widest table (users, 20 columns).
+IMPORT_CHUNK = 1000
+_IN_CHUNK = 5000
+
+
+def _in_chunks(values: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(values), _IN_CHUNK):
+        yield values[i : i + _IN_CHUNK]
+
+
+def _usernames_for(rows: Sequence[UserToAdd], new: list[bool]) -> tuple[dict[int, str], set[int]]:
+    """A username per new row (given or made up, as ``person_get_or_create``) and the rows whose given one is taken.
+
+    One query for the given names and one for the made-up bases; a base already taken, or made up
+    twice in the file, reads its numbered variants as ``_unique_username`` does (rare).
+    """
+    given = {i: r.username for i, r in enumerate(rows) if new[i] and r.username}
+    taken_given: set[str] = set()
+    for chunk in _in_chunks(sorted({u.lower() for u in given.values()})):
+        taken_given.update(
+            User.objects.annotate(lower=Lower("username")).filter(lower__in=chunk).values_list("lower", flat=True)
+        )
+    bases = {i: _username_base(r.first_name, r.last_name) for i, r in enumerate(rows) if new[i] and not r.username}
+    taken: set[str] = set(given.values())
+    for chunk in _in_chunks(sorted(set(bases.values()))):
+        taken.update(User.objects.filter(username__in=chunk).values_list("username", flat=True))
+    repeated = {b for b, n in Counter(bases.values()).items() if n > 1}
+    for base in {b for b in bases.values() if b in taken} | repeated:
+        taken |= _taken_usernames(base)
+    names: dict[int, str] = {}
+    refused: set[int] = set()
+    seen_given: set[str] = set()
+    for i, r in enumerate(rows):
+        if not new[i]:
+            continue
+        if r.username:
+            if r.username.lower() in taken_given or r.username.lower() in seen_given:
+                refused.add(i)
+            seen_given.add(r.username.lower())
+            names[i] = r.username
+        else:
+            names[i] = _unique_username(r.first_name, r.last_name, taken)
+            taken.add(names[i])
+    return names, refused
+
+
+def subdepartment_users_import(
+    *,
+    actor: User,
+    subdepartment: Subdepartment,
+    rows: Sequence[UserToAdd],
+    dry_run: bool = False,
+    user_import: UserImport | None = None,
+    progress: ProgressCallback | None = None,
+) -> UsersImportResult:
+    """Add every row as a user of ``subdepartment`` (as ``subdepartment_user_add`` does), or none.
+
+    One transaction. The rules are the single form's (``subdepartment_user_add``,
+    ``person_get_or_create``, ``person_grants_set``), checked for the whole file with one query
+    each; any row in error, or ``dry_run``, writes nothing and returns the errors. Otherwise the
+    persons, memberships, grants and audit events are written with ``bulk_create`` in rounds of
+    ``IMPORT_CHUNK`` rows (``progress`` is called with the rows done after each), the e-mails
+    queued, and ``user_import`` marked done in this same transaction: if the worker dies before the
+    commit nothing of it remains, and a job that runs it again after the commit stops at
+    ``ImportAlreadyApplied``.
+    """
+    authz.require(authz.may_appoint(actor, Role.USER, subdepartment))
+    cols = _scope_columns(subdepartment)
+    with transaction.atomic():
+        _lock_enterprise(subdepartment.enterprise_id)
+        if user_import is not None and not dry_run:
+            # Read after the lock: a run of the same import that committed meanwhile is visible now.
+            status = UserImport.objects.filter(pk=user_import.pk).values_list("status", flat=True).first()
+            if status == ImportStatus.DONE:
+                raise ImportAlreadyApplied
+        ssins = [r.ssin for r in rows]
+        known: dict[str, User] = {}
+        for chunk in _in_chunks(ssins):
+            # Locked as in subdepartment_user_add: a rename committing meanwhile would miss the copies.
+            known.update((p.ssin, p) for p in User.objects.select_for_update().filter(ssin__in=chunk) if p.ssin)
+        members = set(
+            RoleAssignment.objects.active()
+            .filter(subdepartment=subdepartment, role=Role.USER)
+            .values_list("person_id", flat=True)
+        )
+        switched_on = switched_on_ids(subdepartment)
+        new = [r.ssin not in known for r in rows]
+        usernames, username_refused = _usernames_for(rows, new)
+        errors: list[list[str]] = []
+        for i, r in enumerate(rows):
+            row_errors: list[str] = []
+            if not r.email.strip():
+                row_errors.append(email_required_error())
+            if new[i]:
+                row_errors.extend(
+                    new_person_errors(
+                        first_name=r.first_name,
+                        last_name=r.last_name,
+                        username=r.username,
+                        username_taken=i in username_refused,
+                    ).values()
+                )
+            elif known[r.ssin].pk in members:
+                row_errors.append(already_member_error())
+            refused = [a.name for a in r.applications if a.pk not in switched_on]
+            if refused:
+                row_errors.append(not_switched_on_error(refused))
+            errors.append(row_errors)
+        result = UsersImportResult(errors=errors, known=[not n for n in new], written=False)
+        if dry_run or any(errors):
+            return result
+        messages: list[tuple[str, str, str]] = []
+        for start in range(0, len(rows), IMPORT_CHUNK):
+            messages.extend(
+                _users_write(
+                    actor,
+                    subdepartment,
+                    cols,
+                    rows,
+                    range(start, min(start + IMPORT_CHUNK, len(rows))),
+                    known,
+                    usernames,
+                )
+            )
+            if progress is not None:
+                progress(min(start + IMPORT_CHUNK, len(rows)))
+        mail_enqueue_many(messages)
+        if user_import is not None:
+            now = timezone.now()
+            UserImport.objects.filter(pk=user_import.pk).update(
+                status=ImportStatus.DONE, rows_processed=len(rows), finished_at=now, heartbeat=now, error=""
+            )
+        result.written = True
+    return result
+
+
+def _users_write(
+    actor: User,
+    subdepartment: Subdepartment,
+    cols: dict[str, Any],
+    rows: Sequence[UserToAdd],
+    indexes: range,
+    known: dict[str, User],
+    usernames: dict[int, str],
+) -> list[tuple[str, str, str]]:
+    """Write one round of rows checked by ``subdepartment_users_import``; returns their e-mails."""
+    people: list[User] = []
+    new_people: list[User] = []
+    for i in indexes:
+        r = rows[i]
+        person = known.get(r.ssin)
+        if person is None:
+            person = _new_person(
+                ssin=r.ssin,
+                username=usernames[i],
+                first_name=r.first_name,
+                last_name=r.last_name,
+                email=r.email,
+                local_email=r.local_email,
+                language=r.language,
+                title=r.title,
+            )
+            new_people.append(person)
+        people.append(person)
+    User.objects.bulk_create(new_people)
+    memberships = RoleAssignment.objects.bulk_create(
+        [
+            RoleAssignment(
+                person=person,
+                role=Role.USER,
+                contact_email=rows[i].email.strip(),
+                contact_local_email=rows[i].local_email.strip(),
+                granted_by=actor,
+                **cols,
+            )
+            for i, person in zip(indexes, people, strict=True)
+        ]
+    )
+    grants = [
+        [
+            ApplicationGrant(person=person, subdepartment=subdepartment, application=app, granted_by=actor)
+            for app in rows[i].applications
+        ]
+        for i, person in zip(indexes, people, strict=True)
+    ]
+    ApplicationGrant.objects.bulk_create([g for person_grants in grants for g in person_grants])
+    # The events in the single form's order: the membership, then each of its grants.
+    events: list[AuditEvent] = []
+    for membership, person_grants in zip(memberships, grants, strict=True):
+        events.append(audit_event(actor=actor, action=Action.USER_ADD, **_assignment_audit(membership, before=None)))
+        events.extend(grant_audit_event(g, actor=actor, action=Action.GRANT_ADD) for g in person_grants)
+    audit_record_many(events)
+    return access_changed_messages(
+        (membership, list(rows[i].applications), [], False) for i, membership in zip(indexes, memberships, strict=True)
+    )

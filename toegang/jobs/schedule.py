@@ -21,6 +21,8 @@ class Periodic:
 SCHEDULE: tuple[Periodic, ...] = (
     # mails whose job was lost (engine down at commit, a worker killed) or whose back-off has passed
     Periodic("mail.sweep", "toegang.mail.tasks.mail_sweep", "* * * * *"),
+    # CSV imports whose worker died mid-run: run again (nothing of them was saved), three runs at most
+    Periodic("imports.recover", "toegang.delegation.tasks.imports_recover", "* * * * *"),
     Periodic("sessions.clear", "toegang.jobs.tasks.sessions_clear", "17 3 * * *"),
     Periodic("tasks.prune", "toegang.jobs.tasks.task_results_prune", "41 3 * * *"),
 )

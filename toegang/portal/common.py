@@ -88,3 +88,11 @@ def crumbs(enterprise: Enterprise, eq: EnterpriseQuality | None = None, sd: Subd
             % {"name": sd.name, "code": sd.identification_code}
         )
     return crumbs
+
+
+# A cell starting with one of these is a formula to Excel; the apostrophe makes it text (OWASP).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: str) -> str:
+    return f"'{value}" if value.startswith(_FORMULA_START) else value

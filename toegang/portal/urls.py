@@ -47,6 +47,13 @@ urlpatterns = [
     path("s/<int:pk>/users/bulk/", users.users_bulk, name="users_bulk"),
     path("s/<int:pk>/users/export.csv", users.users_export, name="users_export"),
     path("s/<int:pk>/users/import/", users_import.users_import, name="users_import"),
+    path("s/<int:pk>/users/import/<int:import_pk>/", users_import.users_import_progress, name="users_import_progress"),
+    path(
+        "s/<int:pk>/users/import/<int:import_pk>/status/", users_import.users_import_status, name="users_import_status"
+    ),
+    path(
+        "s/<int:pk>/users/import/<int:import_pk>/report/", users_import.users_import_report, name="users_import_report"
+    ),
     path("s/<int:pk>/users/new/", user.user_add, name="user_add"),
     path("s/<int:pk>/users/<int:membership_pk>/", user.user_detail, name="user_detail"),
     path("s/<int:pk>/users/<int:membership_pk>/end/", user.user_end, name="user_end"),

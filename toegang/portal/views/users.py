@@ -46,7 +46,7 @@ from toegang.delegation.models import SUBDEPARTMENT_ROLES, TYPE_CODE, Role, Role
 from toegang.delegation.services import membership_end
 from toegang.identifiers import ssin_format
 from toegang.organisations.models import Subdepartment
-from toegang.portal.common import crumbs, request_actor
+from toegang.portal.common import crumbs, csv_cell, request_actor
 from toegang.portal.filters import DEFAULT_ORDER, SubdepartmentUserFilter
 
 PAGE_SIZE = 50
@@ -256,14 +256,6 @@ class _Echo:
         return value
 
 
-# A cell starting with one of these is a formula to Excel; the apostrophe makes it text (OWASP).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: str) -> str:
-    return f"'{value}" if value.startswith(_FORMULA_START) else value
-
-
 # The export reads tuples, not model instances: building 40,000 instances (membership and person)
 # for 20,000 rows was four fifths of its time (bench/users_list.py).
 _EXPORT_FIELDS = (
@@ -294,12 +286,12 @@ def _export_rows(qs: QuerySet[RoleAssignment], sd: Subdepartment) -> Iterator[st
                     # Formatted, so that Excel keeps it as text (11 digits become 8.5073E+10 otherwise);
                     # the import accepts any formatting.
                     ssin_format(ssin or ""),
-                    _cell(last),
-                    _cell(first),
-                    _cell(username),
+                    csv_cell(last),
+                    csv_cell(first),
+                    csv_cell(username),
                     TYPE_CODE.get(role, ""),
                     status,
-                    _cell(contact_email or email),
+                    csv_cell(contact_email or email),
                     language,
                     "|".join(apps.get(person_id, ())),
                 ]
