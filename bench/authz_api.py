@@ -102,11 +102,11 @@ def _populate(n_persons: int, n_grants: int) -> dict[str, Any]:
     from toegang.delegation.models import Role, RoleAssignment
     from toegang.identifiers import cbe_make, ssin_make
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
-    from toegang.seed.demo import _catalogue
+    from toegang.seed.demo import catalogue_load
 
     rng = random.Random(5)  # noqa: S311 (reproducible test data)
     operator = User.objects.create_user(username="bench-operator", is_staff=True)
-    quality = _catalogue()
+    quality = catalogue_load()
     apps = list(quality.applications.order_by("code"))
     subdepartments = []
     for e in range(20):

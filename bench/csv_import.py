@@ -96,10 +96,10 @@ def _run(args: argparse.Namespace) -> None:
     from toegang.identifiers import cbe_make, ssin_make
     from toegang.mail.models import OutgoingMail
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
-    from toegang.seed.demo import _catalogue
+    from toegang.seed.demo import catalogue_load
 
     operator = User.objects.create_user(username="bench-operator", is_staff=True)
-    quality = _catalogue()
+    quality = catalogue_load()
     apps = list(quality.applications.order_by("code"))
     enterprise = enterprise_register(actor=operator, cbe_number=cbe_make(4031707), name="Bench vzw")
     eq = quality_activate(actor=operator, enterprise=enterprise, quality=quality)

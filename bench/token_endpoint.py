@@ -147,7 +147,7 @@ def _populate(pool: int, existing: bool = False) -> dict[str, Any]:
     from toegang.identifiers import cbe_make, ssin_make
     from toegang.oidc.models import LoginContext, RelyingParty
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
-    from toegang.seed.demo import _catalogue
+    from toegang.seed.demo import catalogue_load
 
     eloket = SecuredApplication.objects.get(code="eloket") if existing else None
     held = ApplicationGrant.objects.active().filter(application=eloket).order_by("pk").first() if eloket else None
@@ -157,7 +157,7 @@ def _populate(pool: int, existing: bool = False) -> dict[str, Any]:
         person, sd_id = held.person, held.subdepartment_id
     else:
         operator = User.objects.create_user(username="bench-operator", is_staff=True)
-        quality = _catalogue()
+        quality = catalogue_load()
         eloket = SecuredApplication.objects.get(code="eloket")
         enterprise = enterprise_register(actor=operator, cbe_number=cbe_make(4_100_001), name="WZC Token vzw")
         eq = quality_activate(actor=operator, enterprise=enterprise, quality=quality)

@@ -110,10 +110,10 @@ def _populate(n_users: int, noise: int) -> tuple[Any, Any]:
     from toegang.delegation.services import role_appoint
     from toegang.identifiers import cbe_make, ssin_make
     from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
-    from toegang.seed.demo import _catalogue
+    from toegang.seed.demo import catalogue_load
 
     operator = User.objects.create_user(username="bench-operator", is_staff=True)
-    quality = _catalogue()
+    quality = catalogue_load()
     apps = list(quality.applications.order_by("code"))
     enterprise = enterprise_register(actor=operator, cbe_number=cbe_make(4031707), name="Bench vzw")
     eq = quality_activate(actor=operator, enterprise=enterprise, quality=quality)

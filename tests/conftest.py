@@ -29,7 +29,7 @@ from toegang.delegation.services import role_appoint
 from toegang.identifiers import cbe_make, ssin_make
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Quality, Subdepartment
 from toegang.organisations.services import enterprise_register, quality_activate, subdepartment_create
-from toegang.seed.demo import _catalogue
+from toegang.seed.demo import catalogue_load
 
 PASSWORD = "a-long-test-password-1"
 
@@ -186,7 +186,7 @@ def _nihii(seed: int, k: int) -> str:
 @pytest.fixture
 def world(db: None) -> World:
     operator = User.objects.create_user(username="operator", password=PASSWORD, is_staff=True, is_superuser=True)
-    quality = _catalogue()
+    quality = catalogue_load()
     apps = list(quality.applications.order_by("code"))
     return World(
         operator=operator,

@@ -81,7 +81,7 @@ class Api:
         return self.http.post("/api/v1/checks", data, content_type="application/json", headers=self.headers)
 
 
-def _app(code: str) -> SecuredApplication:
+def application_of(code: str) -> SecuredApplication:
     return SecuredApplication.objects.get(code=code)
 
 
@@ -89,7 +89,7 @@ def _app(code: str) -> SecuredApplication:
 def access(world: World) -> World:
     """``user`` gets E-loket in Facility A, and E-loket and CIRRO in Facility B, through the portal."""
     zon = world.zon
-    cirro, eloket = _app("cirro"), _app("eloket")
+    cirro, eloket = application_of("cirro"), application_of("eloket")
     subdepartment_applications_set(actor=zon.people["tb"], subdepartment=zon.sd2, applications=[cirro, eloket])
     user = zon.people["user"]
     membership = RoleAssignment.objects.active().get(person=user, subdepartment=zon.sd, role=Role.USER)
@@ -108,15 +108,15 @@ def access(world: World) -> World:
 
 @pytest.fixture
 def eloket(access: World, client: Client) -> Api:
-    return Api(client, RP(_app("eloket")).token(client))
+    return Api(client, RP(application_of("eloket")).token(client))
 
 
 @pytest.fixture
 def cirro(access: World, client: Client) -> Api:
-    return Api(Client(), RP(_app("cirro")).token(client))
+    return Api(Client(), RP(application_of("cirro")).token(client))
 
 
-def _ssin(person: User) -> str:
+def ssin_of(person: User) -> str:
     assert person.ssin
     return person.ssin
 
@@ -150,7 +150,7 @@ def test_openapi_document_and_offline_docs(client: Client) -> None:
 def test_facilities_list_has_the_access_claim_shape(access: World, eloket: Api) -> None:
     zon = access.zon
     user = zon.people["user"]
-    for written in (_ssin(user), ssin_format(_ssin(user)), " " + ssin_format(_ssin(user)).replace(".", " ")):
+    for written in (ssin_of(user), ssin_format(ssin_of(user)), " " + ssin_format(ssin_of(user)).replace(".", " ")):
         response = eloket.facilities(written.strip())
         assert response.status_code == 200, written
         assert response.json() == [
@@ -167,7 +167,7 @@ def test_facilities_list_has_the_access_claim_shape(access: World, eloket: Api) 
 
 def test_quality_name_follows_accept_language(access: World, eloket: Api) -> None:
     response = eloket.http.get(
-        f"/api/v1/persons/{_ssin(access.zon.people['user'])}/facilities",
+        f"/api/v1/persons/{ssin_of(access.zon.people['user'])}/facilities",
         headers={**eloket.headers, "Accept-Language": "fr"},
     )
     assert {f["quality"]["name"] for f in response.json()} == {access.quality.name_fr}
@@ -175,7 +175,7 @@ def test_quality_name_follows_accept_language(access: World, eloket: Api) -> Non
 
 def test_check_and_batch_follow_the_grants(access: World, eloket: Api) -> None:
     zon, ander = access.zon, access.ander
-    user, sb = _ssin(zon.people["user"]), _ssin(zon.people["sb"])
+    user, sb = ssin_of(zon.people["user"]), ssin_of(zon.people["sb"])
     assert eloket.check(user, zon.sd.pk).json() == {"allowed": True}
     assert eloket.check(ssin_format(user), zon.sd2.pk).json() == {"allowed": True}
     assert eloket.check(user, ander.sd.pk).json() == {"allowed": False}
@@ -203,7 +203,7 @@ def test_check_and_batch_follow_the_grants(access: World, eloket: Api) -> None:
 
 def test_another_applications_token_sees_nothing_of_eloket(access: World, cirro: Api) -> None:
     zon = access.zon
-    user = _ssin(zon.people["user"])
+    user = ssin_of(zon.people["user"])
     # CIRRO's client sees CIRRO's grant in Facility B, nothing of E-loket in A or B.
     assert [(f["subdepartment"]["id"], f["application"]) for f in cirro.facilities(user).json()] == [
         (zon.sd2.pk, "cirro")
@@ -231,14 +231,16 @@ def _untick(w: World) -> None:
     membership_update(
         actor=zon.people["sb2"],
         membership=membership,
-        applications=[_app("cirro")],
+        applications=[application_of("cirro")],
         status="active",
         email="u@example.test",
     )
 
 
 def _switch_off(w: World) -> None:
-    subdepartment_applications_set(actor=w.zon.people["tb"], subdepartment=w.zon.sd2, applications=[_app("cirro")])
+    subdepartment_applications_set(
+        actor=w.zon.people["tb"], subdepartment=w.zon.sd2, applications=[application_of("cirro")]
+    )
 
 
 def _block(w: World) -> None:
@@ -247,7 +249,7 @@ def _block(w: World) -> None:
     membership_update(
         actor=zon.people["sb2"],
         membership=membership,
-        applications=[_app("cirro"), _app("eloket")],
+        applications=[application_of("cirro"), application_of("eloket")],
         status="blocked",
         email="u@example.test",
     )
@@ -256,7 +258,7 @@ def _block(w: World) -> None:
 @pytest.mark.parametrize("end", [_end_membership, _untick, _switch_off, _block], ids=lambda f: f.__name__)
 def test_access_ended_in_the_portal_shows_at_once(access: World, eloket: Api, end: Any) -> None:
     zon = access.zon
-    user = _ssin(zon.people["user"])
+    user = ssin_of(zon.people["user"])
     assert eloket.check(user, zon.sd2.pk).json() == {"allowed": True}
     end(access)
     # Same token, next request: no cache between the portal and the API.
@@ -271,7 +273,7 @@ def _challenge(response: Any) -> str:
 
 
 def test_without_a_token_401_with_the_bare_challenge(access: World, client: Client) -> None:
-    user = _ssin(access.zon.people["user"])
+    user = ssin_of(access.zon.people["user"])
     for headers in ({}, {"Authorization": "Basic Zm9vOmJhcg=="}):
         response = client.get(f"/api/v1/persons/{user}/facilities", headers=headers)
         assert response.status_code == 401
@@ -281,8 +283,8 @@ def test_without_a_token_401_with_the_bare_challenge(access: World, client: Clie
 
 
 def test_unknown_expired_and_revoked_tokens_are_401_invalid_token(access: World, client: Client) -> None:
-    user = _ssin(access.zon.people["user"])
-    rp = RP(_app("eloket"))
+    user = ssin_of(access.zon.people["user"])
+    rp = RP(application_of("eloket"))
 
     def status(token: str) -> tuple[int, str, str]:
         response = Api(client, token).check(user, access.zon.sd.pk)
@@ -314,8 +316,8 @@ def _token_of(rp: RP, user: User | None, scope: str, value: str) -> str:
 
 def test_wrong_scope_is_403_insufficient_scope(access: World, client: Client) -> None:
     user = access.zon.people["user"]
-    token = _token_of(RP(_app("eloket")), user, "openid access", "login-token-without-authz")
-    response = Api(client, token).facilities(_ssin(user))
+    token = _token_of(RP(application_of("eloket")), user, "openid access", "login-token-without-authz")
+    response = Api(client, token).facilities(ssin_of(user))
     assert response.status_code == 403
     assert response.json()["error"] == "insufficient_scope"
     assert 'error="insufficient_scope"' in _challenge(response) and 'scope="authz"' in _challenge(response)
@@ -323,20 +325,20 @@ def test_wrong_scope_is_403_insufficient_scope(access: World, client: Client) ->
 
 def test_an_unlinked_client_and_a_public_clients_token_are_refused(access: World, client: Client) -> None:
     user = access.zon.people["user"]
-    rp = RP(_app("eloket"))
+    rp = RP(application_of("eloket"))
     token = rp.token(client)
     RelyingParty.objects.filter(client=rp.client).delete()  # the operator unlinks the client
-    response = Api(client, token).facilities(_ssin(user))
+    response = Api(client, token).facilities(ssin_of(user))
     assert (response.status_code, response.json()["error"]) == (403, "insufficient_scope")
 
     # A public client (a browser app) cannot use client credentials; a token it got at a login
     # would otherwise let anyone logged in there ask where everybody works.
-    public = _token_of(RP(_app("eloket"), client_type="public"), user, "openid authz", "public-client-token")
-    response = Api(client, public).facilities(_ssin(user))
+    public = _token_of(RP(application_of("eloket"), client_type="public"), user, "openid authz", "public-client-token")
+    response = Api(client, public).facilities(ssin_of(user))
     assert (response.status_code, response.json()["error"]) == (403, "insufficient_scope")
     # The same from a confidential client's login is accepted: that token lives in its back end.
-    confidential = _token_of(RP(_app("eloket")), user, "openid authz", "confidential-login-token")
-    assert Api(client, confidential).facilities(_ssin(user)).status_code == 200
+    confidential = _token_of(RP(application_of("eloket")), user, "openid authz", "confidential-login-token")
+    assert Api(client, confidential).facilities(ssin_of(user)).status_code == 200
 
 
 def test_invalid_ssin_is_422_with_a_clear_message(eloket: Api) -> None:
@@ -367,7 +369,7 @@ def test_malformed_batches_are_json_errors_never_500(eloket: Api, body: str) -> 
 
 
 def test_out_of_range_ids_are_422_not_a_database_overflow(access: World, eloket: Api) -> None:
-    user = _ssin(access.zon.people["user"])
+    user = ssin_of(access.zon.people["user"])
     for bad in (10**30, 2**63, 0, -5):
         response = eloket.check(user, bad)
         assert response.status_code == 422, bad
@@ -401,7 +403,7 @@ def test_a_single_check_costs_the_same_queries_whoever_asks(access: World, eloke
         (make_person("stranger"), zon.sd2),  # known, nowhere
         (None, zon.sd),  # unknown INSZ
     ):
-        ssin = _ssin(person) if person else ssin_make(1950, 5, 5, 5)
+        ssin = ssin_of(person) if person else ssin_make(1950, 5, 5, 5)
         with CaptureQueriesContext(connection) as ctx:
             assert eloket.check(ssin, sd.pk).status_code == 200
         counts.append(len(ctx.captured_queries))
@@ -409,12 +411,12 @@ def test_a_single_check_costs_the_same_queries_whoever_asks(access: World, eloke
     assert counts == [3, 3, 3, 3]
 
     with CaptureQueriesContext(connection) as ctx:
-        eloket.facilities(_ssin(zon.people["user"]))
+        eloket.facilities(ssin_of(zon.people["user"]))
     assert len(ctx.captured_queries) == 3
 
     # A batch: the token, its relying party, then one statement for every person in it.
     people = (zon.people["user"], zon.people["sb"], zon.people["tb"], make_person("another"))
-    pairs = [{"ssin": _ssin(p), "subdepartment_id": zon.sd.pk} for p in people] * 25
+    pairs = [{"ssin": ssin_of(p), "subdepartment_id": zon.sd.pk} for p in people] * 25
     with CaptureQueriesContext(connection) as ctx:
         eloket.batch(pairs)
     assert len(ctx.captured_queries) == 3
@@ -436,15 +438,15 @@ def _queries(api: Api, ssin: str, sd: int) -> tuple[int, bool]:
 
 
 def test_a_cached_token_skips_dot_and_the_relying_party(access: World, client: Client, token_cache: None) -> None:
-    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
-    rp = RP(_app("eloket"))
+    user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk
+    rp = RP(application_of("eloket"))
     token = rp.token(client)
     api = Api(client, token)
     assert _queries(api, user, sd) == (3, True)  # DOT, the relying party, the decision
     assert _queries(api, user, sd) == (1, True)  # the decision only
     # Keyed by the token's SHA-256 (DOT's checksum), never by the token itself.
     checksum = AccessToken.objects.get(application=rp.client).token_checksum
-    assert cache.get(CACHE_PREFIX + checksum)[:2] == (rp.client.client_id, _app("eloket").pk)
+    assert cache.get(CACHE_PREFIX + checksum)[:2] == (rp.client.client_id, application_of("eloket").pk)
     assert not any(token in str(k) for k in cache._cache)  # type: ignore[attr-defined]
     # The decision itself is never cached: access ended in the portal shows at once.
     RoleAssignment.objects.active().filter(person=access.zon.people["user"], subdepartment_id=sd).update(
@@ -454,8 +456,8 @@ def test_a_cached_token_skips_dot_and_the_relying_party(access: World, client: C
 
 
 def test_a_cached_token_revoked_or_deleted_is_refused_at_once(access: World, client: Client, token_cache: None) -> None:
-    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
-    rp = RP(_app("eloket"))
+    user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk
+    rp = RP(application_of("eloket"))
     basic = base64.b64encode(f"{rp.client.client_id}:{rp.secret}".encode()).decode()
 
     revoked = rp.token(client)
@@ -482,8 +484,8 @@ def test_a_cached_token_revoked_or_deleted_is_refused_at_once(access: World, cli
 def test_a_cached_token_is_refused_once_it_expires(
     access: World, client: Client, token_cache: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
-    token = _token_of(RP(_app("eloket")), None, "authz", "short-lived-token")
+    user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk
+    token = _token_of(RP(application_of("eloket")), None, "authz", "short-lived-token")
     AccessToken.objects.filter(token=token).update(expires=timezone.now() + timedelta(seconds=30))
     assert _queries(Api(client, token), user, sd) == (3, True)
     assert _queries(Api(client, token), user, sd) == (1, True)  # cached
@@ -495,13 +497,13 @@ def test_a_cached_token_is_refused_once_it_expires(
 
 
 def test_a_cached_token_follows_a_change_of_its_client(access: World, client: Client, token_cache: None) -> None:
-    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk  # E-loket here, CIRRO only in sd2
-    rp = RP(_app("eloket"))
+    user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk  # E-loket here, CIRRO only in sd2
+    rp = RP(application_of("eloket"))
     api = Api(client, rp.token(client))
     assert _queries(api, user, sd) == (3, True)
     # The operator links the client to CIRRO instead: the next answer is for CIRRO.
     link = RelyingParty.objects.get(client=rp.client)
-    link.application = _app("cirro")
+    link.application = application_of("cirro")
     link.save()
     assert _queries(api, user, sd) == (3, False)
     # Unlinked: refused at once.
@@ -509,7 +511,7 @@ def test_a_cached_token_follows_a_change_of_its_client(access: World, client: Cl
     response = api.check(user, sd)
     assert (response.status_code, response.json()["error"]) == (403, "insufficient_scope")
     # Linked again, then the client turned public: refused at once.
-    RelyingParty.objects.create(client=rp.client, application=_app("eloket"))
+    RelyingParty.objects.create(client=rp.client, application=application_of("eloket"))
     assert _queries(api, user, sd) == (3, True)
     rp.client.client_type = Application.CLIENT_PUBLIC
     rp.client.save()
@@ -517,7 +519,7 @@ def test_a_cached_token_follows_a_change_of_its_client(access: World, client: Cl
 
 
 def test_refusals_are_never_cached(access: World, client: Client, token_cache: None) -> None:
-    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
+    user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk
     for _ in range(2):
         assert Api(client, "not-a-token").check(user, sd).status_code == 401
     assert not [k for k in cache._cache if CACHE_PREFIX in str(k)]  # type: ignore[attr-defined]
@@ -527,8 +529,8 @@ def test_an_unreachable_token_cache_falls_back_to_dot(
     access: World, client: Client, token_cache: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Redis down: every check goes to DOT (3 statements) and still answers right; nothing breaks."""
-    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
-    api = Api(client, RP(_app("eloket")).token(client))
+    user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk
+    api = Api(client, RP(application_of("eloket")).token(client))
 
     def down(*args: Any, **kwargs: Any) -> None:
         raise ConnectionError("cache unreachable")
@@ -542,8 +544,8 @@ def test_an_unreachable_token_cache_falls_back_to_dot(
 
 def test_a_token_bound_to_resources_is_never_cached(access: World, client: Client, token_cache: None) -> None:
     """RFC 8707: DOT checks such a token against each request's URL, so it is checked every time."""
-    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
-    rp = RP(_app("eloket"))
+    user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk
+    rp = RP(application_of("eloket"))
     token = rp.token(client)
     AccessToken.objects.filter(application=rp.client).update(resource=["http://testserver/api/v1/checks"])
     api = Api(client, token)
@@ -563,7 +565,7 @@ def test_a_login_token_never_touches_the_cache(
 ) -> None:
     """Tokens without the API's scope are never cached: deleting one (a refresh's rotation, a logout,
     cleartokens) works with the cache down; one with the scope fails closed instead."""
-    rp = RP(_app("eloket"))
+    rp = RP(application_of("eloket"))
     rp.token(client)
     login_token = AccessToken.objects.create(
         application=rp.client, token="login-token", scope="openid profile", expires=timezone.now()

@@ -21,7 +21,7 @@ from toegang import settings as production
 from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication
 from toegang.oidc.models import RelyingParty
-from toegang.seed.demo import _catalogue
+from toegang.seed.demo import catalogue_load
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,7 @@ def _production_hashers(settings: Any) -> None:
 
 
 def _client(secret: str) -> Application:
-    _catalogue()
+    catalogue_load()
     client = Application.objects.create(
         name="E-loket back end",
         client_type=Application.CLIENT_CONFIDENTIAL,
@@ -89,7 +89,7 @@ def test_client_secret_stored_as_argon2_still_verifies(client: Client) -> None:
 
 
 def test_oidc_client_warns_of_a_short_given_secret_and_makes_long_random_ones() -> None:
-    _catalogue()
+    catalogue_load()
     args = {"application": "eloket", "redirect_uri": ["https://eloket.example/callback"]}
     out, err = StringIO(), StringIO()
     call_command("oidc_client", client_id="short", secret="demo-rp-secret", stdout=out, stderr=err, **args)

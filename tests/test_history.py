@@ -24,8 +24,8 @@ from django.utils import timezone, translation
 
 from tests import test_api
 from tests.conftest import World, login
-from tests.test_api import Api, _app, _ssin
-from tests.test_users_list import _rows
+from tests.test_api import Api, application_of, ssin_of
+from tests.test_users_list import table_rows
 from toegang.applications.models import ApplicationGrant, SubdepartmentApplication
 from toegang.applications.selectors import person_applications
 from toegang.applications.services import subdepartment_applications_set
@@ -277,7 +277,7 @@ def test_a_planned_end_is_no_expiry_for_the_services(world: World) -> None:
 def test_readers_see_a_grant_end_the_moment_its_valid_until_passes(access: World, eloket: Api, client: Client) -> None:
     zon = access.zon
     user = zon.people["user"]
-    ssin, application = _ssin(user), _app("eloket")
+    ssin, application = ssin_of(user), application_of("eloket")
     grant = ApplicationGrant.objects.active().get(person=user, subdepartment=zon.sd, application=application)
     end = timezone.now() + timedelta(minutes=5)
     _set(grant, valid_until=end)
@@ -296,7 +296,7 @@ def test_readers_see_a_grant_end_the_moment_its_valid_until_passes(access: World
             "batch": eloket.batch([{"ssin": ssin, "subdepartment_id": zon.sd.pk}]).json()[0]["allowed"],
             "may_use_ssin": authz.may_use_ssin(ssin, application.pk, zon.sd.pk),
             "may_use": authz.may_use(user.pk, application.pk, zon.sd.pk),
-            "users_list": [row[2] for row in _rows(page.content.decode())],
+            "users_list": [row[2] for row in table_rows(page.content.decode())],
         }
 
     login(client, zon.people["sb"])
@@ -364,7 +364,7 @@ def test_the_published_end_is_the_first_planned_end_the_access_rests_on(access: 
     """Grant, membership, subdepartment and activated quality: the access ends with the first of them."""
     zon = access.zon
     user = zon.people["user"]
-    application = _app("eloket")
+    application = application_of("eloket")
     grant = ApplicationGrant.objects.active().get(person=user, subdepartment=zon.sd, application=application)
     membership = RoleAssignment.objects.active().get(person=user, subdepartment=zon.sd)
     now = timezone.now().replace(microsecond=0)  # the API publishes milliseconds
@@ -376,7 +376,9 @@ def test_the_published_end_is_the_first_planned_end_the_access_rests_on(access: 
         claim = [
             a["valid_until"] for a in access_claim(user.pk, application.pk) if a["subdepartment"]["id"] == zon.sd.pk
         ]
-        api = [f["valid_until"] for f in eloket.facilities(_ssin(user)).json() if f["subdepartment"]["id"] == zon.sd.pk]
+        api = [
+            f["valid_until"] for f in eloket.facilities(ssin_of(user)).json() if f["subdepartment"]["id"] == zon.sd.pk
+        ]
         return claim, api
 
     claim, api = published()

@@ -108,7 +108,7 @@ def _table(html: str) -> _Table:
     return parser
 
 
-def _rows(html: str) -> list[list[str]]:
+def table_rows(html: str) -> list[list[str]]:
     """Naam, Voornaam, Gebruikersnaam, Type, INSZ, Status of each row (checkbox and Actie left out)."""
     return [r["cells"][1:7] for r in _table(html).rows if len(r["cells"]) == 8]
 
@@ -185,7 +185,7 @@ def test_list_as_the_manual_ends_sb_and_use_rows_in_nl_fr_en(world: World, clien
     html = _get(client, sd, lang="nl")
     assert "2 items gevonden." in html
     assert "Pagina 1 van 1" in html
-    rows = _rows(html)
+    rows = table_rows(html)
     assert rows == [
         ["Janssens", "Jan", "jan.janssens", "USE", "85.07.30-033.28", "Actief"],
         ["Test", "Sb2", "sb2", "SB", world.person("sb2").ssin_display, "Actief"],
@@ -308,7 +308,7 @@ def listed(world: World, client: Client) -> Client:
 )
 def test_filters(world: World, listed: Client, query: str, expected: list[str]) -> None:
     html = _get(listed, world.zon.sd, query)
-    assert sorted(r[2] for r in _rows(html)) == expected
+    assert sorted(r[2] for r in table_rows(html)) == expected
     if not expected:
         assert "No user matches these criteria." in html
 
@@ -317,21 +317,21 @@ def test_filter_on_application_switched_on_here(world: World, listed: Client) ->
     sd = world.zon.sd
     cirro, eloket, raas = world.apps
     html = _get(listed, sd, f"?application={cirro.pk}")
-    assert [r[2] for r in _rows(html)] == ["jan.janssens"]
-    assert _rows(_get(listed, sd, f"?application={eloket.pk}")) == []
+    assert [r[2] for r in table_rows(html)] == ["jan.janssens"]
+    assert table_rows(_get(listed, sd, f"?application={eloket.pk}")) == []
     # Only the applications switched on here are offered; another one is an invalid choice, ignored.
     assert f'<option value="{raas.pk}"' not in html
     html = _get(listed, sd, f"?application={raas.pk}")
     assert "Some criteria are not valid and were not applied." in html
-    assert len(_rows(html)) == 4
+    assert len(table_rows(html)) == 4
     # A grant of the same person in another subdepartment does not count here.
     ApplicationGrant.objects.create(
         person=world.person("cosb"), subdepartment=world.zon.sd2, application=cirro, granted_by=world.operator
     )
-    assert [r[2] for r in _rows(_get(listed, sd, f"?application={cirro.pk}"))] == ["jan.janssens"]
+    assert [r[2] for r in table_rows(_get(listed, sd, f"?application={cirro.pk}"))] == ["jan.janssens"]
     # An ended grant does not count either.
     ApplicationGrant.objects.filter(person__username="jan.janssens").update(valid_until="2020-01-01T00:00:00Z")
-    assert _rows(_get(listed, sd, f"?application={cirro.pk}")) == []
+    assert table_rows(_get(listed, sd, f"?application={cirro.pk}")) == []
 
 
 @pytest.mark.parametrize(
@@ -349,13 +349,13 @@ def test_filter_on_application_switched_on_here(world: World, listed: Client) ->
 )
 def test_ssin_filter_accepts_any_formatting_and_prefixes(world: World, listed: Client, ssin: str) -> None:
     html = _get(listed, world.zon.sd, "?ssin=" + ssin.replace(" ", "+"))
-    assert [r[2] for r in _rows(html)] == ["jan.janssens"]
+    assert [r[2] for r in table_rows(html)] == ["jan.janssens"]
 
 
 def test_ssin_filter_rejects_letters_with_a_message(world: World, listed: Client) -> None:
     html = _get(listed, world.zon.sd, "?ssin=85.07.3x")
     assert "Enter an INSZ or its first digits" in html
-    assert len(_rows(html)) == 4  # the invalid criterion is not applied
+    assert len(table_rows(html)) == 4  # the invalid criterion is not applied
     html = _get(listed, world.zon.sd, "?ssin=850730033281")  # 12 digits
     assert "Enter an INSZ or its first digits" in html
 
@@ -387,7 +387,7 @@ def test_filter_values_are_kept_in_the_form(world: World, listed: Client) -> Non
 )
 def test_sorting(world: World, listed: Client, sort: str, expected: list[str] | None) -> None:
     html = _get(listed, world.zon.sd, f"?sort={sort}")
-    usernames = [r[2] for r in _rows(html)]
+    usernames = [r[2] for r in table_rows(html)]
     if expected is None:  # by INSZ: compare with the database's own order of the digits
         expected = [
             m.person.username
@@ -418,7 +418,7 @@ def test_paging_50_a_page_without_gaps_or_doubles(world: World, client: Client) 
     seen: list[str] = []
     for page, count in ((1, 50), (2, 50), (3, 21)):
         html = _get(client, sd, f"?page={page}", lang="nl")
-        rows = _rows(html)
+        rows = table_rows(html)
         assert len(rows) == count
         assert f"Pagina {page} van 3" in html
         assert "121 items gevonden." in html
@@ -433,7 +433,7 @@ def test_paging_50_a_page_without_gaps_or_doubles(world: World, client: Client) 
     html = _get(client, sd, "?last_name=bulk&sort=-first_name&page=2")
     assert 'href="?last_name=bulk&amp;sort=-first_name&amp;page=3"' in html
     assert 'href="?last_name=bulk&amp;sort=-first_name&amp;page=1"' in html
-    assert _rows(html)[0][1] == "F00069"
+    assert table_rows(html)[0][1] == "F00069"
 
 
 # --- query counts -------------------------------------------------------------------------------
@@ -459,7 +459,7 @@ def test_list_query_count_does_not_depend_on_rows(world: World, client: Client, 
     _bulk_members(world, sd, 55, start=5)
     many = _count_queries(client, url)
     assert few == many
-    assert len(_rows(client.get(url).content.decode())) == 50
+    assert len(table_rows(client.get(url).content.decode())) == 50
 
 
 def test_export_query_count_does_not_depend_on_rows(world: World, client: Client) -> None:
@@ -531,7 +531,7 @@ def test_bulk_delete_asks_confirmation_then_ends_memberships_and_grants(
     assert response.redirect_chain[-1][0] == _url("portal:users", sd) + "?type=USE&sort=-username"
     html = response.content.decode()
     assert "2 users deleted: Janssens Jan, Test Cosb." in html
-    assert "jan.janssens" not in [r[2] for r in _rows(html)]
+    assert "jan.janssens" not in [r[2] for r in table_rows(html)]
 
     for m in (jan, cosb):
         m.refresh_from_db()

@@ -19,7 +19,7 @@ from django.test import Client, RequestFactory
 from django.utils import translation
 
 from tests.conftest import World
-from tests.test_api import RP, _app, _ssin, access  # noqa: F401 (access: a fixture)
+from tests.test_api import RP, access, application_of, ssin_of  # noqa: F401 (access: a fixture)
 from toegang import wsgi
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +67,7 @@ def test_the_api_list_is_a_subsequence_of_the_full_one() -> None:
 
 
 def test_api_answers_carry_the_security_headers_and_follow_accept_language(access: World) -> None:  # noqa: F811
-    user = _ssin(access.zon.people["user"])
+    user = ssin_of(access.zon.people["user"])
     status, headers, body = _call(f"/api/v1/persons/{user}/facilities", {"Accept-Language": "fr"})
     assert status == 401
     assert headers["www-authenticate"] == ['Bearer realm="toegang"']
@@ -85,9 +85,9 @@ def test_api_answers_carry_the_security_headers_and_follow_accept_language(acces
 
 
 def test_api_calls_never_make_a_session_or_a_cookie(access: World, client: Client) -> None:  # noqa: F811
-    rp = RP(_app("eloket"))
+    rp = RP(application_of("eloket"))
     token = rp.token(client)
-    user, sd = _ssin(access.zon.people["user"]), access.zon.sd.pk
+    user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk
     before = Session.objects.count()
     status, headers, body = _call(f"/api/v1/persons/{user}/facilities/{sd}", {"Authorization": f"Bearer {token}"})
     assert (status, body) == (200, b'{"allowed": true}')

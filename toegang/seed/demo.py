@@ -95,7 +95,8 @@ APPLICATIONS = [
 ]
 
 
-def _catalogue() -> Quality:
+def catalogue_load() -> Quality:
+    """The catalogue of the demo and of the tests: the three applications and the quality that offers them."""
     apps = []
     for code, names, descriptions in APPLICATIONS:
         app, _ = SecuredApplication.objects.update_or_create(
@@ -153,7 +154,7 @@ def demo_load() -> list[DemoPerson]:
         if p.username != "gebruiker":  # a plain user logs in with a password alone
             TOTP.activate(person, DEMO_TOTP_SECRET)
         people[p.username] = person
-    quality = _catalogue()
+    quality = catalogue_load()
     apps = list(quality.applications.all())
 
     def add(by: User, role: Role, scope: Enterprise | EnterpriseQuality | Subdepartment, who: str) -> None:

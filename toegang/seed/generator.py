@@ -50,7 +50,7 @@ from toegang.audit.services import audit_record
 from toegang.delegation.models import PERSON_COPIES, Role, RoleAssignment, Status
 from toegang.identifiers import cbe_make, ssin_make
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
-from toegang.seed.demo import _catalogue
+from toegang.seed.demo import catalogue_load
 
 # Counts at scale 1.0 (issue 7's target data set).
 FULL = {
@@ -233,7 +233,7 @@ def generate(*, scale: float, seed: int = 7, progress: Callable[[str, int, float
         operator, _ = User.objects.get_or_create(
             username=GENERATOR_USERNAME, defaults={"is_staff": True, "first_name": "Data", "last_name": "Generator"}
         )
-        quality = _catalogue()
+        quality = catalogue_load()
         apps = list(quality.applications.order_by("code").values_list("pk", flat=True))
 
         # Persons.
