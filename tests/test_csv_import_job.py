@@ -220,7 +220,7 @@ def test_bulk_mails_read_as_the_single_forms(world: World, settings: Any) -> Non
 # --- A worker killed with SIGKILL in the middle of an import (PostgreSQL) ----------------------
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_kill_9_of_the_worker_leaves_nothing_and_the_import_converges(world: World, settings: Any) -> None:
     if connection.vendor != "postgresql":
         pytest.skip(

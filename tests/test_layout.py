@@ -6,6 +6,7 @@ The layers themselves are import-linter's (``make lint``, pyproject's ``[tool.im
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,18 @@ def test_no_function_level_import_hides_a_dependency_of_the_product() -> None:
 def test_every_app_with_models_has_the_same_files(app: str) -> None:
     missing = [name for name in FILE_SET if not (ROOT / "toegang" / app / name).exists()]
     assert missing == []
+
+
+def test_every_transactional_test_restores_the_migrations_rows() -> None:
+    # A transactional test ends with a flush, which empties the tables the migrations filled
+    # (audiences, content types); without serialized_rollback the tests after it fail, or the next
+    # serialized test's restore collides with the content types the flush's post_migrate recreated.
+    marker = re.compile(r"django_db\(([^)]*)\)")
+    found = [
+        f"{p.relative_to(ROOT)}: {m.group(0)}"
+        for p in SOURCES
+        if p.parts[len(ROOT.parts)] == "tests"
+        for m in marker.finditer(p.read_text())
+        if "transaction=True" in m.group(1) and "serialized_rollback=True" not in m.group(1)
+    ]
+    assert found == []
