@@ -15,6 +15,7 @@ import pytest
 from django.db import connection
 from django.test import Client, TestCase
 from django.test.utils import CaptureQueriesContext
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -285,3 +286,30 @@ def _import_transaction_alive() -> bool:
         )
         row = cursor.fetchone()
     return bool(row and row[0])
+
+
+
+@pytest.mark.parametrize(
+    ("lang", "summary", "new"),
+    [
+        ("nl", "10.000 gebruikers werden geïmporteerd.", "Nieuwe personen: 10.000."),
+        ("de", "10.000 Benutzer wurden importiert.", "10.000"),
+        ("en", "10,000 users were imported.", "New persons: 10,000."),
+    ],
+)
+def test_the_summary_writes_large_counts_as_the_reader_reads_numbers(
+    world: World, lang: str, summary: str, new: str
+) -> None:
+    context = {
+        "sd": world.zon.sd,
+        "finished": True,
+        "status": "done",
+        "total": 10000,
+        "processed": 10000,
+        "report": {"new_count": 10000, "known_count": 0},
+        "percent": 100,
+        "progress_text": "",
+    }
+    with translation.override(lang):
+        html = render_to_string("portal/users/import_progress.html", context)
+    assert summary in html and new in html
