@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.template.loader import render_to_string
 from django.test import Client, TestCase
 from django.test.utils import CaptureQueriesContext
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -286,7 +286,6 @@ def _import_transaction_alive() -> bool:
         )
         row = cursor.fetchone()
     return bool(row and row[0])
-
 
 
 @pytest.mark.parametrize(
