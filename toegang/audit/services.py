@@ -15,6 +15,7 @@ from django.db import models, transaction
 from toegang.audit.actions import Action
 from toegang.audit.middleware import current_request
 from toegang.audit.models import AuditEvent
+from toegang.bulk import copy_insert
 
 if TYPE_CHECKING:
     from toegang.accounts.models import User
@@ -142,6 +143,6 @@ def audit_record(
 
 
 def audit_record_many(events: Iterable[AuditEvent]) -> list[AuditEvent]:
-    """Write a batch of ``audit_event``s in one statement per thousand, inside the change's transaction."""
+    """Write a batch of ``audit_event``s (``COPY`` on PostgreSQL), inside the change's transaction."""
     _require_transaction()
-    return AuditEvent.objects.bulk_create(events, batch_size=1000)
+    return copy_insert(AuditEvent, events)
