@@ -10,8 +10,11 @@ from django.db import connection, transaction
 from django.utils import translation
 from django.utils.translation import gettext_lazy
 
+from tests.conftest import World
+from toegang.audit.actions import Action
 from toegang.audit.models import AuditEvent
-from toegang.bulk import copy_insert
+from toegang.audit.services import audit_columns, audit_event, audit_record_many, audit_record_rows
+from toegang.bulk import copy_insert, copy_insert_rows
 from toegang.mail.models import MailStatus, OutgoingMail
 
 pytestmark = pytest.mark.django_db
@@ -95,3 +98,37 @@ def test_the_vendor_path() -> None:
         copy_insert(OutgoingMail, _mails("v"))
     inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
     assert bool(inserts) == (connection.vendor != "postgresql")
+
+
+def test_rows_as_columns_get_the_defaults_an_instance_gets() -> None:
+    row = {"to": "a@example.test", "subject": "s", "body": "b", "created_at": WHEN}
+    pks = copy_insert_rows(OutgoingMail, [row, row])
+    assert len(set(pks)) == 2
+    stored = OutgoingMail.objects.get(pk=pks[0])
+    instance = OutgoingMail(to="a@example.test", subject="s", body="b", created_at=WHEN)
+    for name in ("status", "attempts", "html", "language", "last_error", "sent_at", "created_at"):
+        assert getattr(stored, name) == getattr(instance, name), name
+    assert stored.next_attempt_at is not None
+    assert copy_insert_rows(OutgoingMail, []) == []
+
+
+def test_audit_columns_write_what_audit_event_writes(world: World) -> None:
+    sd = world.zon.sd
+    person = world.zon.people["user"]
+    fields: dict[str, Any] = {
+        "actor": world.operator,
+        "action": Action.USER_ADD,
+        "obj": person,
+        "subdepartment": sd,
+        "enterprise": sd.enterprise,
+        "enterprise_quality": sd.enterprise_quality,
+        "params": {"role": "user"},
+        "after": {"x": 1},
+    }
+    with transaction.atomic():
+        audit_record_rows([audit_columns(**fields)])
+        audit_record_many([audit_event(**fields)])
+    copied, saved = AuditEvent.objects.order_by("-id")[:2][::-1]
+    names = [f.attname for f in AuditEvent._meta.concrete_fields if f.attname not in {"id", "at"}]
+    assert {n: getattr(copied, n) for n in names} == {n: getattr(saved, n) for n in names}
+    assert copied.person_id == person.pk and copied.params["person_ssin"] == person.ssin

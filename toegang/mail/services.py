@@ -19,7 +19,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import F
 from django.utils import timezone, translation
 
-from toegang.bulk import copy_insert
+from toegang.bulk import copy_insert_rows
 from toegang.mail import tasks
 from toegang.mail.models import MailStatus, OutgoingMail
 
@@ -57,13 +57,15 @@ def mail_enqueue_many(messages: Iterable[tuple[str, str, str]]) -> int:
     """Queue (to, subject, body) e-mails in bulk (imports of thousands of users); one delivery job."""
     language = translation.get_language() or ""
     now = timezone.now()
+    # Columns rather than OutgoingMail instances: no Model.__init__ per mail of a large import.
     rows = [
-        OutgoingMail(to=to, subject=subject[:400], body=body, language=language, created_at=now, next_attempt_at=now)
+        {"to": to, "subject": subject[:400], "body": body, "language": language}
+        | {"created_at": now, "next_attempt_at": now}
         for to, subject, body in messages
     ]
     if not rows:
         return 0
-    copy_insert(OutgoingMail, rows)
+    copy_insert_rows(OutgoingMail, rows)
     _deliver_on_commit()
     return len(rows)
 
