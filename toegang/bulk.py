@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.db import connections, models, router
@@ -24,7 +25,7 @@ _M = TypeVar("_M", bound=models.Model)
 # Fields whose value goes to the database as the instance holds it (``get_db_prep_save`` only
 # checks or casts what psycopg adapts the same way): read from the instance's ``__dict__``, which
 # saves the field method calls that were most of ``copy_insert``'s time. Exact classes only: a
-# subclass may prepare its value.
+# subclass may prepare its value. DateTimeField too, but not with auto_now(_add) (see _plain).
 _AS_IS = frozenset(
     {
         models.AutoField,
@@ -64,14 +65,14 @@ def copy_insert(model: type[_M], objs: Iterable[_M]) -> list[_M]:
     missing = [o for o in objs if o.pk is None]
     for obj, new_id in zip(missing, _ids(connection, model, len(missing)), strict=True):
         obj.pk = new_id
-    plain = [type(f) in _AS_IS for f in fields]
+    plain = [_plain(f) for f in fields]
 
     def values(obj: _M) -> list[Any]:
         attrs = obj.__dict__
         row = []
         for f, as_is in zip(fields, plain, strict=True):
             value = attrs[f.attname] if as_is else None
-            if not as_is or isinstance(value, Promise):  # a lazy string is cast by the field
+            if not (as_is and _ready(value)):
                 value = f.get_db_prep_save(f.pre_save(obj, True), connection)
             row.append(value)
         return row
@@ -101,7 +102,7 @@ def copy_insert_rows(model: type[models.Model], rows: Iterable[dict[str, Any]]) 
         return [o.pk for o in objs]
     fields = _fields(model)
     ids = iter(_ids(connection, model, sum(1 for r in rows if r.get(pk.attname) is None)))
-    plain = [type(f) in _AS_IS for f in fields]
+    plain = [_plain(f) for f in fields]
     now = timezone.now()
     pks: list[int] = []
 
@@ -117,13 +118,27 @@ def copy_insert_rows(model: type[models.Model], rows: Iterable[dict[str, Any]]) 
                 value = now
             else:
                 value = f.get_default()
-            if not as_is or isinstance(value, Promise):
+            if not (as_is and _ready(value)):
                 value = f.get_db_prep_save(value, connection)
             out.append(value)
         return out
 
     _copy(connection, model, fields, map(values, rows))
     return pks
+
+
+def _plain(f: models.Field[Any, Any]) -> bool:
+    if type(f) is models.DateTimeField:
+        return not (f.auto_now or f.auto_now_add)  # those are filled by pre_save
+    return type(f) in _AS_IS
+
+
+def _ready(value: Any) -> bool:
+    # A plain field's value goes as it is unless the field would change it: a lazy string is cast,
+    # a naive datetime made aware (with the field's warning).
+    if isinstance(value, datetime):
+        return value.tzinfo is not None
+    return not isinstance(value, Promise)
 
 
 def _fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
