@@ -14,8 +14,7 @@ from django.utils.translation import gettext as _
 from toegang.accounts.models import User
 from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
 from toegang.audit.actions import Action, Reason
-from toegang.audit.models import AuditEvent
-from toegang.audit.services import audit_event, audit_record
+from toegang.audit.services import audit_columns, audit_record
 from toegang.delegation import authz
 from toegang.organisations.models import Subdepartment
 
@@ -105,9 +104,9 @@ def _grant_audit_fields(grant: ApplicationGrant, *, action: Action) -> dict[str,
     }
 
 
-def grant_audit_event(grant: ApplicationGrant, *, actor: User, action: Action, reason: str = "") -> AuditEvent:
-    """The audit event of a grant added or ended, unsaved (the CSV import writes them in batches)."""
-    return audit_event(actor=actor, action=action, reason=reason, **_grant_audit_fields(grant, action=action))
+def grant_audit_columns(grant: ApplicationGrant, *, actor: User, action: Action) -> dict[str, Any]:
+    """The audit event of a grant added, as columns (the CSV import writes them in batches)."""
+    return audit_columns(actor=actor, action=action, **_grant_audit_fields(grant, action=action))
 
 
 def _grant_audit(grant: ApplicationGrant, *, actor: User, action: Action, reason: str = "") -> None:

@@ -19,6 +19,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import F
 from django.utils import timezone, translation
 
+from toegang.bulk import copy_insert_rows
 from toegang.mail import tasks
 from toegang.mail.models import MailStatus, OutgoingMail
 
@@ -34,7 +35,6 @@ GIVE_UP_AFTER = timedelta(hours=24)
 LEASE = timedelta(minutes=10)
 # Errors about one message rather than about the server: the next mails may still go through.
 _MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
-BULK_BATCH = 1000
 # Mails claimed per short transaction: a commit less per mail, and at most this many wait for their
 # lease after a worker is killed (only the one in flight can have gone out).
 CLAIM_BATCH = 20
@@ -57,13 +57,15 @@ def mail_enqueue_many(messages: Iterable[tuple[str, str, str]]) -> int:
     """Queue (to, subject, body) e-mails in bulk (imports of thousands of users); one delivery job."""
     language = translation.get_language() or ""
     now = timezone.now()
+    # Columns rather than OutgoingMail instances: no Model.__init__ per mail of a large import.
     rows = [
-        OutgoingMail(to=to, subject=subject[:400], body=body, language=language, created_at=now, next_attempt_at=now)
+        {"to": to, "subject": subject[:400], "body": body, "language": language}
+        | {"created_at": now, "next_attempt_at": now}
         for to, subject, body in messages
     ]
     if not rows:
         return 0
-    OutgoingMail.objects.bulk_create(rows, batch_size=BULK_BATCH)
+    copy_insert_rows(OutgoingMail, rows)
     _deliver_on_commit()
     return len(rows)
 
