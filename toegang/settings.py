@@ -1,7 +1,7 @@
 """Settings for toegang.
 
 Configuration comes only from environment variables prefixed ``TOEGANG_`` (README lists them all).
-Defaults make a fresh checkout work: SQLite under ``var/``, console e-mail, local-memory cache.
+Defaults make a fresh checkout work: SQLite under ``var/``, console e-mail, a cache table in the database.
 """
 
 from __future__ import annotations
@@ -304,18 +304,29 @@ if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 _redis_url = env("REDIS_URL")
-# toegang.cache.RedisCache is Django's, keeping one redis-py client per pool (toegang/cache.py).
+# The cache holds what every worker process must share: the failed-login counts (ACCOUNT_RATE_LIMITS)
+# and the "this TOTP code was used" markers of allauth.mfa. toegang.cache.RedisCache is Django's,
+# keeping one redis-py client per pool (toegang/cache.py). Without Redis it is Django's database
+# cache on the same database (SQLite or PostgreSQL), in the table that migrate creates
+# (toegang/portal/migrations/0001_cache_table.py): never a local-memory cache, which each gunicorn
+# worker would keep for itself (issue 12, F2). MAX_ENTRIES is far above what the rate limits can
+# hold, so an attacker cannot cull the counts away by filling the table.
+CACHE_TABLE = "toegang_cache"
 CACHES = {
     "default": (
         {"BACKEND": "toegang.cache.RedisCache", "LOCATION": _redis_url}
         if _redis_url
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": CACHE_TABLE,
+            "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+        }
     )
 }
 # Authorization API: a bearer token that passed django-oauth-toolkit's check is remembered in the
 # cache for at most this many seconds (never beyond its expiry); revoking or changing it forgets it at
-# once in every worker that shares the cache (toegang/api/auth.py, docs/api.md). A local-memory cache
-# is one per process, so without Redis it is off unless set.
+# once in every worker that shares the cache (toegang/api/auth.py, docs/api.md). Without Redis the cache
+# is a database table, whose lookup costs what DOT's own does, so it is off unless set.
 API_TOKEN_CACHE_SECONDS = int(env("API_TOKEN_CACHE_SECONDS", "60" if _redis_url else "0"))
 
 # Background work (docs/architecture.md, "Background work"): Django's task framework (django-tasks, the
