@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -157,7 +158,7 @@ def _person(username: str, *, totp: bool = False) -> User:
 def _alternated(server: Server, since: int) -> list[str]:
     served = server.workers_served()[since:]
     assert len(set(served)) == 2, served
-    assert all(a != b for a, b in zip(served, served[1:], strict=False)), served
+    assert all(a != b for a, b in pairwise(served)), served
     return served
 
 

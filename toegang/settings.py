@@ -312,7 +312,7 @@ _redis_url = env("REDIS_URL")
 # worker would keep for itself (issue 12, F2). MAX_ENTRIES is far above what the rate limits can
 # hold, so an attacker cannot cull the counts away by filling the table.
 CACHE_TABLE = "toegang_cache"
-CACHES = {
+CACHES: dict[str, dict[str, object]] = {
     "default": (
         {"BACKEND": "toegang.cache.RedisCache", "LOCATION": _redis_url}
         if _redis_url
