@@ -19,7 +19,8 @@ import time_machine
 from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
 from allauth.account.internal.flows.login import _AUTHENTICATION_METHODS_USER_SESSION_KEY
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.db import DatabaseCache
 from django.test import Client
 
 from toegang.accounts.models import User
@@ -226,9 +227,18 @@ def password_login(client: Client, lang: str, username: str, password: str, totp
     return response
 
 
+_DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback", "live_server"}
+
+
 @pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    # Rate limits and used TOTP codes live in the cache; each test starts without them.
+def _fresh_cache(request: pytest.FixtureRequest) -> None:
+    # Rate limits and used TOTP codes live in the cache; each test starts without them. Without Redis
+    # the cache is a table of the test database (settings.CACHES): a test without database access
+    # cannot reach it, nor leave anything in it.
+    if isinstance(caches["default"], DatabaseCache):
+        if not (request.node.get_closest_marker("django_db") or _DB_FIXTURES & set(request.fixturenames)):
+            return
+        request.getfixturevalue("_django_db_helper")
     cache.clear()
 
 

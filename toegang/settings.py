@@ -154,12 +154,16 @@ ACCOUNT_ADAPTER = "toegang.accounts.adapter.AccountAdapter"
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
-# Failed password logins: at most TOEGANG_LOGIN_FAILED_LIMITS per client address and per account
-# (the key is the account, whether named by username or e-mail; for an unknown name the name itself,
-# so the answer is the same). A locked account opens again when its oldest failure leaves the window.
+# Failed password logins: at most TOEGANG_LOGIN_FAILED_LIMITS per client address ("ip") and per account
+# from one client address ("key": the account, whether named by username or e-mail, or for an unknown
+# name the name itself, so the answer is the same), and TOEGANG_LOGIN_FAILED_ACCOUNT_LIMITS per account
+# from every address together (NIST SP 800-63B: at most 100 failures). A lock holds the password login
+# only: eID, the external provider and a passkey still log the person in; it opens again when its
+# oldest failure leaves the window, or for its owner by a password reset mail (accounts/passwords.py).
 # Behind a reverse proxy TOEGANG_TRUSTED_PROXY_COUNT=1 makes the address the client's, from
 # X-Forwarded-For, rather than the proxy's.
 ACCOUNT_RATE_LIMITS = {"login_failed": env("LOGIN_FAILED_LIMITS", "10/m/ip,5/15m/key")}
+LOGIN_FAILED_ACCOUNT_LIMITS = env("LOGIN_FAILED_ACCOUNT_LIMITS", "100/d/key")
 ALLAUTH_TRUSTED_PROXY_COUNT = int(env("TRUSTED_PROXY_COUNT", "0"))
 # Second factors (allauth.mfa): a code from a mobile app (TOTP), a security key or passkey
 # (WebAuthn), and recovery codes.

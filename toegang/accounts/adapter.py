@@ -43,14 +43,20 @@ class AccountAdapter(DefaultAccountAdapter):
         # Accounts exist because someone was appointed or registered; nobody signs up.
         return False
 
-    # Password login (toegang/accounts/passwords.py): failures throttled per account and per address
-    # by allauth's "login_failed" rate limit, each failure and each refusal audited.
+    # Password login (toegang/accounts/passwords.py): failures throttled per address, per account from
+    # one address (allauth's "login_failed" rate limit) and per account from all addresses
+    # (LOGIN_FAILED_ACCOUNT_LIMITS), each failure and each refusal audited.
     def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
-        return passwords.throttle_key(credentials)
+        return passwords.throttle_key(request, credentials)
 
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
         try:
             super().pre_authenticate(request, **credentials)
+            account = passwords.account_limit_consume(request, credentials)
+            if account is None:
+                raise self.validation_error("too_many_login_attempts")
+            # A successful login gives back all of its attempt (allauth's rollback), this one too.
+            self._login_failed_rl_usage.usage.extend(account.usage)
         except ValidationError:
             passwords.audit_login_event(
                 Action.LOGIN_PASSWORD_LOCKED, credentials, reason=passwords.limits_reached(request, credentials)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from allauth.account.signals import password_reset
 from allauth.account.utils import filter_users_by_email, filter_users_by_username
 from allauth.core.internal import ratelimit
 from django.conf import settings
@@ -50,8 +51,8 @@ def login_name(credentials: dict[str, Any]) -> str:
     return str(credentials.get("username") or credentials.get("email") or "").strip().lower()
 
 
-def throttle_key(credentials: dict[str, Any]) -> str:
-    """The key of allauth's per-key "login_failed" limit: the account, however it is named.
+def account_key(credentials: dict[str, Any]) -> str:
+    """The account the login names, however it is named: ``account:<pk>``, or ``name:<name>``.
 
     A person named by username or by e-mail address counts against one limit. An unknown name counts
     against a limit of its own, so it is throttled exactly as an account would be and the answer
@@ -61,12 +62,60 @@ def throttle_key(credentials: dict[str, Any]) -> str:
     return f"account:{user.pk}" if user is not None else f"name:{login_name(credentials)}"
 
 
+def throttle_key(request: HttpRequest, credentials: dict[str, Any]) -> str:
+    """The key of allauth's per-key "login_failed" limit: the account from one client address.
+
+    Five wrong passwords lock the account for the address they came from, not for its owner
+    elsewhere (issue 12: a lockout is a denial of service). The account's limit over every address
+    is ``LOGIN_FAILED_ACCOUNT_LIMITS`` (``account_limit_consume``).
+    """
+    return f"{account_key(credentials)}@{ratelimit.get_ip(request)}"
+
+
+def _account_config() -> dict[str, str]:
+    return {"login_failed": str(settings.LOGIN_FAILED_ACCOUNT_LIMITS or "")}
+
+
+def account_limit_consume(request: HttpRequest, credentials: dict[str, Any]) -> ratelimit.RateLimitUsage | None:
+    """One attempt against the account's limit over every address; None when that limit is full."""
+    return ratelimit.consume(
+        request, app="allauth.account", action="login_failed", config=_account_config(), key=account_key(credentials)
+    )
+
+
+def login_limits_clear(request: HttpRequest, user: User) -> None:
+    """Open a locked password login: the account's own limits, after a password reset by mail.
+
+    The owner proved control of the mailbox, so the failures others made no longer count: the
+    account's limit over every address and its limit from the owner's address are emptied. Other
+    addresses stay locked (the attacker's, most likely), and so does the limit per address alone.
+    """
+    per_key = ",".join(p for p in _parts(settings.ACCOUNT_RATE_LIMITS) if p.endswith("/key"))
+    key = f"account:{user.pk}"
+    ratelimit.clear(
+        request,
+        app="allauth.account",
+        action="login_failed",
+        config={"login_failed": per_key},
+        key=f"{key}@{ratelimit.get_ip(request)}",
+    )
+    ratelimit.clear(request, app="allauth.account", action="login_failed", config=_account_config(), key=key)
+
+
 def limits_reached(request: HttpRequest, credentials: dict[str, Any]) -> str:
-    """Which of the "login_failed" limits is full ("ip", "key" or both), for the audit event."""
-    config = str(settings.ACCOUNT_RATE_LIMITS.get("login_failed") or "")
-    key = throttle_key(credentials)
+    """Which of the "login_failed" limits are full, for the audit event.
+
+    "10/m/ip full" (the client address), "5/15m/account@ip full" (the account from that address),
+    "100/d/account full" (the account from every address). Events written before the limit per
+    account and address name the account's limit "5/15m/key full".
+    """
+    checks = [
+        (p, throttle_key(request, credentials), "account@ip" if p.endswith("/key") else "")
+        for p in _parts(settings.ACCOUNT_RATE_LIMITS)
+    ]
+    checks += [(p, account_key(credentials), "account") for p in _parts(_account_config())]
     full = []
-    for part in filter(None, (p.strip() for p in config.split(","))):
+    for part, key, scope in checks:
         usage = ratelimit.consume(
             request,
             app="allauth.account",
@@ -76,8 +125,12 @@ def limits_reached(request: HttpRequest, credentials: dict[str, Any]) -> str:
             dry_run=True,
         )
         if usage is None:
-            full.append(f"{part} full")
+            full.append(f"{part.rsplit('/', 1)[0]}/{scope} full" if scope else f"{part} full")
     return "; ".join(full) or "rate limit"
+
+
+def _parts(config: dict[str, str]) -> list[str]:
+    return [p.strip() for p in str(config.get("login_failed") or "").split(",") if p.strip()]
 
 
 def audit_login_event(action: Action, credentials: dict[str, Any], *, reason: str = "") -> AuditEvent:
@@ -139,7 +192,12 @@ def temporary_password_set(*, actor: User | None, person: User) -> str:
 
 
 def password_changed_by_person(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
-    """allauth's ``password_changed`` and ``password_reset``: the person chose their own password."""
+    """allauth's ``password_changed`` and ``password_reset``: the person chose their own password.
+
+    After a reset by mail the person's password login opens again (``login_limits_clear``).
+    """
+    if kwargs.get("signal") is password_reset:
+        login_limits_clear(request, user)
     with transaction.atomic():
         cleared = User.objects.filter(pk=user.pk, must_change_password=True).update(must_change_password=False)
         audit_record(

@@ -206,10 +206,21 @@ def _changes(ev: AuditEvent) -> list[Change]:
     return changes
 
 
-# toegang.accounts.passwords.limits_reached names the full "login_failed" limits as "10/m/ip full".
-_FULL_LIMIT = re.compile(r"^(?P<limit>\d+/\w+)/(?P<scope>ip|key) full$")
+# toegang.accounts.passwords.limits_reached names the full "login_failed" limits as "10/m/ip full"
+# (one address), "5/15m/account@ip full" (one account from one address), "100/d/account full" (one
+# account); events of the first release named the account's limit "5/15m/key full".
+_FULL_LIMIT = re.compile(r"^(?P<limit>\d+/\w+)/(?P<scope>ip|key|account@ip|account) full$")
 LIMIT_PER_ADDRESS = gettext_lazy("the limit of failed attempts from one address (%(limit)s) was reached")
+LIMIT_PER_ACCOUNT_AND_ADDRESS = gettext_lazy(
+    "the limit of failed attempts for one account from one address (%(limit)s) was reached"
+)
 LIMIT_PER_ACCOUNT = gettext_lazy("the limit of failed attempts for one account (%(limit)s) was reached")
+_LIMIT_TEMPLATES = {
+    "ip": LIMIT_PER_ADDRESS,
+    "account@ip": LIMIT_PER_ACCOUNT_AND_ADDRESS,
+    "account": LIMIT_PER_ACCOUNT,
+    "key": LIMIT_PER_ACCOUNT,
+}
 
 
 def _reason(ev: AuditEvent) -> str:
@@ -222,7 +233,7 @@ def _reason(ev: AuditEvent) -> str:
             if full is None:
                 parts.append(part)
                 continue
-            template = LIMIT_PER_ADDRESS if full["scope"] == "ip" else LIMIT_PER_ACCOUNT
+            template = _LIMIT_TEMPLATES[full["scope"]]
             parts.append(str(template) % {"limit": full["limit"]})
         return "; ".join(parts)
     return ev.reason
