@@ -30,7 +30,13 @@ DEBUG = env_bool("DEBUG")
 DEV_SECRET_KEY = "toegang-development-key-not-for-production"
 SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
 BASE_URL = env("BASE_URL", "http://127.0.0.1:8000").rstrip("/")
-ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()]
+# The hosts this server answers for; any other Host header is refused (400). By default only
+# TOEGANG_BASE_URL's host (on the loopback interface both names of it); Django's test runner adds
+# "testserver". Links in e-mails never come from the Host header anyway (toegang/mail/links.py).
+_BASE_HOST = urlparse(BASE_URL).hostname or "127.0.0.1"
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+_DEFAULT_HOSTS = "127.0.0.1,localhost,[::1]" if _BASE_HOST in _LOOPBACK_HOSTS else _BASE_HOST
+ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", _DEFAULT_HOSTS).split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [BASE_URL]
 
 INSTALLED_APPS = [

@@ -10,7 +10,6 @@ from allauth.socialaccount.models import SocialLogin
 from allauth.socialaccount.providers.base import AuthProcess
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.sites.shortcuts import get_current_site
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
@@ -22,6 +21,7 @@ from toegang.accounts.models import User
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.identifiers import ssin_clean
+from toegang.mail.links import absolute_url, mail_links, mail_site
 from toegang.mail.services import mail_enqueue
 
 # One answer for every identity toegang cannot let in (unknown INSZ, malformed INSZ, inactive
@@ -69,8 +69,9 @@ class AccountAdapter(DefaultAccountAdapter):
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         # allauth renders its message (password reset and the like) as it would send it; it goes to
         # the outbox instead, so an SMTP failure never turns the request into an error (toegang/mail).
+        # Its links and its site are TOEGANG_BASE_URL's, never the Host header's (toegang/mail/links.py).
         request = allauth_context.request
-        ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
+        ctx = {"request": request, "email": email, **mail_links(context), "current_site": mail_site()}
         message = self.render_mail(template_prefix, email, ctx)
         html = next(
             (content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), ""
@@ -78,6 +79,12 @@ class AccountAdapter(DefaultAccountAdapter):
         with transaction.atomic():
             for to in message.to:
                 mail_enqueue(to=to, subject=str(message.subject), body=str(message.body), html=str(html))
+
+    def get_reset_password_from_key_url(self, key: str) -> str:
+        return absolute_url(super().get_reset_password_from_key_url(key))
+
+    def get_email_confirmation_url(self, request: HttpRequest, emailconfirmation: Any) -> str:
+        return absolute_url(super().get_email_confirmation_url(request, emailconfirmation))
 
     def clean_password(self, password: str, user: Any = None) -> str:
         if getattr(user, "must_change_password", False) and user.check_password(password):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
+from django.http.request import validate_host
 
 from toegang.accounts.eid import load_ca_bundle, load_crls, proxies_parse
 
@@ -21,6 +23,18 @@ def secret_key_set(app_configs: Any, **kwargs: Any) -> list[Error]:
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def allowed_hosts_closed(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """Only named hosts (issue 12, F9): a wildcard answers any Host header an attacker sends."""
+    errors: list[Error] = []
+    if any(host == "*" or host == "." for host in settings.ALLOWED_HOSTS):
+        errors.append(Error("TOEGANG_ALLOWED_HOSTS must name the hosts, not '*'.", id="toegang.E002"))
+    base = urlsplit(settings.BASE_URL).hostname or ""
+    if not validate_host(f"[{base}]" if ":" in base else base, settings.ALLOWED_HOSTS):
+        errors.append(Error(f"TOEGANG_ALLOWED_HOSTS does not allow TOEGANG_BASE_URL's host {base}.", id="toegang.E003"))
+    return errors
 
 
 @register(Tags.security)
