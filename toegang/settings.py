@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "allauth.usersessions",
     "django_filters",
+    # django-csp: the Content-Security-Policy header (toegang/portal/security.py) and its checks
+    "csp",
     "django_tasks",
     "django_tasks_db",
     # the Redis engine's worker command (manage.py rqworker) and its queue configuration
@@ -76,12 +78,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "toegang.portal.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "toegang.portal.security.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -96,8 +100,10 @@ MIDDLEWARE = [
 # (toegang/wsgi.py); each entry is in MIDDLEWARE, in the same order (tests/test_wsgi.py).
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "toegang.portal.security.ContentSecurityPolicyMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "toegang.portal.security.NoStoreMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "toegang.audit.middleware.RequestContextMiddleware",
 ]
@@ -392,6 +398,24 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp 4, toegang/portal/security.py): scripts, styles, fonts and images
+# from toegang only (every script is a static file: no inline script, no event-handler attribute, no
+# eval), the TOTP QR code as a data: image, no plugins, no <base> elsewhere, no framing, forms to
+# toegang only (plus, on the login flow's pages, the relying parties and the external provider).
+from csp.constants import NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 if SECURE:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = 31536000

@@ -13,20 +13,24 @@ The tab opens http://localhost:<port>, not 127.0.0.1: WebAuthn takes no IP addre
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.utils import translation
 
-from tests.e2e.conftest import Server, Walk, label, tr
+from tests.e2e.conftest import ROOT, Server, Walk, label, tr
 from toegang.seed.demo import DEMO_PASSWORD
 
 LANG = "nl"
 USERNAME = "cosb"
 FACILITY = "Campus Noord"
 KEY_NAME = "Sleutel van Koen"
+CLEAR_CACHE = "from django.core.cache import cache; cache.clear()"
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +147,38 @@ def test_passkey_login_from_the_login_page(cosb: tuple[Walk, Any]) -> None:
     walk.check("home-after-passkey")
     assert credentials()[0]["signCount"] > signed
     _users_page(walk, "passkey")
+
+
+def test_passkey_login_after_five_wrong_passwords(cosb: tuple[Walk, Any], server: Server) -> None:
+    """Someone else's wrong passwords lock the password login (from this address), never the passkey."""
+    walk, credentials = cosb
+    page = walk.page
+    assert len(credentials()) == 1, "runs after test_add_a_security_key_and_log_in_with_it, which adds the key"
+    _log_out(walk)
+    try:
+        for attempt in range(6):
+            walk.goto(f"/{LANG}/accounts/login/", f"wrong-password-{attempt}")
+            form = page.locator("#login-password")
+            form.get_by_label(tr(LANG, "Login")).fill(USERNAME)
+            # The sixth is the right password: refused all the same, the password login is locked.
+            form.get_by_label(tr(LANG, "Password")).fill(DEMO_PASSWORD if attempt == 5 else "not-the-password-123")
+            form.get_by_role("button", name=tr(LANG, "Log in")).click()
+            page.wait_for_load_state("load")
+            assert "/accounts/login/" in page.url
+        with translation.override(LANG):
+            locked = translation.gettext("Too many failed login attempts. Try again later.")
+        page.get_by_text(locked).first.wait_for()
+        signed = credentials()[0]["signCount"]
+        page.get_by_role("button", name=tr(LANG, "With your security key or passkey"), exact=True).click()
+        page.wait_for_url(lambda url: "/accounts/" not in url)
+        walk.check("home-after-passkey-despite-lock")
+        assert credentials()[0]["signCount"] > signed
+    finally:
+        # The failed-login counts are in the server's database cache, shared by its workers: empty
+        # it, so that later browser tests log cosb in with the password again.
+        subprocess.run(  # noqa: S603
+            [sys.executable, str(ROOT / "manage.py"), "shell", "-c", CLEAR_CACHE],
+            cwd=ROOT,
+            env={**os.environ, **server.env},
+            check=True,
+        )
