@@ -95,6 +95,8 @@ def django_setup(database_url: str, tmp: Path, **extra: str) -> dict[str, str]:
         "TOEGANG_EMAIL_URL": "locmem:",
         "TOEGANG_DEBUG": "0",
         "TOEGANG_LOG_LEVEL": "WARNING",
+        # Django's test client (the in-process logins) names the host "testserver"; gunicorn is 127.0.0.1.
+        "TOEGANG_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         **extra,
     }
     os.environ.update(env)

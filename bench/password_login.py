@@ -33,6 +33,7 @@ def _setup(db_path: Path) -> None:
     os.environ["TOEGANG_DATABASE_URL"] = f"sqlite:///{db_path}"
     os.environ["TOEGANG_EMAIL_URL"] = "locmem:"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toegang.settings")
+    os.environ.setdefault("TOEGANG_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")  # Django's test client
     import django
 
     django.setup()

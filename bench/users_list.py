@@ -53,6 +53,7 @@ def _setup(url: str, migrate: bool) -> None:
     os.environ["TOEGANG_DATABASE_URL"] = url
     os.environ["TOEGANG_EMAIL_URL"] = "locmem:"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toegang.settings")
+    os.environ.setdefault("TOEGANG_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")  # Django's test client
     import django
 
     django.setup()
