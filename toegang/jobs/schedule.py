@@ -25,4 +25,6 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("imports.recover", "toegang.delegation.tasks.imports_recover", "* * * * *"),
     Periodic("sessions.clear", "toegang.jobs.tasks.sessions_clear", "17 3 * * *"),
     Periodic("tasks.prune", "toegang.jobs.tasks.task_results_prune", "41 3 * * *"),
+    # expired failed-login counts and used TOTP codes in the database cache (without Redis)
+    Periodic("cache.expired", "toegang.jobs.tasks.cache_expired_clear", "23 * * * *"),
 )

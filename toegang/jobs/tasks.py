@@ -6,6 +6,9 @@ from datetime import timedelta
 from importlib import import_module
 
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
+from django.db import connections, router
 from django.utils import timezone
 from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
 from django_tasks_db.backend import DatabaseBackend
@@ -20,6 +23,29 @@ KEEP_RESULTS = timedelta(days=14)
 def sessions_clear() -> None:
     """Remove expired sessions (Django's ``clearsessions``; a no-op for the cache engine)."""
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+
+
+@task()
+def cache_expired_clear() -> int:
+    """Remove the expired entries of the database cache (settings.CACHES without Redis).
+
+    Django's database cache drops expired rows only once the table holds MAX_ENTRIES; failed-login
+    counts and used TOTP codes expire within a day, so this keeps the table at what is alive.
+    Returns the number of rows removed (0 on Redis, which expires its own keys).
+    """
+    removed = 0
+    for alias in settings.CACHES:
+        backend = caches[alias]
+        if not isinstance(backend, DatabaseCache):
+            continue
+        connection = connections[router.db_for_write(backend.cache_model_class)]
+        table = connection.ops.quote_name(backend._table)  # type: ignore[attr-defined]
+        expires = connection.ops.quote_name("expires")
+        now = connection.ops.adapt_datetimefield_value(timezone.now().replace(microsecond=0))
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE {expires} < %s", [now])  # noqa: S608 (names quoted)
+            removed += max(cursor.rowcount, 0)
+    return removed
 
 
 @task()
