@@ -114,6 +114,27 @@ def test_a_password_reset_by_mail_opens_the_locked_password_login(
     assert AuditEvent.objects.filter(action="login.password.locked", object_id=str(person.pk)).count() == 1
 
 
+@pytest.mark.django_db
+def test_a_password_reset_by_mail_also_opens_the_accounts_limit_over_every_address(
+    world: World, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.LOGIN_FAILED_ACCOUNT_LIMITS = "3/15m/key"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    person = world.person("sb")
+    for n in range(3):
+        _fail(Client(REMOTE_ADDR=f"10.23.0.{n + 1}"), person.username, 1)
+    owner = Client(REMOTE_ADDR="10.23.0.9")
+    assert _locked(owner, person.username)
+    with django_capture_on_commit_callbacks(execute=True):
+        owner.post("/nl/accounts/password/reset/", {"email": person.email})
+    link = re.search(r"https?://[^/\s]+(/\S+/password/reset/key/\S+)", str(mail.outbox[-1].body))
+    assert link is not None
+    form_url = owner.get(link.group(1), follow=True).redirect_chain[-1][0]
+    new = "een nieuwe zin van mij"
+    assert owner.post(form_url, {"password1": new, "password2": new}).status_code == 302
+    assert _post_login(owner, person.username, new).status_code == 302
+
+
 @requires_node
 @live_db
 def test_after_five_wrong_passwords_the_owner_logs_in_with_the_external_provider(
