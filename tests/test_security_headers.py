@@ -18,7 +18,6 @@ from django.test import Client
 
 from tests.conftest import World, login
 from tests.test_api import RP, Api, access, application_of, ssin_of  # noqa: F401 (access: a fixture)
-from tests.test_wsgi import _call
 from toegang.delegation.models import RoleAssignment
 from toegang.oidc.services import relying_party_register
 
@@ -121,7 +120,8 @@ def test_api_answers_are_never_stored(access: World, client: Client) -> None:  #
     api = Api(client, RP(application_of("eloket")).token(client))
     answer = api.check(user, sd)
     assert answer.status_code == 200 and _is_no_store(answer["Cache-Control"])
-    # Through the WSGI application's own short middleware list, as gunicorn serves /api/.
-    status, headers, _ = _call(f"/api/v1/persons/{user}/facilities", {"Authorization": "Bearer not-a-token"})
-    assert status == 401 and _is_no_store(headers["cache-control"][0])
-    assert "content-security-policy" in headers
+    refused = Api(client, "not-a-token").facilities(user)
+    assert refused.status_code == 401 and _is_no_store(refused["Cache-Control"])
+    # gunicorn serves /api/ through the short middleware list (toegang/wsgi.py): both are in it too.
+    for middleware in ("NoStoreMiddleware", "ContentSecurityPolicyMiddleware"):
+        assert f"toegang.portal.security.{middleware}" in settings.API_MIDDLEWARE
