@@ -154,6 +154,10 @@ ACCOUNT_ADAPTER = "toegang.accounts.adapter.AccountAdapter"
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+# One login address, one account (docs/security.md): the e-mail page refuses another account's address.
+ACCOUNT_FORMS = {"add_email": "toegang.accounts.forms.AddEmailForm"}
+# How long the activation link of an appointment stays valid (toegang/delegation/activation.py).
+ACTIVATION_LINK_SECONDS = int(env("ACTIVATION_LINK_SECONDS", str(14 * 24 * 3600)))
 # Failed password logins: at most TOEGANG_LOGIN_FAILED_LIMITS per client address and per account
 # (the key is the account, whether named by username or e-mail; for an unknown name the name itself,
 # so the answer is the same). A locked account opens again when its oldest failure leaves the window.

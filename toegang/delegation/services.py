@@ -38,6 +38,7 @@ from toegang.audit.actions import Action, Reason
 from toegang.audit.services import audit_columns, audit_record, audit_record_rows
 from toegang.bulk import copy_insert
 from toegang.delegation import authz
+from toegang.delegation.activation import activation_url, needs_activation_link
 from toegang.delegation.models import ImportStatus, Role, RoleAssignment, Status, UserImport, person_copies
 from toegang.identifiers import ssin_clean
 from toegang.mail.services import mail_enqueue, mail_enqueue_many
@@ -101,17 +102,18 @@ def _new_person(
     username: str,
     first_name: str,
     last_name: str,
-    email: str,
     local_email: str,
     language: str,
     title: str,
 ) -> User:
+    # No login e-mail, no usable password: a person known by INSZ, not an account anyone can log in
+    # to. The address the manager typed is the membership's contact address (``contact_email``);
+    # the person attaches login channels themselves (docs/security.md, the identity model).
     person = User(
         ssin=ssin,
         username=username,
         first_name=first_name.strip(),
         last_name=last_name.strip(),
-        email=email.strip(),
         local_email=local_email.strip(),
         language=language or "nl",
         title=title or Title.NEUTRAL,
@@ -129,15 +131,15 @@ def person_get_or_create(
     ssin: str,
     first_name: str = "",
     last_name: str = "",
-    email: str = "",
     language: str = "nl",
     title: str = "",
     local_email: str = "",
     username: str = "",
 ) -> tuple[User, bool]:
-    """Find the person by INSZ, or create them (names required then) with no usable password.
+    """Find the person by INSZ, or create them (names required then) with no way to log in.
 
-    A new person sets a password through the password-reset e-mail; the later login hub adds eID.
+    A new person logs in with eID or itsme, or activates the account through the link in the
+    e-mail of their appointment (``delegation.activation``).
     """
     ssin = ssin_clean(ssin)
     person = User.objects.filter(ssin=ssin).first()
@@ -156,7 +158,6 @@ def person_get_or_create(
         username=username or _unique_username(first_name, last_name),
         first_name=first_name,
         last_name=last_name,
-        email=email,
         local_email=local_email,
         language=language,
         title=title,
@@ -243,7 +244,7 @@ def role_appoint(
     with transaction.atomic():
         cols = _scope_columns(scope)
         _lock_enterprise(cols["enterprise"].pk)
-        person, _created = person_get_or_create(ssin=ssin, first_name=first_name, last_name=last_name, email=email)
+        person, _created = person_get_or_create(ssin=ssin, first_name=first_name, last_name=last_name)
         # Rows whose planned end has passed are ended already; closing them frees their place in the
         # unique indexes, so the role can be given again (and a new HTB appointed).
         RoleAssignment.objects.filter(person=person, role=role, **cols).close_expired()
@@ -272,7 +273,37 @@ def role_appoint(
         except IntegrityError as exc:  # a concurrent double post that slipped past the check
             raise ValidationError({"ssin": _("This person already holds this role here.")}) from exc
         _audit_assignment(actor, Action.ROLE_APPOINT, assignment, before=None)
+        notify_appointed(assignment)
     return assignment
+
+
+def notify_appointed(assignment: RoleAssignment) -> None:
+    """Queue the e-mail telling an appointed person, in their language, what they became and how to log in.
+
+    To the address the appointing manager entered for this appointment, with the appointment's
+    activation link when the account is not the person's own yet (``delegation.activation``).
+    """
+    to = assignment.contact_email.strip()
+    if not to:
+        return
+    person = assignment.person
+    language = person.language or "nl"
+    scope = assignment.subdepartment or assignment.enterprise_quality or assignment.enterprise
+    with translation.override(language):
+        context = {
+            "title": person.get_title_display(),
+            "name": person.get_full_name(),
+            "role": assignment.get_role_display(),
+            "scope": str(scope),
+            "enterprise": assignment.enterprise.name,
+            "username": person.username,
+            "base_url": settings.BASE_URL,
+            "activation_link": activation_url(assignment, language) if needs_activation_link(assignment) else "",
+            "link_days": settings.ACTIVATION_LINK_SECONDS // 86400,
+        }
+        subject = render_to_string("mail/appointed_subject.txt", context).strip()
+        body = render_to_string("mail/appointed.txt", context)
+    mail_enqueue(to=to, subject=subject, body=body, language=language)
 
 
 def role_end(*, actor: User, assignment: RoleAssignment, reason: str = "") -> RoleAssignment:
@@ -335,7 +366,6 @@ def subdepartment_user_add(
                 ssin=ssin,
                 first_name=first_name,
                 last_name=last_name,
-                email=email,
                 language=language or "nl",
                 title=title,
                 local_email=local_email,
@@ -445,6 +475,8 @@ AccessChange = tuple[RoleAssignment, list[SecuredApplication], list[SecuredAppli
 # characters, which no name or template holds (the import refuses them in a file).
 _TITLE_SLOT = "\x00title\x00"
 _NAME_SLOT = "\x00name\x00"
+_LINK_SLOT = "\x00link\x00"
+_USERNAME_SLOT = "\x00username\x00"
 
 
 class _Greeted:
@@ -474,7 +506,16 @@ def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, 
         assert subdepartment is not None
         language = person.language or "nl"
         blocked = membership.status == Status.BLOCKED
-        key = (language, subdepartment.pk, tuple(a.pk for a in added), tuple(a.pk for a in removed), ended, blocked)
+        link = not ended and needs_activation_link(membership)
+        key = (
+            language,
+            subdepartment.pk,
+            tuple(a.pk for a in added),
+            tuple(a.pk for a in removed),
+            ended,
+            blocked,
+            link,
+        )
         if key not in rendered:
             with translation.override(language):
                 context = {
@@ -486,6 +527,9 @@ def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, 
                     "ended": ended,
                     "blocked": blocked,
                     "base_url": settings.BASE_URL,
+                    "username": _USERNAME_SLOT,
+                    "activation_link": _LINK_SLOT if link else "",
+                    "link_days": settings.ACTIVATION_LINK_SECONDS // 86400,
                 }
                 rendered[key] = (
                     render_to_string("mail/access_changed_subject.txt", context).strip(),
@@ -496,6 +540,9 @@ def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, 
                 titles[language, person.title] = str(person.get_title_display())
         subject, body = rendered[key]
         body = body.replace(_TITLE_SLOT, titles[language, person.title]).replace(_NAME_SLOT, person.get_full_name())
+        body = body.replace(_USERNAME_SLOT, person.username)
+        if link:
+            body = body.replace(_LINK_SLOT, activation_url(membership, language))
         messages.append((to, subject, body))
     return messages
 
@@ -705,7 +752,6 @@ def _users_write(
                 username=usernames[i],
                 first_name=r.first_name,
                 last_name=r.last_name,
-                email=r.email,
                 local_email=r.local_email,
                 language=r.language,
                 title=r.title,
