@@ -172,6 +172,14 @@ def usable_subdepartment_ids(person: User, *, ssin_proven: bool) -> set[int] | N
     )
 
 
+def roles_waiting(actor: User) -> int:
+    """How many of the actor's active assignments this login may not use yet (``role_usable``)."""
+    if not actor.is_authenticated or not actor.is_active:
+        return 0
+    total = RoleAssignment.objects.active().filter(person=actor).count()
+    return total - len(actor_roles(actor))
+
+
 def actor_roles(actor: User) -> list[RoleAssignment]:
     """The actor's active role assignments that this login may use (``role_usable``).
 
