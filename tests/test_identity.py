@@ -337,3 +337,32 @@ def test_the_link_payload_names_the_assignment_its_person_and_its_address(world:
     link = activation_read(activation_token(a))
     assert (link.assignment.pk, link.person.pk, link.activated) == (a.pk, a.person_id, False)
     assert PASSWORD  # the fixtures' password is not the activation's
+
+
+@pytest.mark.django_db
+def test_the_manager_sees_the_login_state_and_sends_the_link_again(
+    world: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        a = add_victim_as_user(world, "vera@echt.test")
+    sd = world.zon.sd
+    page_url = f"/nl/s/{sd.pk}/users/{a.pk}/"
+    sb = login(Client(), world.person("sb"))
+    assert "Nog niet geactiveerd" in sb.get(page_url).content.decode()
+    mail.outbox = []
+    with django_capture_on_commit_callbacks(execute=True):
+        response = sb.post(f"{page_url}activation/")
+    assert response.status_code == 302
+    assert len(mails_to("vera@echt.test")) == 1
+    assert AuditEvent.objects.filter(action="activation.send", object_id=str(a.pk)).exists()
+    # The fresh link works; then there is nothing more to send.
+    activate(Client(), link_in(mails_to("vera@echt.test")[0]))
+    assert "Geactiveerd" in sb.get(page_url).content.decode()
+    mail.outbox = []
+    with django_capture_on_commit_callbacks(execute=True):
+        sb.post(f"{page_url}activation/")
+    assert mails_to("vera@echt.test") == []
+    # A manager of another enterprise reaches neither the page nor the sending.
+    other = login(Client(), world.ander.people["sb"])
+    assert other.post(f"{page_url}activation/").status_code in (403, 404)
+    assert other.get(f"{page_url}activation/").status_code in (403, 404, 405)

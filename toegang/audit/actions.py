@@ -36,6 +36,7 @@ class Action(models.TextChoices):
     ACCOUNT_ACTIVATE = "account.activate", _("Account activated")
     ACCOUNT_CLAIM = "account.claim", _("Account claimed with a proven identity")
     ROLE_CONFIRM = "role.confirm", _("Appointment confirmed")
+    ACTIVATION_SEND = "activation.send", _("Activation link sent")
     # Logins.
     LOGIN_SUCCESS = "login.success", _("Logged in")
     LOGIN_PASSWORD_FAILED = "login.password.failed", _("Password login failed")

@@ -47,6 +47,7 @@ SENTENCES: dict[Action, Promise] = {
     Action.PERSON_PASSWORD_CHANGE: gettext_lazy("%(actor)s chose a new password"),
     Action.ACCOUNT_ACTIVATE: gettext_lazy("%(person)s activated their account"),
     Action.ACCOUNT_CLAIM: gettext_lazy("%(person)s took over their account with a proven identity"),
+    Action.ACTIVATION_SEND: gettext_lazy("%(actor)s sent %(person)s the activation link for %(scope)s"),
     Action.ROLE_CONFIRM: gettext_lazy("%(person)s confirmed their appointment as %(role)s in %(scope)s"),
     Action.LOGIN_SUCCESS: gettext_lazy("%(person)s logged in"),
     Action.LOGIN_PASSWORD_FAILED: gettext_lazy("A password login as %(login)s failed"),

@@ -277,6 +277,32 @@ def role_appoint(
     return assignment
 
 
+def activation_send(*, actor: User, assignment: RoleAssignment) -> bool:
+    """Send the appointment's e-mail again, with a fresh activation link, to its contact address.
+
+    For a manager who may change the assignment; False (nothing sent) when no link is needed (the
+    account is the person's own, or the assignment is confirmed) or the assignment has no address.
+    """
+    authz.require(assignment.is_active() and authz.may_appoint(actor, assignment.role, assignment))
+    with transaction.atomic():
+        assignment = RoleAssignment.objects.select_related("person", "enterprise").get(pk=assignment.pk)
+        if assignment.confirmed_at is not None or not needs_activation_link(assignment):
+            return False
+        notify_appointed(assignment)
+        audit_record(
+            actor=actor,
+            action=Action.ACTIVATION_SEND,
+            obj=assignment,
+            person=assignment.person,
+            params={"role": assignment.role},
+            enterprise=assignment.enterprise,
+            enterprise_quality=assignment.enterprise_quality,
+            subdepartment=assignment.subdepartment,
+            after={"to": assignment.contact_email},
+        )
+    return True
+
+
 def notify_appointed(assignment: RoleAssignment) -> None:
     """Queue the e-mail telling an appointed person, in their language, what they became and how to log in.
 

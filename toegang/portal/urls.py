@@ -60,6 +60,7 @@ urlpatterns = [
     path("s/<int:pk>/users/new/", user.user_add, name="user_add"),
     path("s/<int:pk>/users/<int:membership_pk>/", user.user_detail, name="user_detail"),
     path("s/<int:pk>/users/<int:membership_pk>/end/", user.user_end, name="user_end"),
+    path("s/<int:pk>/users/<int:membership_pk>/activation/", user.user_activation, name="user_activation"),
     path("operator/", operator.operator_home, name="operator"),
     path("operator/e/<int:pk>/", operator.operator_enterprise, name="operator_enterprise"),
 ]
