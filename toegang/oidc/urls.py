@@ -8,15 +8,15 @@ from __future__ import annotations
 from django.urls import URLPattern, path, re_path
 from oauth2_provider import views as oauth2_views
 
-from toegang.oidc.views import AuthorizationView
+from toegang.oidc.views import AuthorizationView, IntrospectTokenView, RevokeTokenView, TokenView
 
 app_name = "oauth2_provider"
 
 urlpatterns: list[URLPattern] = [
     path("authorize/", AuthorizationView.as_view(), name="authorize"),
-    path("token/", oauth2_views.TokenView.as_view(), name="token"),
-    path("revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="revoke-token"),
-    path("introspect/", oauth2_views.IntrospectTokenView.as_view(), name="introspect"),
+    path("token/", TokenView.as_view(), name="token"),
+    path("revoke_token/", RevokeTokenView.as_view(), name="revoke-token"),
+    path("introspect/", IntrospectTokenView.as_view(), name="introspect"),
     re_path(
         r"^\.well-known/openid-configuration/?$",
         oauth2_views.ConnectDiscoveryInfoView.as_view(),
