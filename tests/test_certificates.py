@@ -367,6 +367,8 @@ def test_replace_uploads_the_new_and_revokes_the_old_at_once(world: World, clien
     new_cert, _key = make_cert(key=key, days_after=730)  # a renewal with the same key
     login(client, z.people["sb"])
     page = url("portal:certificate_replace", z.sd.pk, old.pk)
+    form = client.get(page)
+    assert f'name="challenge" value="{form.context["challenge"]}"' in form.content.decode()  # the proof, as for uploads
     response = client.post(
         page, {"file": SimpleUploadedFile("new.pem", pem(new_cert)), "text": "", **proof(z.sd, pem(new_cert))}
     )
