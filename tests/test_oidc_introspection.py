@@ -167,3 +167,15 @@ def test_failed_basic_client_authentication_is_challenged_with_basic(clients: Wo
     # A successful request carries no challenge.
     r = http.post("/oauth/token/", {"grant_type": "client_credentials", "scope": "authz"}, **basic(ELOKET))
     assert r.status_code == 200 and not r.has_header("WWW-Authenticate")
+
+
+def test_discovery_names_the_introspection_and_revocation_endpoints(db: None) -> None:
+    for path in ("/.well-known/openid-configuration", "/oauth/.well-known/openid-configuration"):
+        config = Client().get(path).json()
+        assert config["introspection_endpoint"] == "http://127.0.0.1:8000/oauth/introspect/", config
+        assert config["revocation_endpoint"] == "http://127.0.0.1:8000/oauth/revoke_token/"
+        for endpoint in ("introspection", "revocation"):
+            assert config[f"{endpoint}_endpoint_auth_methods_supported"] == [
+                "client_secret_basic",
+                "client_secret_post",
+            ]

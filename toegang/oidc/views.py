@@ -21,6 +21,7 @@ And the client-authenticated endpoints, as django-oauth-toolkit's with these cha
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -153,6 +154,22 @@ def _basic_challenge(response: HttpResponse) -> HttpResponse:
     if response.status_code == 401:
         response["WWW-Authenticate"] = BASIC_CHALLENGE
     return response
+
+
+class ConnectDiscoveryInfoView(oauth2_views.ConnectDiscoveryInfoView):
+    """django-oauth-toolkit's discovery, with the introspection and revocation endpoints it leaves
+    out and how clients authenticate there (RFC 8414 §2; RFC 7662 §4 names the same fields)."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().get(request, *args, **kwargs)
+        data = json.loads(response.content)
+        methods = oauth2_settings.OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED
+        for endpoint, name in (("introspection", "introspect"), ("revocation", "revoke-token")):
+            data[f"{endpoint}_endpoint"] = self._get_endpoint_url(request, name, required=True)
+            data[f"{endpoint}_endpoint_auth_methods_supported"] = methods
+        answer = JsonResponse(data)
+        answer["Access-Control-Allow-Origin"] = "*"
+        return answer
 
 
 class TokenView(oauth2_views.TokenView):
