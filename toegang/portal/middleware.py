@@ -49,10 +49,8 @@ class ConcurrentChangeMiddleware:
             return HttpResponse(message, status=409, content_type="text/plain; charset=utf-8")
         messages.error(request, message)
         referer = request.headers.get("Referer", "")
-        back = (
-            referer
-            if referer
-            and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}, require_https=request.is_secure())
-            else request.get_full_path()
+        same_site = url_has_allowed_host_and_scheme(
+            referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
         )
+        back = referer if referer and same_site else request.get_full_path()
         return HttpResponseRedirect(back, status=303)
