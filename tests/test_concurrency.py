@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg.errors
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, connections, transaction
 from django.test import Client
 from django.urls import reverse
@@ -32,6 +33,7 @@ from toegang.delegation import authz, csv_import, imports
 from toegang.delegation import services as delegation_services
 from toegang.delegation.models import ImportStatus, Role, RoleAssignment, UserImport
 from toegang.delegation.services import (
+    membership_end,
     membership_update,
     person_get_or_create,
     role_appoint,
@@ -182,6 +184,29 @@ def test_a_lost_race_in_the_api_is_a_409_with_a_json_body(
     assert "409" in schema["paths"]["/api/v1/persons/{ssin}/facilities"]["get"]["responses"]
 
 
+def test_a_bug_in_the_api_stays_a_500(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = Client(raise_request_exception=False)
+    api = Api(client, RP(application_of("eloket")).token(client))
+
+    def broken(*args: Any) -> None:
+        raise _caused(IntegrityError("null value"), psycopg.errors.NotNullViolation())
+
+    monkeypatch.setattr(authz, "facilities_for_ssin", broken)
+    assert api.facilities(world.zon.people["user"].ssin or "").status_code == 500
+
+
+def test_saving_the_checkboxes_of_a_membership_ended_meanwhile_is_refused(world: World) -> None:
+    """SB 1 deletes the user while SB 2 has their page open and saves: nothing is granted to an ended membership."""
+    sd, sb = world.zon.sd, world.zon.people["sb"]
+    stale = _membership(world)  # SB 2's page
+    membership_end(actor=world.zon.people["cosb"], membership=_membership(world))
+    with translation.override("en"), pytest.raises(ValidationError, match="already ended"):
+        membership_update(
+            actor=sb, membership=stale, applications=[application_of("cirro")], status="active", email="x@example.test"
+        )
+    assert not ApplicationGrant.objects.active().filter(person=stale.person, subdepartment=sd).exists()
+
+
 # --- Usernames another manager took meanwhile ---------------------------------------------------
 
 
@@ -237,7 +262,7 @@ def test_an_import_that_lost_a_race_runs_again(world: World, monkeypatch: pytest
     user_import = imports.user_import_start(
         actor=world.zon.people["sb"], subdepartment=world.zon.sd, text=text, rows_total=3
     )
-    real = imports.rows_import
+    real = csv_import.rows_import
     calls = {"n": 0}
 
     def lose_once(**kwargs: Any) -> csv_import.ImportReport:

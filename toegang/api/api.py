@@ -69,16 +69,22 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return api.create_response(request, body, status=413)
 
 
-def _conflict(request: HttpRequest, exc: Exception) -> HttpResponse:
-    # A lost race (toegang.locks): 409 with the portal's message, never a 500. Other errors go on.
-    if not is_lost_race(exc):
-        raise exc
+def _conflict(request: HttpRequest) -> HttpResponse:
+    # A lost race (toegang.locks): 409 with the portal's message, never a 500.
     body = {"error": "conflict", "error_description": lost_race_message()}
     return api.create_response(request, body, status=409)
 
 
-api.add_exception_handler(ConcurrentChange, _conflict)
-api.add_exception_handler(DatabaseError, _conflict)
+@api.exception_handler(ConcurrentChange)
+def _concurrent_change(request: HttpRequest, exc: ConcurrentChange) -> HttpResponse:
+    return _conflict(request)
+
+
+@api.exception_handler(DatabaseError)
+def _database_error(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    if not is_lost_race(exc):
+        raise exc  # a bug is not a race: Django's 500, logged
+    return _conflict(request)
 
 
 def _client(request: HttpRequest) -> ApiClient:

@@ -198,8 +198,8 @@ def imports_recover(*, stale: timedelta | None = None) -> list[int]:
     """Re-enqueue the imports whose worker died (heartbeat older than ``stale``); returns their ids.
 
     Queued imports count too: their job may have been lost with the worker that had claimed it.
-    A second run of an import that is in fact still alive is harmless: it waits for the enterprise
-    lock and then stops at ``ImportAlreadyApplied`` (or finds the rows already there).
+    A second run of an import that is in fact still alive is harmless: it waits for the run's advisory
+    lock (``locks.lock_import_run``) and then stops at ``ImportAlreadyApplied``.
     """
     cutoff = timezone.now() - (stale or stale_after())
     recovered: list[int] = []

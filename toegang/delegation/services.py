@@ -428,6 +428,8 @@ def membership_update(
         membership = (
             RoleAssignment.objects.select_for_update(of=("self",)).select_related("person").get(pk=membership.pk)
         )
+        if not membership.is_active():  # ended by another manager since the page was read
+            raise ValidationError(_("This assignment has already ended."))
         before = assignment_snapshot(membership)
         membership.status = status
         membership.contact_email = email.strip()
