@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, UNUSABLE_PASSWORD_SUFFIX_LENGTH
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -274,6 +275,13 @@ def role_appoint(
         cols = _scope_columns(scope)
         _lock_scope(cols)
         person, _created = person_get_or_create(ssin=ssin, first_name=first_name, last_name=last_name, email=email)
+        # Level 3 before the assignments (toegang/locks.py): the person, and the main access manager replaced.
+        replaced = RoleAssignment.objects.active().filter(role=Role.MAIN_ACCESS_MANAGER, enterprise=cols["enterprise"])
+        lock_shared(
+            User.objects.filter(
+                Q(pk=person.pk) | Q(pk__in=replaced.values("person") if role == Role.MAIN_ACCESS_MANAGER else [])
+            )
+        )
         # Rows whose planned end has passed are ended already; closing them frees their place in the
         # unique indexes, so the role can be given again (and a new HTB appointed).
         RoleAssignment.objects.filter(person=person, role=role, **cols).close_expired()
@@ -312,6 +320,7 @@ def role_end(*, actor: User, assignment: RoleAssignment, reason: str = "") -> Ro
         raise ValidationError(_("The main access manager cannot be removed, only replaced: appoint the successor."))
     with transaction.atomic():
         lock_scope(enterprise_id=assignment.enterprise_id, subdepartment_id=assignment.subdepartment_id)
+        lock_shared(User.objects.filter(pk=assignment.person_id))
         assignment = RoleAssignment.objects.select_for_update(of=("self",)).get(pk=assignment.pk)
         if not assignment.is_active():
             raise ValidationError(_("This assignment has already ended."))
@@ -425,6 +434,7 @@ def membership_update(
     assert subdepartment is not None
     with transaction.atomic():
         lock_subdepartment(subdepartment.pk)
+        lock_shared(User.objects.filter(pk=membership.person_id))
         membership = (
             RoleAssignment.objects.select_for_update(of=("self",)).select_related("person").get(pk=membership.pk)
         )
@@ -452,6 +462,7 @@ def membership_end(*, actor: User, membership: RoleAssignment, reason: str = "")
     assert subdepartment is not None
     with transaction.atomic():
         lock_subdepartment(subdepartment.pk)
+        lock_shared(User.objects.filter(pk=membership.person_id))
         membership = (
             RoleAssignment.objects.select_for_update(of=("self",)).select_related("person").get(pk=membership.pk)
         )
