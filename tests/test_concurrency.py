@@ -447,6 +447,30 @@ def test_the_preview_takes_no_lock(world: World, settings: Any) -> None:
     assert report.ok and not report.committed
 
 
+@live_db
+def test_a_save_that_waits_too_long_for_a_lock_is_told_to_try_again(world: World, settings: Any) -> None:
+    """A lock held longer than TOEGANG_LOCK_TIMEOUT_MS: the page says try again instead of hanging (or a 500)."""
+    _needs_postgresql()
+    settings.LOCK_TIMEOUT_MS = 300
+    sd, membership = world.zon.sd, _membership(world)
+
+    def hold_the_subdepartment(paused: Paused) -> None:
+        with transaction.atomic():
+            lock_subdepartment(sd.pk)
+            paused.pause()
+
+    client = login(Client(), world.zon.people["sb"])
+    page = en("portal:user_detail", sd.pk, membership.pk)
+    with Paused(hold_the_subdepartment):
+        response = client.post(
+            page, {"email": "late@example.test", "local_email": "", "status": "blocked", "applications": []}
+        )
+    assert (response.status_code, response["Location"]) == (303, page)
+    assert MESSAGE in client.get(page).content.decode()
+    membership.refresh_from_db()
+    assert membership.status == "active"
+
+
 # --- Fifty concurrent writers through the portal ------------------------------------------------
 
 WRITERS = 50
@@ -554,6 +578,8 @@ def test_fifty_concurrent_writers_get_no_5xx_and_the_data_stay_consistent(world:
     assert len(answers) == WRITERS
     assert not [s for s in statuses if s >= 500], counts
     assert set(counts) <= {200, 302, 303}, counts
+    # The double clicks wait for each other and all succeed (the second finds the first's links).
+    assert {s for (_a, url, _d), s in zip(requests, statuses, strict=True) if url == affairs[zon.sd2.pk]} == {302}
 
     # Consistent: no grant of an application that is not switched on, one link per application,
     # unique usernames, every Jan Peeters a person with a membership.

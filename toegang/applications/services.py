@@ -38,11 +38,12 @@ def subdepartment_applications_set(
                 % {"names": ", ".join(a.name for a in not_offered)}
             }
         )
-    now = timezone.now()
     with transaction.atomic():
         # The domain's lock order (toegang/locks.py): the subdepartment, then its links, then the grants.
-        # A double-clicked switch form waits here and then finds the first click's links.
+        # A double-clicked switch form waits here and then finds the first click's links: "now" is
+        # read after the wait, or the first click's links would not be active yet at it.
         lock_subdepartment(subdepartment.pk)
+        now = timezone.now()
         # A link whose planned end has passed is off already; closing it frees its place for a new one.
         SubdepartmentApplication.objects.filter(subdepartment=subdepartment).close_expired(now)
         current = {
