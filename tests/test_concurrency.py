@@ -40,7 +40,7 @@ from toegang.delegation.services import (
     subdepartment_user_add,
 )
 from toegang.identifiers import ssin_make
-from toegang.locks import ConcurrentChange, is_lost_race, lock_enterprise, lock_subdepartment
+from toegang.locks import ConcurrentChange, is_lost_race, lock_enterprise, lock_shared, lock_subdepartment
 from toegang.portal.views import subdepartment as subdepartment_views
 from toegang.portal.views import user as user_views
 from toegang.portal.views import users as users_views
@@ -469,6 +469,17 @@ def test_a_save_that_waits_too_long_for_a_lock_is_told_to_try_again(world: World
     assert MESSAGE in client.get(page).content.decode()
     membership.refresh_from_db()
     assert membership.status == "active"
+
+
+@pytest.mark.django_db
+def test_an_import_without_applications_locks_nothing_it_does_not_need(world: World) -> None:
+    """A file that gives no application: no link to hold (an empty IN on PostgreSQL), the rows added."""
+    with transaction.atomic():
+        lock_shared(User.objects.filter(pk__in=[]))
+    user_import = imports.user_import_start(
+        actor=world.zon.people["sb"], subdepartment=world.zon.sd, text=users_csv(2, apps=""), rows_total=2
+    )
+    assert imports.user_import_run(user_import.pk) == ImportStatus.DONE
 
 
 # --- Fifty concurrent writers through the portal ------------------------------------------------

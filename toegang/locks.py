@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, IntegrityError, OperationalError, connection
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
@@ -120,7 +121,10 @@ def lock_shared(queryset: QuerySet[Any]) -> None:
     """
     if not _postgresql():
         return
-    sql, params = queryset.order_by("pk").values_list("pk").query.sql_with_params()
+    try:
+        sql, params = queryset.order_by("pk").values_list("pk").query.sql_with_params()
+    except EmptyResultSet:  # filter(x__in=[]): no row to lock
+        return
     table = connection.ops.quote_name(queryset.model._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} FOR SHARE OF {table}", params)
