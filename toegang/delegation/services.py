@@ -39,6 +39,7 @@ from toegang.audit.actions import Action, Reason
 from toegang.audit.services import audit_columns, audit_record, audit_record_rows
 from toegang.bulk import copy_insert
 from toegang.delegation import authz
+from toegang.delegation.activation import activation_url, needs_activation_link
 from toegang.delegation.models import ImportStatus, Role, RoleAssignment, Status, UserImport, person_copies
 from toegang.identifiers import ssin_clean
 from toegang.locks import ConcurrentChange, lock_import_run, lock_scope, lock_shared, lock_subdepartment
@@ -103,17 +104,18 @@ def _new_person(
     username: str,
     first_name: str,
     last_name: str,
-    email: str,
     local_email: str,
     language: str,
     title: str,
 ) -> User:
+    # No login e-mail, no usable password: a person known by INSZ, not an account anyone can log in
+    # to. The address the manager typed is the membership's contact address (``contact_email``);
+    # the person attaches login channels themselves (docs/security.md, the identity model).
     person = User(
         ssin=ssin,
         username=username,
         first_name=first_name.strip(),
         last_name=last_name.strip(),
-        email=email.strip(),
         local_email=local_email.strip(),
         language=language or "nl",
         title=title or Title.NEUTRAL,
@@ -131,15 +133,15 @@ def person_get_or_create(
     ssin: str,
     first_name: str = "",
     last_name: str = "",
-    email: str = "",
     language: str = "nl",
     title: str = "",
     local_email: str = "",
     username: str = "",
 ) -> tuple[User, bool]:
-    """Find the person by INSZ, or create them (names required then) with no usable password.
+    """Find the person by INSZ, or create them (names required then) with no way to log in.
 
-    A new person sets a password through the password-reset e-mail; the later login hub adds eID.
+    A new person logs in with eID or itsme, or activates the account through the link in the
+    e-mail of their appointment (``delegation.activation``).
     """
     ssin = ssin_clean(ssin)
     person = User.objects.filter(ssin=ssin).first()
@@ -158,7 +160,6 @@ def person_get_or_create(
         username=username or _unique_username(first_name, last_name),
         first_name=first_name,
         last_name=last_name,
-        email=email,
         local_email=local_email,
         language=language,
         title=title,
@@ -274,7 +275,7 @@ def role_appoint(
     with transaction.atomic():
         cols = _scope_columns(scope)
         _lock_scope(cols)
-        person, _created = person_get_or_create(ssin=ssin, first_name=first_name, last_name=last_name, email=email)
+        person, _created = person_get_or_create(ssin=ssin, first_name=first_name, last_name=last_name)
         # Level 3 before the assignments (toegang/locks.py): the person, and the main access manager replaced.
         replaced = RoleAssignment.objects.active().filter(role=Role.MAIN_ACCESS_MANAGER, enterprise=cols["enterprise"])
         lock_shared(
@@ -310,7 +311,63 @@ def role_appoint(
         except IntegrityError as exc:  # a concurrent double post that slipped past the check
             raise ValidationError({"ssin": _("This person already holds this role here.")}) from exc
         _audit_assignment(actor, Action.ROLE_APPOINT, assignment, before=None)
+        notify_appointed(assignment)
     return assignment
+
+
+def activation_send(*, actor: User, assignment: RoleAssignment) -> bool:
+    """Send the appointment's e-mail again, with a fresh activation link, to its contact address.
+
+    For a manager who may change the assignment; False (nothing sent) when no link is needed (the
+    account is the person's own, or the assignment is confirmed) or the assignment has no address.
+    """
+    authz.require(assignment.is_active() and authz.may_appoint(actor, assignment.role, assignment))
+    with transaction.atomic():
+        assignment = RoleAssignment.objects.select_related("person", "enterprise").get(pk=assignment.pk)
+        if assignment.confirmed_at is not None or not needs_activation_link(assignment):
+            return False
+        notify_appointed(assignment)
+        audit_record(
+            actor=actor,
+            action=Action.ACTIVATION_SEND,
+            obj=assignment,
+            person=assignment.person,
+            params={"role": assignment.role},
+            enterprise=assignment.enterprise,
+            enterprise_quality=assignment.enterprise_quality,
+            subdepartment=assignment.subdepartment,
+            after={"to": assignment.contact_email},
+        )
+    return True
+
+
+def notify_appointed(assignment: RoleAssignment) -> None:
+    """Queue the e-mail telling an appointed person, in their language, what they became and how to log in.
+
+    To the address the appointing manager entered for this appointment, with the appointment's
+    activation link when the account is not the person's own yet (``delegation.activation``).
+    """
+    to = assignment.contact_email.strip()
+    if not to:
+        return
+    person = assignment.person
+    language = person.language or "nl"
+    scope = assignment.subdepartment or assignment.enterprise_quality or assignment.enterprise
+    with translation.override(language):
+        context = {
+            "title": person.get_title_display(),
+            "name": person.get_full_name(),
+            "role": assignment.get_role_display(),
+            "scope": str(scope),
+            "enterprise": assignment.enterprise.name,
+            "username": person.username,
+            "base_url": settings.BASE_URL,
+            "activation_link": activation_url(assignment, language) if needs_activation_link(assignment) else "",
+            "link_days": settings.ACTIVATION_LINK_SECONDS // 86400,
+        }
+        subject = render_to_string("mail/appointed_subject.txt", context).strip()
+        body = render_to_string("mail/appointed.txt", context)
+    mail_enqueue(to=to, subject=subject, body=body, language=language)
 
 
 def role_end(*, actor: User, assignment: RoleAssignment, reason: str = "") -> RoleAssignment:
@@ -375,7 +432,6 @@ def subdepartment_user_add(
                 ssin=ssin,
                 first_name=first_name,
                 last_name=last_name,
-                email=email,
                 language=language or "nl",
                 title=title,
                 local_email=local_email,
@@ -493,6 +549,8 @@ AccessChange = tuple[RoleAssignment, list[SecuredApplication], list[SecuredAppli
 # characters, which no name or template holds (the import refuses them in a file).
 _TITLE_SLOT = "\x00title\x00"
 _NAME_SLOT = "\x00name\x00"
+_LINK_SLOT = "\x00link\x00"
+_USERNAME_SLOT = "\x00username\x00"
 
 
 class _Greeted:
@@ -522,7 +580,16 @@ def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, 
         assert subdepartment is not None
         language = person.language or "nl"
         blocked = membership.status == Status.BLOCKED
-        key = (language, subdepartment.pk, tuple(a.pk for a in added), tuple(a.pk for a in removed), ended, blocked)
+        link = not ended and needs_activation_link(membership)
+        key = (
+            language,
+            subdepartment.pk,
+            tuple(a.pk for a in added),
+            tuple(a.pk for a in removed),
+            ended,
+            blocked,
+            link,
+        )
         if key not in rendered:
             with translation.override(language):
                 context = {
@@ -534,6 +601,9 @@ def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, 
                     "ended": ended,
                     "blocked": blocked,
                     "base_url": settings.BASE_URL,
+                    "username": _USERNAME_SLOT,
+                    "activation_link": _LINK_SLOT if link else "",
+                    "link_days": settings.ACTIVATION_LINK_SECONDS // 86400,
                 }
                 rendered[key] = (
                     render_to_string("mail/access_changed_subject.txt", context).strip(),
@@ -544,6 +614,9 @@ def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, 
                 titles[language, person.title] = str(person.get_title_display())
         subject, body = rendered[key]
         body = body.replace(_TITLE_SLOT, titles[language, person.title]).replace(_NAME_SLOT, person.get_full_name())
+        body = body.replace(_USERNAME_SLOT, person.username)
+        if link:
+            body = body.replace(_LINK_SLOT, activation_url(membership, language))
         messages.append((to, subject, body))
     return messages
 
@@ -766,7 +839,6 @@ def _users_write(
                 username=usernames[i],
                 first_name=r.first_name,
                 last_name=r.last_name,
-                email=r.email,
                 local_email=r.local_email,
                 language=r.language,
                 title=r.title,

@@ -46,7 +46,13 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/home.html",
-        {"enterprises": enterprises, "chosen": chosen, "links": links, "several_audiences": len(held) > 1},
+        {
+            "enterprises": enterprises,
+            "chosen": chosen,
+            "links": links,
+            "several_audiences": len(held) > 1,
+            "roles_waiting": authz.roles_waiting(actor),
+        },
     )
 
 
