@@ -419,6 +419,14 @@ def test_an_import_in_one_subdepartment_does_not_block_saves_in_another(
 
     with Paused(run_import), lock_timeout(settings):  # the import is mid-run, its transaction open
         _saves_in_the_other_subdepartment(world)
+        # In Facility A itself, a member the file does not name is saved too (their checkboxes).
+        membership_update(
+            actor=zon.people["sb"],
+            membership=_membership(world),
+            applications=[application_of("cirro")],
+            status="active",
+            email="u@example.test",
+        )
     assert (
         RoleAssignment.objects.active().filter(subdepartment=zon.sd, person_last_name__startswith="Achternaam").count()
         == 300
