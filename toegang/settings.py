@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "toegang.accounts.sessions.StepUpMiddleware",
     "toegang.audit.middleware.RequestContextMiddleware",
     "toegang.delegation.middleware.RolesCachedForReadsMiddleware",
+    # A change that lost a race (toegang.locks) answers "try again" instead of a 500.
+    "toegang.portal.middleware.ConcurrentChangeMiddleware",
 ]
 # The authorization API (/api/: bearer tokens, no cookies) runs through this shorter list
 # (toegang/wsgi.py); each entry is in MIDDLEWARE, in the same order (tests/test_wsgi.py).
@@ -349,6 +351,9 @@ if TASK_ENGINE == "redis" and not _redis_url:
 TASKS = {"default": {"BACKEND": TASK_BACKENDS[TASK_ENGINE], "QUEUES": ["default"]}}
 # A CSV import whose heartbeat is older than this is run again (its worker died): delegation.imports.
 IMPORT_STALE_SECONDS = int(env("IMPORT_STALE_SECONDS", "60"))
+# How long a change waits for a row lock on PostgreSQL before it answers "changed by someone else
+# meanwhile; try again" (toegang.locks; 0: wait for ever). Jobs (the CSV import) wait as long as needed.
+LOCK_TIMEOUT_MS = int(env("LOCK_TIMEOUT_MS", "5000"))
 # django-rq's queues, read by django-tasks-rq's backend and by `manage.py rqworker default` on every
 # worker host. A job that runs longer than DEFAULT_TIMEOUT seconds is killed by its worker.
 RQ_QUEUES = {"default": {"URL": _redis_url or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 3600}}

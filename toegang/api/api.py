@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Annotated, cast
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Body, NinjaAPI, Path, Router, Swagger
@@ -34,6 +35,7 @@ from toegang.api.schemas import (
     ssin_normalise,
 )
 from toegang.delegation import authz
+from toegang.locks import ConcurrentChange, is_lost_race, lost_race_message
 
 api = NinjaAPI(
     title="toegang authorization API",
@@ -50,7 +52,7 @@ api = NinjaAPI(
     docs=Swagger(settings={"validatorUrl": None}),
 )
 v1 = Router(tags=["authorization"])
-ERRORS: dict[int, type] = {401: Error, 403: Error, 422: ValidationErrors}
+ERRORS: dict[int, type] = {401: Error, 403: Error, 409: Error, 422: ValidationErrors}
 
 
 @api.exception_handler(BearerError)
@@ -65,6 +67,24 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     # Django refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE; say so in JSON rather than its HTML 400.
     body = {"error": "request_too_large", "error_description": _("The request body is too large.")}
     return api.create_response(request, body, status=413)
+
+
+def _conflict(request: HttpRequest) -> HttpResponse:
+    # A lost race (toegang.locks): 409 with the portal's message, never a 500.
+    body = {"error": "conflict", "error_description": lost_race_message()}
+    return api.create_response(request, body, status=409)
+
+
+@api.exception_handler(ConcurrentChange)
+def _concurrent_change(request: HttpRequest, exc: ConcurrentChange) -> HttpResponse:
+    return _conflict(request)
+
+
+@api.exception_handler(DatabaseError)
+def _database_error(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    if not is_lost_race(exc):
+        raise exc  # a bug is not a race: Django's 500, logged
+    return _conflict(request)
 
 
 def _client(request: HttpRequest) -> ApiClient:

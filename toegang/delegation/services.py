@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, UNUSABLE_PASSWORD_SUFFIX_LENGTH
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -26,7 +27,7 @@ from django.utils.crypto import RANDOM_STRING_CHARS
 from django.utils.translation import gettext as _
 
 from toegang.accounts.models import Title, User
-from toegang.applications.models import ApplicationGrant, SecuredApplication
+from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
 from toegang.applications.services import (
     grant_audit_columns,
     not_switched_on_error,
@@ -41,6 +42,7 @@ from toegang.delegation import authz
 from toegang.delegation.activation import activation_url, needs_activation_link
 from toegang.delegation.models import ImportStatus, Role, RoleAssignment, Status, UserImport, person_copies
 from toegang.identifiers import ssin_clean
+from toegang.locks import ConcurrentChange, lock_import_run, lock_scope, lock_shared, lock_subdepartment
 from toegang.mail.services import mail_enqueue, mail_enqueue_many
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
@@ -162,8 +164,35 @@ def person_get_or_create(
         language=language,
         title=title,
     )
-    person.save()
-    return person, True
+    return _person_insert(person, username_given=bool(username), first_name=first_name, last_name=last_name)
+
+
+# How often a made-up username is tried again after another manager took it meanwhile.
+_USERNAME_ATTEMPTS = 5
+
+
+def _person_insert(person: User, *, username_given: bool, first_name: str, last_name: str) -> tuple[User, bool]:
+    """Insert a new person; a concurrent manager who created the same INSZ or took the username wins.
+
+    Nothing locks "the next free username" (two enterprises add a Jan Peeters at once): the unique
+    index decides, and a made-up name goes on to the next free number. The insert's savepoint keeps
+    the caller's transaction usable after a collision.
+    """
+    for _attempt in range(_USERNAME_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                person.save(force_insert=True)
+        except IntegrityError as exc:
+            # The unique index waited for the other transaction, which committed: its row is visible.
+            existing = User.objects.filter(ssin=person.ssin).first()
+            if existing is not None:
+                return existing, False
+            if username_given:
+                raise ValidationError({"username": _("This username is already taken.")}) from exc
+            person.username = _unique_username(first_name, last_name)
+        else:
+            return person, True
+    raise ConcurrentChange
 
 
 def _scope_columns(target: Scope) -> dict[str, Any]:
@@ -214,10 +243,12 @@ def _audit_assignment(actor: User, action: Action, a: RoleAssignment, *, before:
     audit_record(actor=actor, action=action, reason=reason, **_assignment_audit(a, before=before))
 
 
-def _lock_enterprise(enterprise_id: int) -> None:
-    # Serialises concurrent changes in one enterprise (a double-posted form) on PostgreSQL;
-    # SQLite serialises writers already (IMMEDIATE transactions).
-    Enterprise.objects.select_for_update().filter(pk=enterprise_id).first()
+def _lock_scope(cols: dict[str, Any]) -> None:
+    # The first lock of a role change, in the domain's one order (toegang/locks.py): the subdepartment
+    # row for a role in a subdepartment, else the enterprise row. It serialises a double-posted form on
+    # PostgreSQL; SQLite serialises writers already (IMMEDIATE transactions).
+    subdepartment = cols["subdepartment"]
+    lock_scope(enterprise_id=cols["enterprise"].pk, subdepartment_id=subdepartment.pk if subdepartment else None)
 
 
 def _end(assignment: RoleAssignment, *, actor: User, reason: str) -> None:
@@ -243,8 +274,15 @@ def role_appoint(
     authz.require(authz.may_appoint(actor, role, scope))
     with transaction.atomic():
         cols = _scope_columns(scope)
-        _lock_enterprise(cols["enterprise"].pk)
+        _lock_scope(cols)
         person, _created = person_get_or_create(ssin=ssin, first_name=first_name, last_name=last_name)
+        # Level 3 before the assignments (toegang/locks.py): the person, and the main access manager replaced.
+        replaced = RoleAssignment.objects.active().filter(role=Role.MAIN_ACCESS_MANAGER, enterprise=cols["enterprise"])
+        lock_shared(
+            User.objects.filter(
+                Q(pk=person.pk) | Q(pk__in=replaced.values("person") if role == Role.MAIN_ACCESS_MANAGER else [])
+            )
+        )
         # Rows whose planned end has passed are ended already; closing them frees their place in the
         # unique indexes, so the role can be given again (and a new HTB appointed).
         RoleAssignment.objects.filter(person=person, role=role, **cols).close_expired()
@@ -338,8 +376,9 @@ def role_end(*, actor: User, assignment: RoleAssignment, reason: str = "") -> Ro
     if assignment.role == Role.MAIN_ACCESS_MANAGER:
         raise ValidationError(_("The main access manager cannot be removed, only replaced: appoint the successor."))
     with transaction.atomic():
-        _lock_enterprise(assignment.enterprise_id)
-        assignment = RoleAssignment.objects.select_for_update().get(pk=assignment.pk)
+        lock_scope(enterprise_id=assignment.enterprise_id, subdepartment_id=assignment.subdepartment_id)
+        lock_shared(User.objects.filter(pk=assignment.person_id))
+        assignment = RoleAssignment.objects.select_for_update(of=("self",)).get(pk=assignment.pk)
         if not assignment.is_active():
             raise ValidationError(_("This assignment has already ended."))
         before = assignment_snapshot(assignment)
@@ -382,11 +421,12 @@ def subdepartment_user_add(
     if not email.strip():
         raise ValidationError({"email": email_required_error()})
     with transaction.atomic():
-        _lock_enterprise(subdepartment.enterprise_id)
+        lock_subdepartment(subdepartment.pk)
         ssin = ssin_clean(ssin)
-        # Locked: a rename committing meanwhile would otherwise miss the membership made from the
-        # name read here (its copies, PERSON_COPIES), which would keep the old name.
-        person = User.objects.select_for_update().filter(ssin=ssin).first()
+        # Locked (shared): a rename committing meanwhile would otherwise miss the membership made from
+        # the name read here (its copies, PERSON_COPIES), which would keep the old name.
+        lock_shared(User.objects.filter(ssin=ssin))
+        person = User.objects.filter(ssin=ssin).first()
         if person is None:
             person, _created = person_get_or_create(
                 ssin=ssin,
@@ -449,8 +489,13 @@ def membership_update(
     subdepartment = membership.subdepartment
     assert subdepartment is not None
     with transaction.atomic():
-        _lock_enterprise(membership.enterprise_id)
-        membership = RoleAssignment.objects.select_for_update().select_related("person").get(pk=membership.pk)
+        lock_subdepartment(subdepartment.pk)
+        lock_shared(User.objects.filter(pk=membership.person_id))
+        membership = (
+            RoleAssignment.objects.select_for_update(of=("self",)).select_related("person").get(pk=membership.pk)
+        )
+        if not membership.is_active():  # ended by another manager since the page was read
+            raise ValidationError(_("This assignment has already ended."))
         before = assignment_snapshot(membership)
         membership.status = status
         membership.contact_email = email.strip()
@@ -472,8 +517,11 @@ def membership_end(*, actor: User, membership: RoleAssignment, reason: str = "")
     subdepartment = membership.subdepartment
     assert subdepartment is not None
     with transaction.atomic():
-        _lock_enterprise(membership.enterprise_id)
-        membership = RoleAssignment.objects.select_for_update().select_related("person").get(pk=membership.pk)
+        lock_subdepartment(subdepartment.pk)
+        lock_shared(User.objects.filter(pk=membership.person_id))
+        membership = (
+            RoleAssignment.objects.select_for_update(of=("self",)).select_related("person").get(pk=membership.pk)
+        )
         if not membership.is_active():
             raise ValidationError(_("This assignment has already ended."))
         before = assignment_snapshot(membership)
@@ -689,9 +737,13 @@ def subdepartment_users_import(
     """
     authz.require(authz.may_appoint(actor, Role.USER, subdepartment))
     cols = _scope_columns(subdepartment)
+    # No lock on the enterprise or the subdepartment, and none at all for the preview (dry_run): the
+    # import locks what its rows need (toegang/locks.py), so that other managers' work goes on beside
+    # it. A concurrent change that collides with it (the same person added, a username taken) trips
+    # a unique index and ends the run as a lost race, which the job runs again.
     with transaction.atomic():
-        _lock_enterprise(subdepartment.enterprise_id)
         if user_import is not None and not dry_run:
+            lock_import_run(user_import.pk)
             # Read after the lock: a run of the same import that committed meanwhile is visible now.
             status = UserImport.objects.filter(pk=user_import.pk).values_list("status", flat=True).first()
             if status == ImportStatus.DONE:
@@ -699,13 +751,22 @@ def subdepartment_users_import(
         ssins = [r.ssin for r in rows]
         known: dict[str, User] = {}
         for chunk in _in_chunks(ssins):
-            # Locked as in subdepartment_user_add: a rename committing meanwhile would miss the copies.
-            known.update((p.ssin, p) for p in User.objects.select_for_update().filter(ssin__in=chunk) if p.ssin)
+            if not dry_run:
+                # Shared, as in subdepartment_user_add: a rename committing meanwhile would miss the copies.
+                lock_shared(User.objects.filter(ssin__in=chunk))
+            known.update((p.ssin, p) for p in User.objects.filter(ssin__in=chunk) if p.ssin)
         members = set(
             RoleAssignment.objects.active()
             .filter(subdepartment=subdepartment, role=Role.USER)
             .values_list("person_id", flat=True)
         )
+        if not dry_run:
+            # The applications the file gives stay switched on until it committed (switching off waits).
+            lock_shared(
+                SubdepartmentApplication.objects.active().filter(
+                    subdepartment=subdepartment, application__in={a.pk for r in rows for a in r.applications}
+                )
+            )
         switched_on = switched_on_ids(subdepartment)
         new = [r.ssin not in known for r in rows]
         usernames, username_refused = _usernames_for(rows, new)

@@ -27,6 +27,7 @@ from toegang.applications.services import subdepartment_applications_set
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.delegation import authz
+from toegang.locks import lock_enterprise, lock_subdepartment
 from toegang.organisations.models import (
     Certificate,
     Enterprise,
@@ -73,7 +74,7 @@ def quality_activate(*, actor: User, enterprise: Enterprise, quality: Quality) -
     if not quality.is_active:
         raise ValidationError({"quality": _("This quality cannot be activated.")})
     with transaction.atomic():
-        Enterprise.objects.select_for_update().filter(pk=enterprise.pk).first()
+        lock_enterprise(enterprise.pk)
         # An activation whose planned end has passed is over; closing it lets the quality be activated again.
         EnterpriseQuality.objects.filter(enterprise=enterprise, quality=quality).close_expired()
         if EnterpriseQuality.objects.filter(enterprise=enterprise, quality=quality).current().exists():
@@ -120,7 +121,7 @@ def subdepartment_create(
         raise ValidationError(errors)
     duplicate = _("A subdepartment with this identification code already exists for this quality.")
     with transaction.atomic():
-        Enterprise.objects.select_for_update().filter(pk=enterprise_quality.enterprise_id).first()
+        lock_enterprise(enterprise_quality.enterprise_id)
         same_code = Subdepartment.objects.filter(quality=quality, identification_code=code)
         # A subdepartment whose planned end has passed no longer holds its identification code.
         same_code.close_expired()
@@ -420,6 +421,7 @@ def certificate_upload(
     ``certificate_challenge(subdepartment)`` (proof of possession)."""
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_CERTIFICATES, subdepartment))
     with transaction.atomic():
+        lock_subdepartment(subdepartment.pk)
         return _certificate_store(
             actor=actor,
             subdepartment=subdepartment,
@@ -434,7 +436,8 @@ def certificate_revoke(*, actor: User, certificate: Certificate, reason: str = "
     """Revoke: the certificate stays, with the time, the person and the reason; it is never deleted."""
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_CERTIFICATES, certificate.subdepartment))
     with transaction.atomic():
-        c = Certificate.objects.select_for_update().select_related("subdepartment").get(pk=certificate.pk)
+        lock_subdepartment(certificate.subdepartment_id)
+        c = Certificate.objects.select_for_update(of=("self",)).select_related("subdepartment").get(pk=certificate.pk)
         if not c.is_active():
             raise _refuse(_("This certificate has already been revoked."), "already_revoked")
         _certificate_end(c, actor=actor, reason=reason or "revoked")
@@ -455,7 +458,8 @@ def certificate_replace(
     subdepartment = certificate.subdepartment
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_CERTIFICATES, subdepartment))
     with transaction.atomic():
-        old = Certificate.objects.select_for_update().get(pk=certificate.pk)
+        lock_subdepartment(subdepartment.pk)
+        old = Certificate.objects.select_for_update(of=("self",)).get(pk=certificate.pk)
         if not old.is_active():
             raise _refuse(_("This certificate has already been revoked."), "already_revoked")
         new = _certificate_store(
