@@ -13,6 +13,7 @@ import json
 import re
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
@@ -210,3 +211,67 @@ def test_every_url_refuses_nul_in_query_path_and_body(client: Client, world: Wor
                 assert response.json()["error_description"] == _message("nl"), url
             else:
                 assert _message("nl") in response.content.decode(), url
+
+
+# --- F7: next= --------------------------------------------------------------------------------------
+
+NEXT_VALUES = (
+    "foo",
+    "foo/bar",
+    "portal:home",
+    "//evil.example.test/x",
+    "/\\evil.example.test",
+    "\\\\evil.example.test",
+    "https://evil.example.test/",
+    "javascript:alert(1)",
+    "%",
+    "/" + "a" * 5000,
+    "",
+)
+# Every page that reads a next parameter: ours (step-up, eID) and allauth's.
+NEXT_PAGES = (
+    "/nl/step-up/",
+    "/nl/accounts/login/",
+    "/nl/accounts/eid/",
+    "/nl/accounts/reauthenticate/",
+    "/nl/accounts/2fa/reauthenticate/",
+    "/nl/accounts/2fa/totp/activate/",
+    "/nl/accounts/logout/",
+    "/nl/audience/",
+)
+
+
+def _local(location: str) -> bool:
+    """A redirect that stays on this site (allauth keeps a relative "foo" as it is: same site too)."""
+    parts = urlsplit(location)
+    return (
+        parts.scheme in ("", "http")
+        and parts.netloc in ("", "testserver")
+        and not location.startswith(("//", "/\\", "\\"))
+    )
+
+
+def test_step_up_with_a_relative_next_is_not_500(client: Client, world: World) -> None:
+    # The attack: GET /nl/step-up/?next=foo answered 500 (redirect() took "foo" for a URL name).
+    login(client, world.person("sb"))
+    r = client.get("/nl/step-up/?next=foo")
+    assert r.status_code == 302 and r["Location"] == "/"
+    assert client.get("/nl/step-up/?next=/nl/me/")["Location"] == "/nl/me/"
+    # Below the level the page needs (a password only): the links carry only a local next.
+    login(client, world.person("sb"), method="password")
+    r = client.get("/nl/step-up/?next=foo")
+    assert r.status_code == 200 and "?next=foo" not in r.content.decode().split("</header>")[1]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "user", "sb"])
+def test_every_next_handler_stays_local_and_never_500(client: Client, world: World, who: str) -> None:
+    if who != "anonymous":
+        login(client, world.person(who))
+    for page in NEXT_PAGES:
+        for value in NEXT_VALUES:
+            for response in (client.get(page, {"next": value}), client.post(page, {"next": value})):
+                assert response.status_code < 500, (page, value, response.status_code)
+                if response.status_code in (301, 302, 303, 307, 308):
+                    assert _local(response["Location"]), (page, value, response["Location"])
+            if who != "anonymous" and page == "/nl/accounts/logout/":
+                login(client, world.person(who))
