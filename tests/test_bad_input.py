@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from re import _parser as sre_parse  # type: ignore[attr-defined]
+from re import _parser as sre_parse
 from typing import Any
 from urllib.parse import urlsplit
 

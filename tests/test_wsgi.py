@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 
 
 @contextmanager
-def _same_connection() -> Iterator[None]:
+def same_connection() -> Iterator[None]:
     # As Django's test client does: the handler must not close the test's connection (its transaction).
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
@@ -47,7 +47,7 @@ def wsgi_call(path: str, headers: dict[str, str] | None = None) -> tuple[int, di
         for name, value in response_headers:
             answer["headers"].setdefault(name.lower(), []).append(value)
 
-    with _same_connection():
+    with same_connection():
         body = wsgi.application(environ, start_response)
         try:
             content = b"".join(body)
