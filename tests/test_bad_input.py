@@ -275,3 +275,16 @@ def test_every_next_handler_stays_local_and_never_500(client: Client, world: Wor
                     assert _local(response["Location"]), (page, value, response["Location"])
             if who != "anonymous" and page == "/nl/accounts/logout/":
                 login(client, world.person(who))
+
+
+# --- Digits that are not ASCII: "²".isdigit() is true, int("²") raises ---------------------------------
+
+
+def test_unicode_digits_in_ids_are_not_500(client: Client, world: World) -> None:
+    client.raise_request_exception = False
+    login(client, world.person("sb"))
+    for value in ("²", "١٢", "9" * 30):
+        assert client.get("/nl/", {"enterprise": value}).status_code == 200, value
+    sd = world.zon.sd
+    r = client.post(f"/nl/s/{sd.pk}/users/bulk/", {"action": "view", "ids": ["²"]})
+    assert r.status_code == 404
