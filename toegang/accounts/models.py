@@ -39,16 +39,16 @@ class Language(models.TextChoices):
 @deconstructible
 class UsernameValidator(RegexValidator):
     """The one rule for a username, wherever one is set (the add-user form, the CSV import, an
-    appointment, createsuperuser): 3 to 150 of the ASCII letters, digits and ``. - _ @``.
+    appointment, createsuperuser): 2 to 150 of the ASCII letters, digits and ``. - _ @``.
 
     What the made-up ``first.last`` names are made of, and nothing a page or a template could read
     as markup (``<script>``) or code (``{{7*7}}``); ASCII only, so that no two names look alike
     (a Cyrillic "а" for a Latin "a").
     """
 
-    regex = r"^[A-Za-z0-9._@-]{3,150}\Z"
+    regex = r"^[A-Za-z0-9._@-]{2,150}\Z"
     flags = re.ASCII
-    message = _("A username has 3 to 150 characters: letters a-z, digits and . - _ @ only.")
+    message = _("A username has 2 to 150 characters: letters a-z, digits and . - _ @ only.")
     code = "invalid_username"
 
 
@@ -57,7 +57,7 @@ class User(AbstractUser):
         _("Username"),
         max_length=150,
         unique=True,
-        help_text=_("3 to 150 characters: letters a-z, digits and . - _ @ only."),
+        help_text=_("2 to 150 characters: letters a-z, digits and . - _ @ only."),
         validators=[UsernameValidator()],
         error_messages={"unique": _("This username is already taken.")},
     )

@@ -49,10 +49,10 @@ Scope = Enterprise | EnterpriseQuality | Subdepartment
 
 
 def _username_base(first_name: str, last_name: str) -> str:
-    """``first.last`` in ASCII: what accounts.models.UsernameValidator allows (3 characters at least)."""
+    """``first.last`` in ASCII: what accounts.models.UsernameValidator allows (2 characters at least)."""
     text = unicodedata.normalize("NFKD", f"{first_name}.{last_name}").encode("ascii", "ignore").decode()
     base = re.sub(r"[^a-z0-9.]", "", text.lower()).strip(".")[:100]
-    return base if len(base) >= 3 else f"user.{base}".rstrip(".")
+    return base if len(base) >= 2 else f"user.{base}".rstrip(".")
 
 
 def _taken_usernames(base: str) -> set[str]:

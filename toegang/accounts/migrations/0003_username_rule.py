@@ -14,6 +14,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='user',
             name='username',
-            field=models.CharField(error_messages={'unique': 'This username is already taken.'}, help_text='3 to 150 characters: letters a-z, digits and . - _ @ only.', max_length=150, unique=True, validators=[toegang.accounts.models.UsernameValidator()], verbose_name='Username'),
+            field=models.CharField(error_messages={'unique': 'This username is already taken.'}, help_text='2 to 150 characters: letters a-z, digits and . - _ @ only.', max_length=150, unique=True, validators=[toegang.accounts.models.UsernameValidator()], verbose_name='Username'),
         ),
     ]
