@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL (or a lone surrogate) anywhere in the request: a 400 before anything reads it (input_guard.py).
+    "toegang.input_guard.NulByteMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -92,6 +94,9 @@ MIDDLEWARE = [
 # (toegang/wsgi.py); each entry is in MIDDLEWARE, in the same order (tests/test_wsgi.py).
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "toegang.input_guard.NulByteMiddleware",
+    # A NUL (or a lone surrogate) anywhere in the request: a 400 before anything reads it (input_guard.py).
+    "toegang.input_guard.NulByteMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

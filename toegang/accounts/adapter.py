@@ -22,6 +22,8 @@ from toegang.accounts.models import User
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.identifiers import ssin_clean
+from toegang.lengths import column_limit
+from toegang.mail.models import OutgoingMail
 from toegang.mail.services import mail_enqueue
 
 # One answer for every identity toegang cannot let in (unknown INSZ, malformed INSZ, inactive
@@ -71,6 +73,11 @@ class AccountAdapter(DefaultAccountAdapter):
         )
         with transaction.atomic():
             for to in message.to:
+                if len(to) > column_limit(OutgoingMail, "to"):
+                    # Longer than any address can be (RFC 5321) or any account holds (a password reset
+                    # for an address typed that long): nothing to send, and the page answers as for
+                    # any unknown address.
+                    continue
                 mail_enqueue(to=to, subject=str(message.subject), body=str(message.body), html=str(html))
 
     def clean_password(self, password: str, user: Any = None) -> str:

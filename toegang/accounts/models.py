@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import RegexValidator
 from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.dispatch import Signal
+from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
 from toegang.identifiers import ssin_format
@@ -50,7 +53,31 @@ class Activation(models.TextChoices):
     APPOINTMENT = "appointment", _("through the activation link of an appointment")
 
 
+@deconstructible
+class UsernameValidator(RegexValidator):
+    """The one rule for a username, wherever one is set (the add-user form, the CSV import, an
+    appointment, createsuperuser): 2 to 150 of the ASCII letters, digits and ``. - _ @``.
+
+    What the made-up ``first.last`` names are made of, and nothing a page or a template could read
+    as markup (``<script>``) or code (``{{7*7}}``); ASCII only, so that no two names look alike
+    (a Cyrillic "а" for a Latin "a").
+    """
+
+    regex = r"^[A-Za-z0-9._@-]{2,150}\Z"
+    flags = re.ASCII
+    message = _("A username has 2 to 150 characters: letters a-z, digits and . - _ @ only.")
+    code = "invalid_username"
+
+
 class User(AbstractUser):
+    username = models.CharField(
+        _("Username"),
+        max_length=150,
+        unique=True,
+        help_text=_("2 to 150 characters: letters a-z, digits and . - _ @ only."),
+        validators=[UsernameValidator()],
+        error_messages={"unique": _("This username is already taken.")},
+    )
     ssin = models.CharField(_("INSZ"), max_length=11, unique=True, null=True, blank=True)
     title = models.CharField(_("Title"), max_length=2, choices=Title.choices, default=Title.NEUTRAL)
     language = models.CharField(_("Language"), max_length=2, choices=Language.choices, default=Language.NL)

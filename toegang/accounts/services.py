@@ -16,10 +16,12 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from toegang.accounts.models import Activation, Language, Title, User
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
+from toegang.lengths import length_errors
 
 SELF_EDITABLE = ("title", "email", "local_email", "phone", "language")
 
@@ -59,6 +61,14 @@ def person_update_self(
                 validate_email(values[field])
             except ValidationError as exc:
                 errors[field] = exc.messages
+    too_long = length_errors(
+        (
+            ("email", values["email"], User, "email", gettext_lazy("E-mail address")),
+            ("local_email", values["local_email"], User, "local_email", gettext_lazy("Local e-mail address")),
+        )
+    )
+    for field, message in too_long.items():
+        errors.setdefault(field, message)
     if title not in Title.values:
         errors["title"] = _("Choose a valid title.")
     if language not in Language.values:

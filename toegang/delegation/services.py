@@ -25,8 +25,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.crypto import RANDOM_STRING_CHARS
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from toegang.accounts.models import Title, User
+from toegang.accounts.models import Title, User, UsernameValidator
 from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
 from toegang.applications.services import (
     grant_audit_columns,
@@ -42,6 +43,7 @@ from toegang.delegation import authz
 from toegang.delegation.activation import activation_url, needs_activation_link
 from toegang.delegation.models import ImportStatus, Role, RoleAssignment, Status, UserImport, person_copies
 from toegang.identifiers import ssin_clean
+from toegang.lengths import length_errors
 from toegang.locks import ConcurrentChange, lock_import_run, lock_scope, lock_shared, lock_subdepartment
 from toegang.mail.services import mail_enqueue, mail_enqueue_many
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
@@ -50,8 +52,10 @@ Scope = Enterprise | EnterpriseQuality | Subdepartment
 
 
 def _username_base(first_name: str, last_name: str) -> str:
+    """``first.last`` in ASCII: what accounts.models.UsernameValidator allows (2 characters at least)."""
     text = unicodedata.normalize("NFKD", f"{first_name}.{last_name}").encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9.]", "", text.lower()).strip(".")[:100] or "user"
+    base = re.sub(r"[^a-z0-9.]", "", text.lower()).strip(".")[:100]
+    return base if len(base) >= 2 else f"user.{base}".rstrip(".")
 
 
 def _taken_usernames(base: str) -> set[str]:
@@ -82,16 +86,44 @@ def already_member_error() -> str:
     return _("This person is already a user of this subdepartment.")
 
 
+def username_error(username: str) -> str:
+    """The username rule's message ("" if ``username`` follows it): accounts.models.UsernameValidator."""
+    try:
+        UsernameValidator()(username)
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    return ""
+
+
 def new_person_errors(*, first_name: str, last_name: str, username: str, username_taken: bool) -> dict[str, str]:
     """What is missing or wrong to create a person whose INSZ is not known yet, by form field."""
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = length_errors(
+        (
+            ("last_name", last_name.strip(), User, "last_name", gettext_lazy("Last name")),
+            ("first_name", first_name.strip(), User, "first_name", gettext_lazy("First name")),
+        )
+    )
     if not first_name.strip():
         errors["first_name"] = _("This INSZ is not known yet: enter the first name.")
     if not last_name.strip():
         errors["last_name"] = _("This INSZ is not known yet: enter the last name.")
-    if username and username_taken:
+    if username and username_error(username):
+        errors["username"] = username_error(username)
+    elif username and username_taken:
         errors["username"] = _("This username is already taken.")
     return errors
+
+
+def contact_errors(*, email: str, local_email: str = "", phone: str = "") -> dict[str, str]:
+    """The contact data of a membership (and of the new person it may create) longer than its column."""
+    local_label = gettext_lazy("Local e-mail address")
+    return length_errors(
+        (
+            ("email", email.strip(), RoleAssignment, "contact_email", gettext_lazy("E-mail address")),
+            ("local_email", local_email.strip(), RoleAssignment, "contact_local_email", local_label),
+            ("phone", phone.strip(), RoleAssignment, "contact_phone", gettext_lazy("Phone")),
+        )
+    )
 
 
 # The operating system's randomness, as get_random_string uses (secrets).
@@ -272,6 +304,9 @@ def role_appoint(
     exactly one; every other role is added beside the existing holders.
     """
     authz.require(authz.may_appoint(actor, role, scope))
+    errors = contact_errors(email=email, phone=phone)
+    if errors:
+        raise ValidationError(errors)
     with transaction.atomic():
         cols = _scope_columns(scope)
         _lock_scope(cols)
@@ -420,6 +455,9 @@ def subdepartment_user_add(
     authz.require(authz.may_appoint(actor, Role.USER, subdepartment))
     if not email.strip():
         raise ValidationError({"email": email_required_error()})
+    errors = contact_errors(email=email, local_email=local_email)
+    if errors:
+        raise ValidationError(errors)
     with transaction.atomic():
         lock_subdepartment(subdepartment.pk)
         ssin = ssin_clean(ssin)
@@ -486,6 +524,9 @@ def membership_update(
         raise ValidationError({"status": _("Choose a valid status.")})
     if not email.strip():
         raise ValidationError({"email": email_required_error()})
+    errors = contact_errors(email=email, local_email=local_email)
+    if errors:
+        raise ValidationError(errors)
     subdepartment = membership.subdepartment
     assert subdepartment is not None
     with transaction.atomic():
@@ -775,6 +816,7 @@ def subdepartment_users_import(
             row_errors: list[str] = []
             if not r.email.strip():
                 row_errors.append(email_required_error())
+            row_errors.extend(contact_errors(email=r.email, local_email=r.local_email).values())
             if new[i]:
                 row_errors.extend(
                     new_person_errors(

@@ -78,7 +78,11 @@ class AuthorizationView(oauth2_views.AuthorizationView):
         assert application is not None  # the request was validated against this client
         prompt = set(request.GET.get("prompt", "").split())
         max_age = request.GET.get("max_age", "")
-        too_old = max_age.isdigit() and (timezone.now() - login_time(request)).total_seconds() > int(max_age)
+        too_old = (
+            max_age.isascii()
+            and max_age.isdigit()
+            and (timezone.now() - login_time(request)).total_seconds() > int(max_age)
+        )
 
         if "login" in prompt or too_old:
             if "none" in prompt:

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from toegang import identifiers
 from toegang.accounts.models import User
@@ -27,6 +28,7 @@ from toegang.applications.services import subdepartment_applications_set
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.delegation import authz
+from toegang.lengths import length_errors
 from toegang.locks import lock_enterprise, lock_subdepartment
 from toegang.organisations.models import (
     Certificate,
@@ -50,6 +52,9 @@ def enterprise_register(*, actor: User, cbe_number: str, name: str) -> Enterpris
     name = name.strip()
     if not name:
         raise ValidationError({"name": _("Enter the name of the enterprise.")})
+    too_long = length_errors((("name", name, Enterprise, "name", gettext_lazy("Name")),))
+    if too_long:
+        raise ValidationError(too_long)
     with transaction.atomic():
         if Enterprise.objects.filter(cbe_number=cbe).exists():
             raise ValidationError({"cbe_number": _("An enterprise with this number is already registered.")})
@@ -113,6 +118,7 @@ def subdepartment_create(
     name = name.strip()
     if not name:
         errors["name"] = _("Enter the name of the subdepartment.")
+    errors.update(length_errors((("name", name, Subdepartment, "name", gettext_lazy("Name")),)))
     try:
         code = identification_code_clean(quality, identification_code)
     except ValidationError as exc:
