@@ -19,11 +19,12 @@ import time_machine
 from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
 from allauth.account.internal.flows.login import _AUTHENTICATION_METHODS_USER_SESSION_KEY
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+from django.core import mail
 from django.core.cache import cache, caches
 from django.core.cache.backends.db import DatabaseCache
-from django.test import Client
+from django.test import Client, TestCase
 
-from toegang.accounts.models import User
+from toegang.accounts.models import Activation, User
 from toegang.applications.models import SecuredApplication
 from toegang.delegation.models import Role
 from toegang.delegation.services import role_appoint
@@ -138,6 +139,9 @@ def make_person(username: str) -> User:
         first_name=username.capitalize(),
         last_name="Test",
         email=f"{username}@example.test",
+        # The persons of the tests activated their accounts themselves (docs/security.md); the
+        # activation links and the identity model are tested in test_identity.py.
+        activation=Activation.PERSON,
     )
     return user
 
@@ -189,13 +193,17 @@ def world(db: None) -> World:
     operator = User.objects.create_user(username="operator", password=PASSWORD, is_staff=True, is_superuser=True)
     quality = catalogue_load()
     apps = list(quality.applications.order_by("code"))
-    return World(
-        operator=operator,
-        quality=quality,
-        apps=apps,
-        zon=_tenant(operator, quality, apps, "", 4031707),
-        ander=_tenant(operator, quality, apps, "ander_", 8765432),
-    )
+    # The appointments' e-mails of the set-up are delivered here and are not the test's.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        world = World(
+            operator=operator,
+            quality=quality,
+            apps=apps,
+            zon=_tenant(operator, quality, apps, "", 4031707),
+            ander=_tenant(operator, quality, apps, "ander_", 8765432),
+        )
+    mail.outbox = []
+    return world
 
 
 def login(client: Client, user: User, method: str = "mfa") -> Client:

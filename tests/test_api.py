@@ -8,6 +8,7 @@ the portal's services; access ended in the portal must show in the very next ans
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from datetime import timedelta
@@ -365,7 +366,8 @@ def test_malformed_batches_are_json_errors_never_500(eloket: Api, body: str) -> 
     response = eloket.batch(body)
     assert response.status_code in (400, 422), response.content
     assert response["Content-Type"].startswith("application/json")
-    assert response.json()["detail"]
+    # 422: the fields in error; 400 (not JSON at all): the API's error shape, as its document says.
+    assert response.json()["detail"] if response.status_code == 422 else response.json()["error_description"]
 
 
 def test_out_of_range_ids_are_422_not_a_database_overflow(access: World, eloket: Api) -> None:
@@ -586,3 +588,19 @@ def test_a_login_token_never_touches_the_cache(
     api_token = AccessToken.objects.get(application=rp.client, scope="authz")
     with pytest.raises(ConnectionError):
         api_token.delete()
+
+
+def test_an_access_token_in_the_query_string_is_refused(access: World, client: Client) -> None:
+    """RFC 6750 §2.3 and RFC 9700 §4.3.2: a URL's query string lands in logs; only the header counts."""
+    user = ssin_of(access.zon.people["user"])
+    token = RP(application_of("eloket")).token(client)
+    response = client.get(f"/api/v1/persons/{user}/facilities?access_token={token}")
+    assert response.status_code == 401
+    assert Api(client, token).facilities(user).status_code == 200
+
+
+def test_tokens_are_stored_only_as_their_checksum(access: World, client: Client) -> None:
+    """RFC 9700 §4: a copy of the database holds no usable access token."""
+    token = RP(application_of("eloket")).token(client)
+    stored = AccessToken.objects.get(token_checksum=hashlib.sha256(token.encode()).hexdigest())
+    assert stored.token == "" and token not in str(AccessToken.objects.values_list("token", flat=True)[::1])

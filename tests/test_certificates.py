@@ -1,16 +1,26 @@
 """Beheer van het certificaat: upload, replace and revoke the X.509 certificate a subdepartment's
-systems call the API with; every refusal says why and stores nothing; no other scope is reachable."""
+systems call the API with; every refusal says why and stores nothing; no other scope is reachable.
+
+Every upload carries a proof of possession (a signature with the certificate's key over a text
+toegang issued for the subdepartment, issue 12 F11): ``proof`` makes one for a certificate whose
+key the test made; the proof itself and the cross-tenant rules are tested at the end.
+"""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import itertools
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -22,9 +32,11 @@ from django.utils.translation import gettext
 
 from tests.conftest import World, login
 from toegang.audit.models import AuditEvent
-from toegang.organisations.models import Certificate, CertificateStatus
+from toegang.organisations.models import Certificate, CertificateStatus, Subdepartment
+from toegang.organisations.selectors import certificate_for_call
 from toegang.organisations.services import (
     CERTIFICATE_MAX_BYTES,
+    certificate_challenge,
     certificate_parse,
     certificate_replace,
     certificate_revoke,
@@ -48,6 +60,9 @@ def nl(msgid: str) -> str:
 
 
 _serials = itertools.count(0x1000)
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+# The private key of every certificate the tests made, by fingerprint: what the organisation holds.
+_keys: dict[str, PrivateKey] = {}
 
 
 def make_cert(
@@ -55,8 +70,8 @@ def make_cert(
     *,
     days_before: int = 1,
     days_after: int = 365,
-    key: ec.EllipticCurvePrivateKey | None = None,
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key: PrivateKey | None = None,
+) -> tuple[x509.Certificate, PrivateKey]:
     """A self-signed certificate valid from ``now - days_before`` to ``now + days_after``."""
     key = key or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
@@ -71,23 +86,55 @@ def make_cert(
         .serial_number(next(_serials))
         .not_valid_before(now - dt.timedelta(days=days_before))
         .not_valid_after(now + dt.timedelta(days=days_after))
-        .sign(key, hashes.SHA256())
+        .sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
     )
+    _keys[fingerprint(cert)] = key
     return cert, key
+
+
+def sign(key: PrivateKey, text: str) -> str:
+    """What ``openssl dgst -sha256 -sign`` makes (ECDSA, RSA PKCS#1 v1.5), or Ed25519's pure signature."""
+    message = text.encode()
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        raw = key.sign(message, ec.ECDSA(hashes.SHA256()))
+    elif isinstance(key, rsa.RSAPrivateKey):
+        raw = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        raw = key.sign(message)
+    return base64.b64encode(raw).decode()
+
+
+def proof(sd: Subdepartment, data: bytes) -> dict[str, str]:
+    """A valid proof of possession for the certificate in ``data``, if the test made its key."""
+    try:
+        key = _keys.get(fingerprint(certificate_parse(data)))
+    except ValidationError:
+        key = None
+    if key is None:
+        return {}
+    challenge = certificate_challenge(sd)
+    return {"challenge": challenge, "signature": sign(key, challenge)}
 
 
 def pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def key_pem(key: PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
-def upload(client: Client, sd_pk: int, data: bytes, name: str = "api.pem") -> Any:
-    return client.post(url("portal:certificates", sd_pk), {"file": SimpleUploadedFile(name, data), "text": ""})
+def upload(client: Client, sd_pk: int, data: bytes, name: str = "api.pem", **extra: str) -> Any:
+    """The upload form, with the proof a holder of the key would give (unless ``extra`` gives one)."""
+    fields = {"file": SimpleUploadedFile(name, data), "text": "", **proof(Subdepartment.objects.get(pk=sd_pk), data)}
+    return client.post(url("portal:certificates", sd_pk), {**fields, **extra})
+
+
+def upload_as(actor: Any, sd: Subdepartment, data: bytes) -> Certificate:
+    """The service, with the proof a holder of the key would give."""
+    return certificate_upload(actor=actor, subdepartment=sd, data=data, **proof(sd, data))
 
 
 def fingerprint(cert: x509.Certificate) -> str:
@@ -138,7 +185,10 @@ def test_pasted_pem_text_and_der_files_are_accepted(world: World, client: Client
     login(client, z.people["cosb"])
     pasted, _k = make_cert("pasted.test")
     der, _k2 = make_cert("der.test")
-    r1 = client.post(url("portal:certificates", z.sd.pk), {"text": "\n  " + pem(pasted).decode() + "\n"})
+    r1 = client.post(
+        url("portal:certificates", z.sd.pk),
+        {"text": "\n  " + pem(pasted).decode() + "\n", **proof(z.sd, pem(pasted))},
+    )
     r2 = upload(client, z.sd.pk, der.public_bytes(serialization.Encoding.DER), "api.cer")
     assert r1.status_code == r2.status_code == 302
     stored = {c.fingerprint_sha256: c for c in Certificate.objects.all()}
@@ -252,10 +302,9 @@ def test_the_same_certificate_twice_is_refused(world: World, client: Client) -> 
     assert upload(client, z.sd.pk, pem(cert)).status_code == 302
     again = upload(client, z.sd.pk, pem(cert))
     assert again.status_code == 200
-    assert again.context["form"].non_field_errors() == [nl("This certificate is already registered.")]
-    # Also in another enterprise: one certificate identifies one subdepartment's systems.
-    login(client, world.ander.people["sb"])
-    assert upload(client, world.ander.sd.pk, pem(cert)).status_code == 200
+    assert again.context["form"].non_field_errors() == [
+        nl("This certificate is already registered for this subdepartment.")
+    ]
     assert Certificate.objects.count() == 1
 
 
@@ -284,7 +333,7 @@ def test_a_large_upload_is_not_read_whole(world: World) -> None:
 def test_revoke_keeps_the_certificate_with_who_when_and_why(world: World, client: Client) -> None:
     z = world.zon
     cert, _key = make_cert()
-    c = certificate_upload(actor=z.people["sb"], subdepartment=z.sd, data=pem(cert))
+    c = upload_as(z.people["sb"], z.sd, pem(cert))
     login(client, z.people["cosb"])
     page = url("portal:certificate_revoke", z.sd.pk, c.pk)
     assert escape(c.subject) in client.get(page).content.decode()
@@ -307,18 +356,22 @@ def test_revoke_keeps_the_certificate_with_who_when_and_why(world: World, client
     assert AuditEvent.objects.filter(action="certificate.revoke").count() == 1
     # A revoked certificate cannot come back.
     with pytest.raises(ValidationError) as exc:
-        certificate_upload(actor=z.people["sb"], subdepartment=z.sd, data=pem(cert))
+        upload_as(z.people["sb"], z.sd, pem(cert))
     assert exc.value.code == "revoked"
 
 
 def test_replace_uploads_the_new_and_revokes_the_old_at_once(world: World, client: Client) -> None:
     z = world.zon
     old_cert, key = make_cert()
-    old = certificate_upload(actor=z.people["sb"], subdepartment=z.sd, data=pem(old_cert))
+    old = upload_as(z.people["sb"], z.sd, pem(old_cert))
     new_cert, _key = make_cert(key=key, days_after=730)  # a renewal with the same key
     login(client, z.people["sb"])
     page = url("portal:certificate_replace", z.sd.pk, old.pk)
-    response = client.post(page, {"file": SimpleUploadedFile("new.pem", pem(new_cert)), "text": ""})
+    form = client.get(page)
+    assert f'name="challenge" value="{form.context["challenge"]}"' in form.content.decode()  # the proof, as for uploads
+    response = client.post(
+        page, {"file": SimpleUploadedFile("new.pem", pem(new_cert)), "text": "", **proof(z.sd, pem(new_cert))}
+    )
     assert response.status_code == 302
     old.refresh_from_db()
     new = Certificate.objects.get(fingerprint_sha256=fingerprint(new_cert))
@@ -335,7 +388,7 @@ def test_replace_uploads_the_new_and_revokes_the_old_at_once(world: World, clien
 
 def test_a_refused_replacement_changes_nothing(world: World, client: Client) -> None:
     z = world.zon
-    old = certificate_upload(actor=z.people["sb"], subdepartment=z.sd, data=pem(make_cert()[0]))
+    old = upload_as(z.people["sb"], z.sd, pem(make_cert()[0]))
     login(client, z.people["sb"])  # the login itself is audited; count after it
     before = AuditEvent.objects.count()
     expired = pem(make_cert(days_before=30, days_after=-2)[0])
@@ -345,7 +398,9 @@ def test_a_refused_replacement_changes_nothing(world: World, client: Client) -> 
     assert old.valid_until is None and Certificate.objects.count() == 1 and AuditEvent.objects.count() == before
     # In the service: the successor is refused, so the old one is not revoked either.
     with pytest.raises(ValidationError):
-        certificate_replace(actor=z.people["sb"], certificate=old, data=pem(old_cert_copy(old)))
+        certificate_replace(
+            actor=z.people["sb"], certificate=old, data=pem(old_cert_copy(old)), **proof(z.sd, old.pem.encode())
+        )
     old.refresh_from_db()
     assert old.valid_until is None
 
@@ -356,13 +411,16 @@ def old_cert_copy(c: Certificate) -> x509.Certificate:
 
 def test_an_expired_certificate_shows_as_expired_and_can_be_replaced(world: World, client: Client) -> None:
     z = world.zon
-    c = certificate_upload(actor=z.people["sb"], subdepartment=z.sd, data=pem(make_cert()[0]))
+    c = upload_as(z.people["sb"], z.sd, pem(make_cert()[0]))
     Certificate.objects.filter(pk=c.pk).update(not_valid_after=timezone.now() - dt.timedelta(days=1))
     login(client, z.people["sb"])
     html = client.get(url("portal:certificates", z.sd.pk)).content.decode()
     assert nl("Expired") in html and url("portal:certificate_replace", z.sd.pk, c.pk) in html
     successor = make_cert()[0]
-    response = client.post(url("portal:certificate_replace", z.sd.pk, c.pk), {"text": pem(successor).decode()})
+    response = client.post(
+        url("portal:certificate_replace", z.sd.pk, c.pk),
+        {"text": pem(successor).decode(), **proof(z.sd, pem(successor))},
+    )
     assert response.status_code == 302
     assert Certificate.objects.get(pk=c.pk).end_reason == "replaced"
 
@@ -372,16 +430,12 @@ def test_an_expired_certificate_shows_as_expired_and_can_be_replaced(world: Worl
 
 @pytest.fixture
 def zon_cert(world: World) -> Certificate:
-    return certificate_upload(
-        actor=world.zon.people["sb"], subdepartment=world.zon.sd, data=pem(make_cert("zon.test")[0])
-    )
+    return upload_as(world.zon.people["sb"], world.zon.sd, pem(make_cert("zon.test")[0]))
 
 
 @pytest.fixture
 def sd2_cert(world: World) -> Certificate:
-    return certificate_upload(
-        actor=world.zon.people["sb2"], subdepartment=world.zon.sd2, data=pem(make_cert("sd2.test")[0])
-    )
+    return upload_as(world.zon.people["sb2"], world.zon.sd2, pem(make_cert("sd2.test")[0]))
 
 
 def _cert_urls(sd_pk: int, cert_pk: int) -> list[str]:
@@ -455,3 +509,197 @@ def test_managers_above_the_subdepartment_manage_its_certificates(
     )
     zon_cert.refresh_from_db()
     assert zon_cert.ended_by == world.person(who)
+
+
+# --- Proof of possession, and one certificate in several organisations (issue 12 F11) -------------
+
+PROOF_MISSING = "Sign the text shown with the certificate's private key and paste the signature."
+PROOF_INVALID = (
+    "The signature does not match this certificate: sign the text shown with the private key "
+    "of this certificate, and paste the signature in base64."
+)
+PROOF_EXPIRED = "The text to sign has expired or belongs to another page: sign the new text shown."
+
+
+def _errors(response: Any) -> list[str]:
+    assert response.status_code == 200, response.status_code
+    return list(response.context["form"].non_field_errors())
+
+
+def test_another_organisations_certificate_cannot_be_registered_without_its_key(world: World, client: Client) -> None:
+    """The attack: ander's SB copies zon's (public) certificate and registers it first for ander's
+    subdepartment, so that zon's is refused or ander's systems pass for zon's."""
+    zon_cert, zon_key = make_cert("api.zon.test")
+    login(client, world.ander.people["sb"])
+    ander_sd = world.ander.sd
+    challenge = certificate_challenge(ander_sd)
+    own_key = ec.generate_private_key(ec.SECP256R1())
+    zon_signature_for_zon = proof(world.zon.sd, pem(zon_cert))  # e.g. seen over a shoulder
+    for extra, message in (
+        ({"challenge": challenge, "signature": ""}, PROOF_MISSING),
+        ({"challenge": challenge, "signature": sign(own_key, challenge)}, PROOF_INVALID),
+        ({"challenge": challenge, "signature": "bm90IGEgc2lnbmF0dXJl"}, PROOF_INVALID),
+        ({"challenge": challenge, "signature": "%%% not base64 %%%"}, PROOF_INVALID),
+        (zon_signature_for_zon, PROOF_EXPIRED),  # a text issued for another subdepartment
+        ({"challenge": challenge[:-3] + "xyz", "signature": sign(zon_key, challenge[:-3] + "xyz")}, PROOF_EXPIRED),
+    ):
+        assert _errors(upload(client, ander_sd.pk, pem(zon_cert), **extra)) == [nl(message)], extra
+    assert not Certificate.objects.exists()
+    # Zon, holding the key, registers it; ander's attempts changed nothing.
+    login(client, world.zon.people["sb"])
+    assert upload(client, world.zon.sd.pk, pem(zon_cert)).status_code == 302
+    assert Certificate.objects.get().subdepartment == world.zon.sd
+
+
+def test_a_duplicate_in_another_organisation_is_no_oracle(world: World, client: Client) -> None:
+    """Whether another organisation registered a certificate changes no answer: without the key the
+    refusal is the one for any certificate, and with it the registration is simply accepted."""
+    registered, _key = make_cert("registered.zon.test")
+    upload_as(world.zon.people["sb"], world.zon.sd, pem(registered))
+    fresh, _fresh_key = make_cert("never.registered.test")
+    login(client, world.ander.people["sb"])
+    ander_sd = world.ander.sd
+    challenge = certificate_challenge(ander_sd)
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    for extra in (
+        {"challenge": challenge, "signature": ""},
+        {"challenge": challenge, "signature": sign(other_key, challenge)},
+    ):
+        answers = [upload(client, ander_sd.pk, pem(c), **extra) for c in (registered, fresh)]
+        assert _errors(answers[0]) == _errors(answers[1]), extra
+    # The key holder (a software house serving both, say) registers the same certificate for ander too.
+    assert upload(client, ander_sd.pk, pem(registered)).status_code == 302
+    names = sorted(Certificate.objects.values_list("subdepartment__name", flat=True))
+    assert names == ["Facility A", "ander_Facility A"]
+    # Revoked in zon's subdepartment: it cannot come back there, and ander's stays.
+    zon_c = Certificate.objects.get(subdepartment=world.zon.sd)
+    certificate_revoke(actor=world.zon.people["sb"], certificate=zon_c, reason="key lost")
+    with pytest.raises(ValidationError) as exc:
+        upload_as(world.zon.people["sb"], world.zon.sd, pem(registered))
+    assert exc.value.code == "revoked"
+    assert Certificate.objects.get(subdepartment=ander_sd).is_active()
+
+
+def test_a_call_with_a_shared_certificate_is_matched_to_the_subdepartment_it_names(world: World) -> None:
+    cert, _key = make_cert("shared.test")
+    zon_c = upload_as(world.zon.people["sb"], world.zon.sd, pem(cert))
+    ander_c = upload_as(world.ander.people["sb"], world.ander.sd, pem(cert))
+    fp = fingerprint(cert)
+    assert certificate_for_call(fp, world.zon.sd.pk) == zon_c
+    assert certificate_for_call(zon_c.fingerprint_display, world.ander.sd.pk) == ander_c  # AA:BB:… too
+    # Not for a subdepartment that did not register it (zon's sibling, or ander's own other one).
+    assert certificate_for_call(fp, world.zon.sd2.pk) is None
+    assert certificate_for_call(fp, world.ander.sd2.pk) is None
+    # Revoked for zon: zon's calls are refused, ander's go on.
+    certificate_revoke(actor=world.zon.people["sb"], certificate=zon_c, reason="weg")
+    assert certificate_for_call(fp, world.zon.sd.pk) is None
+    assert certificate_for_call(fp, world.ander.sd.pk) == ander_c
+    # Outside its validity: refused.
+    Certificate.objects.filter(pk=ander_c.pk).update(not_valid_after=timezone.now() - dt.timedelta(seconds=1))
+    assert certificate_for_call(fp, world.ander.sd.pk) is None
+
+
+def _rsa() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _pss(key: Any, message: bytes) -> bytes:
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.MAX_LENGTH)
+    return bytes(key.sign(message, pss, hashes.SHA256()))
+
+
+def _p256() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+PROOF_FORMS: dict[str, tuple[Any, str]] = {
+    "ec-p256": (_p256, "plain"),
+    "ec-p384": (lambda: ec.generate_private_key(ec.SECP384R1()), "plain"),
+    "rsa-pkcs1": (_rsa, "plain"),
+    "rsa-pss": (_rsa, "pss"),
+    "ed25519": (ed25519.Ed25519PrivateKey.generate, "plain"),
+    "echo-newline": (_p256, "newline"),  # echo '…' | openssl dgst …
+    "base64url": (_p256, "urlsafe"),
+}
+
+
+@pytest.mark.parametrize("kind", list(PROOF_FORMS))
+def test_the_proof_is_accepted_in_the_forms_keys_and_tools_make(world: World, kind: str) -> None:
+    make_key, form = PROOF_FORMS[kind]
+    key = make_key()
+    cert, _ = make_cert(f"{kind}.test", key=key)
+    sd = world.zon.sd
+    challenge = certificate_challenge(sd)
+    if form == "newline":
+        signature = sign(key, challenge + "\n")
+    elif form == "urlsafe":
+        signature = sign(key, challenge).replace("+", "-").replace("/", "_").rstrip("=")
+    elif form == "pss":
+        signature = base64.b64encode(_pss(key, challenge.encode())).decode()
+    else:
+        signature = sign(key, challenge)
+    # Line breaks in the pasted signature (openssl base64 without -A) do not matter either.
+    signature = "\n".join(signature[i : i + 64] for i in range(0, len(signature), 64))
+    c = certificate_upload(
+        actor=world.zon.people["sb"], subdepartment=sd, data=pem(cert), challenge=challenge, signature=signature
+    )
+    assert c.subdepartment == sd
+
+
+def test_an_expired_text_to_sign_is_refused(world: World) -> None:
+    sd = world.zon.sd
+    cert, key = make_cert()
+    with time_machine.travel(timezone.now() - dt.timedelta(hours=25), tick=False):
+        challenge = certificate_challenge(sd)
+    with pytest.raises(ValidationError) as exc:
+        certificate_upload(
+            actor=world.zon.people["sb"],
+            subdepartment=sd,
+            data=pem(cert),
+            challenge=challenge,
+            signature=sign(key, challenge),
+        )
+    assert exc.value.code == "proof_expired"
+    assert not Certificate.objects.exists()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command (apt-get install openssl)")
+def test_the_openssl_command_the_page_shows_makes_a_valid_proof(world: World, client: Client, tmp_path: Path) -> None:
+    """The page's instruction, run as shown, with an RSA key made by openssl itself."""
+    key_file, cert_file = tmp_path / "private-key.pem", tmp_path / "cert.pem"
+    make = [
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key_file),
+        "-out",
+        str(cert_file),
+    ]
+    subprocess.run([*make, "-days", "30", "-subj", "/CN=openssl.test"], check=True, capture_output=True)  # noqa: S603
+    z = world.zon
+    login(client, z.people["sb"])
+    page = client.get(url("portal:certificates", z.sd.pk))
+    challenge = page.context["challenge"]
+    command = f"printf '%s' '{challenge}' | openssl dgst -sha256 -sign private-key.pem | openssl base64 -A"
+    assert command in page.content.decode()  # the challenge has only characters HTML leaves alone
+    run = subprocess.run(command, shell=True, cwd=tmp_path, check=True, capture_output=True, text=True)  # noqa: S602
+    fields = {"file": SimpleUploadedFile("cert.pem", cert_file.read_bytes()), "text": ""}
+    response = client.post(
+        url("portal:certificates", z.sd.pk), {**fields, "challenge": challenge, "signature": run.stdout}
+    )
+    assert response.status_code == 302, _errors(response)
+    assert Certificate.objects.get().subject == "CN=openssl.test"
+
+
+def test_a_refused_upload_keeps_the_text_to_sign(world: World, client: Client) -> None:
+    """A wrong file after signing: the page shows the same text, so the signature can be reused."""
+    z = world.zon
+    login(client, z.people["sb"])
+    challenge = certificate_challenge(z.sd)
+    response = upload(client, z.sd.pk, b"not a certificate", challenge=challenge, signature="")
+    assert response.context["challenge"] == challenge
+    assert client.get(url("portal:certificates", z.sd.pk)).context["challenge"] != challenge

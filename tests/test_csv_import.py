@@ -152,7 +152,8 @@ def test_confirm_enqueues_the_import_which_adds_every_row_and_mails_after_commit
         world.zon.people["user"].ssin,
     }
     an = User.objects.get(ssin=NEW1)
-    assert (an.last_name, an.first_name, an.language, an.email) == ("Peeters", "An", "nl", "an@example.test")
+    assert (an.last_name, an.first_name, an.language, an.email) == ("Peeters", "An", "nl", "")
+    assert RoleAssignment.objects.get(person=an, subdepartment=sd).contact_email == "an@example.test"
     assert an.username == "an.peeters"
     assert not an.has_usable_password()
     assert [a.code for a in person_applications(an, sd)] == ["cirro", "eloket"]

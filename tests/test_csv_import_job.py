@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import signal
 import time
 from collections import Counter
@@ -213,6 +214,9 @@ def test_bulk_mails_read_as_the_single_forms(world: World, settings: Any) -> Non
         context = {
             "person": person, "subdepartment": sd, "enterprise": sd.enterprise, "added": [a.name for a in apps],
             "removed": [], "ended": False, "blocked": False, "base_url": settings.BASE_URL,
+            "username": "ee", "link_days": 14,
+            # The link is the membership's own (signed with the time): the one the message carries.
+            "activation_link": re.search(r"http://\S+/activate/\S+/", body).group(0),  # type: ignore[union-attr]
         }  # fmt: skip
         assert body == render_to_string("mail/access_changed.txt", context)
         assert subject == render_to_string("mail/access_changed_subject.txt", context).strip()

@@ -26,7 +26,7 @@ URL = re.compile(r"""https?://[^\s"'<>]+""")
 
 def _links(message: Any) -> list[str]:
     texts = [str(message.body)] + [str(content) for content, _ in getattr(message, "alternatives", [])]
-    return [url for text in texts for url in URL.findall(text)]
+    return [url.rstrip(".,;:)") for text in texts for url in URL.findall(text)]
 
 
 @pytest.fixture

@@ -154,6 +154,16 @@ def test_authorize_errors(client: Client, world: World, client_app: Application)
     assert r.status_code == 302 and "code=" in r["Location"]
 
 
+def test_authorize_with_a_max_age_of_other_digits_is_not_500(
+    client: Client, world: World, client_app: Application
+) -> None:
+    # "²".isdigit() is true and int("²") raises: such a max_age is ignored (issue 12), not a 500.
+    login(client, world.person("user"))
+    for max_age in ("²", "١٢"):
+        r = _authorize(client, max_age=max_age)
+        assert r.status_code == 302 and "code=" in r["Location"], (max_age, r.status_code)
+
+
 def test_unlinked_client_is_unknown(client: Client, world: World, client_app: Application) -> None:
     Application.objects.create(
         client_id="orphan",

@@ -88,7 +88,9 @@ def test_appoint_unknown_person_creates_them(world: World) -> None:
     )
     person = User.objects.get(ssin=ssin)
     assert a.person == person
-    assert (person.first_name, person.last_name, person.email) == ("Ëlise", "Van den Berg", "elise@example.test")
+    # The address the manager typed is the appointment's contact address, not a login address.
+    assert (person.first_name, person.last_name, person.email) == ("Ëlise", "Van den Berg", "")
+    assert a.contact_email == "elise@example.test"
     assert person.username == "elise.vandenberg"
     assert not person.has_usable_password()
     assert a.is_active() and a.granted_by == sb

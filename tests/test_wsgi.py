@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 
 
 @contextmanager
-def _same_connection() -> Iterator[None]:
+def same_connection() -> Iterator[None]:
     # As Django's test client does: the handler must not close the test's connection (its transaction).
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
@@ -37,7 +37,7 @@ def _same_connection() -> Iterator[None]:
         request_finished.connect(close_old_connections)
 
 
-def _call(path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, list[str]], bytes]:
+def wsgi_call(path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, list[str]], bytes]:
     environ = RequestFactory().get(path, headers=headers or {}).environ
     answer: dict[str, Any] = {}
 
@@ -47,7 +47,7 @@ def _call(path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[s
         for name, value in response_headers:
             answer["headers"].setdefault(name.lower(), []).append(value)
 
-    with _same_connection():
+    with same_connection():
         body = wsgi.application(environ, start_response)
         try:
             content = b"".join(body)
@@ -60,7 +60,13 @@ def test_the_api_list_is_a_subsequence_of_the_full_one() -> None:
     full = settings.MIDDLEWARE
     positions = [full.index(m) for m in settings.API_MIDDLEWARE]
     assert positions == sorted(positions)
-    for needed in ("SecurityMiddleware", "LocaleMiddleware", "XFrameOptionsMiddleware", "RequestContextMiddleware"):
+    for needed in (
+        "SecurityMiddleware",
+        "NulByteMiddleware",
+        "LocaleMiddleware",
+        "XFrameOptionsMiddleware",
+        "RequestContextMiddleware",
+    ):
         assert any(m.endswith(needed) for m in settings.API_MIDDLEWARE)
     for cookie_bound in ("SessionMiddleware", "AuthenticationMiddleware", "CsrfViewMiddleware", "AccountMiddleware"):
         assert not any(m.endswith(cookie_bound) for m in settings.API_MIDDLEWARE)
@@ -68,7 +74,7 @@ def test_the_api_list_is_a_subsequence_of_the_full_one() -> None:
 
 def test_api_answers_carry_the_security_headers_and_follow_accept_language(access: World) -> None:  # noqa: F811
     user = ssin_of(access.zon.people["user"])
-    status, headers, body = _call(f"/api/v1/persons/{user}/facilities", {"Accept-Language": "fr"})
+    status, headers, body = wsgi_call(f"/api/v1/persons/{user}/facilities", {"Accept-Language": "fr"})
     assert status == 401
     assert headers["www-authenticate"] == ['Bearer realm="toegang"']
     assert headers["x-content-type-options"] == ["nosniff"]
@@ -81,7 +87,7 @@ def test_api_answers_carry_the_security_headers_and_follow_accept_language(acces
     assert french != "A bearer token is required."
     assert json.loads(body)["error_description"] == french
     # The request id a caller sends is the one answered (the audit context).
-    assert _call("/api/openapi.json", {"X-Request-Id": "abc-123"})[1]["x-request-id"] == ["abc-123"]
+    assert wsgi_call("/api/openapi.json", {"X-Request-Id": "abc-123"})[1]["x-request-id"] == ["abc-123"]
 
 
 def test_api_calls_never_make_a_session_or_a_cookie(access: World, client: Client) -> None:  # noqa: F811
@@ -89,12 +95,12 @@ def test_api_calls_never_make_a_session_or_a_cookie(access: World, client: Clien
     token = rp.token(client)
     user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk
     before = Session.objects.count()
-    status, headers, body = _call(f"/api/v1/persons/{user}/facilities/{sd}", {"Authorization": f"Bearer {token}"})
+    status, headers, body = wsgi_call(f"/api/v1/persons/{user}/facilities/{sd}", {"Authorization": f"Bearer {token}"})
     assert (status, body) == (200, b'{"allowed": true}')
     assert "set-cookie" not in headers
     assert "Cookie" not in " ".join(headers.get("vary", []))  # no session middleware looked
     # A browser's session cookie sent along is not even read.
-    status, headers, _body = _call(
+    status, headers, _body = wsgi_call(
         f"/api/v1/persons/{user}/facilities/{sd}",
         {"Authorization": f"Bearer {token}", "Cookie": "sessionid=whatever; csrftoken=x"},
     )
@@ -103,7 +109,7 @@ def test_api_calls_never_make_a_session_or_a_cookie(access: World, client: Clien
 
 
 def test_other_paths_keep_the_full_stack() -> None:
-    status, headers, _body = _call("/nl/accounts/login/")
+    status, headers, _body = wsgi_call("/nl/accounts/login/")
     assert status == 200
     assert any(c.strip().startswith("csrftoken=") for c in headers.get("set-cookie", []))  # CSRF middleware ran
     assert "Cookie" in headers["vary"][0]

@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "toegang.portal.security.ContentSecurityPolicyMiddleware",
+    # A NUL (or a lone surrogate) anywhere in the request: a 400 before anything reads it (input_guard.py).
+    "toegang.input_guard.NulByteMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -95,12 +97,16 @@ MIDDLEWARE = [
     "toegang.accounts.sessions.StepUpMiddleware",
     "toegang.audit.middleware.RequestContextMiddleware",
     "toegang.delegation.middleware.RolesCachedForReadsMiddleware",
+    # A change that lost a race (toegang.locks) answers "try again" instead of a 500.
+    "toegang.portal.middleware.ConcurrentChangeMiddleware",
 ]
 # The authorization API (/api/: bearer tokens, no cookies) runs through this shorter list
 # (toegang/wsgi.py); each entry is in MIDDLEWARE, in the same order (tests/test_wsgi.py).
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "toegang.portal.security.ContentSecurityPolicyMiddleware",
+    # A NUL (or a lone surrogate) anywhere in the request: a 400 before anything reads it (input_guard.py).
+    "toegang.input_guard.NulByteMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "toegang.portal.security.NoStoreMiddleware",
@@ -166,6 +172,10 @@ ACCOUNT_ADAPTER = "toegang.accounts.adapter.AccountAdapter"
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+# One login address, one account (docs/security.md): the e-mail page refuses another account's address.
+ACCOUNT_FORMS = {"add_email": "toegang.accounts.forms.AddEmailForm"}
+# How long the activation link of an appointment stays valid (toegang/delegation/activation.py).
+ACTIVATION_LINK_SECONDS = int(env("ACTIVATION_LINK_SECONDS", str(14 * 24 * 3600)))
 # Failed password logins: at most TOEGANG_LOGIN_FAILED_LIMITS per client address ("ip") and per account
 # from one client address ("key": the account, whether named by username or e-mail, or for an unknown
 # name the name itself, so the answer is the same), and TOEGANG_LOGIN_FAILED_ACCOUNT_LIMITS per account
@@ -281,7 +291,8 @@ OAUTH2_PROVIDER: dict[str, object] = {
         "authz": "Authorization API: check a person's access to the client's application",
     },
     "DEFAULT_SCOPES": ["openid"],
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    # Plain http only for a development set-up on http (RFC 9700 §2.1); production, on https, has none.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if BASE_URL.startswith("https://") else ["http", "https"],
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
     "ACCESS_TOKEN_EXPIRE_SECONDS": int(env("OIDC_ACCESS_TOKEN_SECONDS", "600")),
     "ID_TOKEN_EXPIRE_SECONDS": int(env("OIDC_ACCESS_TOKEN_SECONDS", "600")),
@@ -297,6 +308,10 @@ OAUTH2_PROVIDER: dict[str, object] = {
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
     "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    # RFC 6750 §2.3 / RFC 9700 §4.3.2: no access token in a URL's query string (logs keep URLs).
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    # RFC 9700 §4: tokens at rest only as their SHA-256 checksum, never in plain text.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
 }
 LOGIN_REDIRECT_URL = "portal:home"
 LOGIN_URL = "account_login"
@@ -367,6 +382,9 @@ if TASK_ENGINE == "redis" and not _redis_url:
 TASKS = {"default": {"BACKEND": TASK_BACKENDS[TASK_ENGINE], "QUEUES": ["default"]}}
 # A CSV import whose heartbeat is older than this is run again (its worker died): delegation.imports.
 IMPORT_STALE_SECONDS = int(env("IMPORT_STALE_SECONDS", "60"))
+# How long a change waits for a row lock on PostgreSQL before it answers "changed by someone else
+# meanwhile; try again" (toegang.locks; 0: wait for ever). Jobs (the CSV import) wait as long as needed.
+LOCK_TIMEOUT_MS = int(env("LOCK_TIMEOUT_MS", "5000"))
 # django-rq's queues, read by django-tasks-rq's backend and by `manage.py rqworker default` on every
 # worker host. A job that runs longer than DEFAULT_TIMEOUT seconds is killed by its worker.
 RQ_QUEUES = {"default": {"URL": _redis_url or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 3600}}
@@ -419,6 +437,14 @@ CONTENT_SECURITY_POLICY = {
 if SECURE:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = 31536000
+    # The service has its own host name; TOEGANG_HSTS_INCLUDE_SUBDOMAINS=0 where subdomains serve http.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env("HSTS_INCLUDE_SUBDOMAINS", "1") == "1"
+    # A request that reached toegang over http (past the proxy, which redirects too) is sent to https;
+    # the probes of the orchestrator, inside the network, are not.
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Submitting the host name to the browsers' HSTS preload list is its owner's decision, not a setting's.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 LOGGING = {
     "version": 1,

@@ -21,7 +21,9 @@ from toegang.accounts.models import User
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.identifiers import ssin_clean
+from toegang.lengths import column_limit
 from toegang.mail.links import absolute_url, mail_links, mail_site
+from toegang.mail.models import OutgoingMail
 from toegang.mail.services import mail_enqueue
 
 # One answer for every identity toegang cannot let in (unknown INSZ, malformed INSZ, inactive
@@ -78,6 +80,11 @@ class AccountAdapter(DefaultAccountAdapter):
         )
         with transaction.atomic():
             for to in message.to:
+                if len(to) > column_limit(OutgoingMail, "to"):
+                    # Longer than any address can be (RFC 5321) or any account holds (a password reset
+                    # for an address typed that long): nothing to send, and the page answers as for
+                    # any unknown address.
+                    continue
                 mail_enqueue(to=to, subject=str(message.subject), body=str(message.body), html=str(html))
 
     def get_reset_password_from_key_url(self, key: str) -> str:

@@ -19,7 +19,17 @@ from django.utils.translation import gettext as _
 
 from toegang.accounts.models import EID, EXTERNAL, NONE, PASSWORD, SECOND_FACTOR
 
-__all__ = ["EID", "EXTERNAL", "NONE", "PASSWORD", "SECOND_FACTOR", "level_name", "session_amr", "session_level"]
+__all__ = [
+    "EID",
+    "EXTERNAL",
+    "NONE",
+    "PASSWORD",
+    "SECOND_FACTOR",
+    "level_name",
+    "session_amr",
+    "session_level",
+    "ssin_proven",
+]
 
 
 def _record_level(record: dict[str, Any]) -> int:
@@ -57,6 +67,15 @@ def _records(request: HttpRequest, user: Any) -> list[dict[str, Any]]:
 
 def session_level(request: HttpRequest, user: Any = None) -> int:
     return max((_record_level(r) for r in _records(request, user)), default=NONE)
+
+
+def ssin_proven(request: HttpRequest, user: Any = None) -> bool:
+    """Did this session prove the person's national number (eID, or the external provider's INSZ claim)?
+
+    A second factor proves the account, not the identity: the person who attached it may not be
+    the one the INSZ names (docs/security.md, the identity model).
+    """
+    return session_level(request, user) >= EXTERNAL
 
 
 def session_amr(request: HttpRequest, user: Any = None) -> list[str]:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import RegexValidator
 from django.db import models, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
 from django.dispatch import Signal
+from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
 from toegang.identifiers import ssin_format
@@ -33,7 +38,46 @@ class Language(models.TextChoices):
     EN = "en", _("English")
 
 
+class Activation(models.TextChoices):
+    """Who attached the account's login channels (password, login e-mail, app code, security key).
+
+    A record a manager creates is a person known by INSZ, with none: nobody can log in to it. The
+    person attaches them, either from a session that proved their INSZ (eID, itsme or the federal
+    login: ``PERSON``), or through the activation link of one appointment, sent to the address that
+    its manager entered (``APPOINTMENT``): then the account is trusted for that appointment only,
+    and every other role needs its own link or a login that proves the INSZ (docs/security.md).
+    """
+
+    NONE = "", _("not activated")
+    PERSON = "person", _("by the person, with a proven identity")
+    APPOINTMENT = "appointment", _("through the activation link of an appointment")
+
+
+@deconstructible
+class UsernameValidator(RegexValidator):
+    """The one rule for a username, wherever one is set (the add-user form, the CSV import, an
+    appointment, createsuperuser): 2 to 150 of the ASCII letters, digits and ``. - _ @``.
+
+    What the made-up ``first.last`` names are made of, and nothing a page or a template could read
+    as markup (``<script>``) or code (``{{7*7}}``); ASCII only, so that no two names look alike
+    (a Cyrillic "а" for a Latin "a").
+    """
+
+    regex = r"^[A-Za-z0-9._@-]{2,150}\Z"
+    flags = re.ASCII
+    message = _("A username has 2 to 150 characters: letters a-z, digits and . - _ @ only.")
+    code = "invalid_username"
+
+
 class User(AbstractUser):
+    username = models.CharField(
+        _("Username"),
+        max_length=150,
+        unique=True,
+        help_text=_("2 to 150 characters: letters a-z, digits and . - _ @ only."),
+        validators=[UsernameValidator()],
+        error_messages={"unique": _("This username is already taken.")},
+    )
     ssin = models.CharField(_("INSZ"), max_length=11, unique=True, null=True, blank=True)
     title = models.CharField(_("Title"), max_length=2, choices=Title.choices, default=Title.NEUTRAL)
     language = models.CharField(_("Language"), max_length=2, choices=Language.choices, default=Language.NL)
@@ -42,15 +86,27 @@ class User(AbstractUser):
     # Set with a temporary password (``set_temporary_password``); MustChangePasswordMiddleware then
     # allows nothing but the password change page until the person has chosen their own.
     must_change_password = models.BooleanField(_("must change password"), default=False)
+    activation = models.CharField(
+        _("activation"), max_length=12, choices=Activation.choices, blank=True, default=Activation.NONE
+    )
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("person")
         verbose_name_plural = _("persons")
+        constraints = [
+            # One login address, one account: allauth logs in and resets passwords by it.
+            models.UniqueConstraint(Lower("email"), condition=~Q(email=""), name="one_account_per_login_email"),
+        ]
 
     # The fields copied onto the person's role assignments for the users list (delegation's
     # PERSON_COPIES, where the reason is written down); kept in step here, whichever path saves the
     # person: a service, the personal-data page, the admin, the shell.
     COPIED_FIELDS = ("last_name", "first_name", "username", "ssin")
+
+    # Not a column: whether the current request's session proved the INSZ, set by the session
+    # middleware (``accounts.sessions``) and read by ``delegation.authz.role_usable``.
+    ssin_proven: bool = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

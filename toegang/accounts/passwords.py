@@ -18,13 +18,15 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from toegang.accounts.models import User
+from toegang.accounts.models import Activation, User
 from toegang.audit.actions import Action
 from toegang.audit.models import AuditEvent
 from toegang.audit.services import audit_record
 from toegang.delegation import authz
+from toegang.delegation.models import RoleAssignment
 
 # Unambiguous letters and digits (no 0/O, 1/l/I): a temporary password is read off a screen and typed.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -178,16 +180,28 @@ def temporary_password_set(*, actor: User | None, person: User) -> str:
             password = temporary_password_generate()
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=person.pk)
+        before = {"activation": locked.activation}
         locked.set_password(password)
         locked.must_change_password = True
-        locked.save(update_fields=["password", "must_change_password"])
+        # A password a manager knew is the manager's channel as much as the person's: the account
+        # keeps the roles it holds now (the actor may end every one of them), and any later role
+        # needs its own activation link or a login that proves the INSZ (docs/security.md).
+        if actor is not None:
+            RoleAssignment.objects.active().filter(person=locked, confirmed_at__isnull=True).update(
+                confirmed_at=timezone.now()
+            )
+            locked.activation = Activation.APPOINTMENT
+            locked.activated_at = locked.activated_at or timezone.now()
+        locked.save(update_fields=["password", "must_change_password", "activation", "activated_at"])
         audit_record(
             actor=actor,
             action=Action.PERSON_TEMPORARY_PASSWORD,
             obj=locked,
-            after={"must_change_password": True},
+            before=before,
+            after={"must_change_password": True, "activation": locked.activation},
         )
     person.password, person.must_change_password = locked.password, True
+    person.activation, person.activated_at = locked.activation, locked.activated_at
     return password
 
 

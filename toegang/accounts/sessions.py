@@ -19,7 +19,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from toegang.accounts.assurance import session_amr, session_level
+from toegang.accounts.assurance import session_amr, session_level, ssin_proven
+from toegang.accounts.models import Activation
+from toegang.accounts.services import account_activate_proven
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.delegation.authz import required_level
@@ -30,7 +32,9 @@ SEEN_AT = "toegang_seen_at"
 # Pages every logged-in person reaches with a password: the entity choice, help, their own data,
 # the audience choice and the step-up page itself. Everything else in the portal, and the Django
 # admin, needs the person's required level.
-OPEN_PORTAL_VIEWS = frozenset({"home", "help", "help_image", "me", "my_history", "step_up", "audience"})
+OPEN_PORTAL_VIEWS = frozenset(
+    {"home", "help", "help_image", "me", "my_history", "step_up", "audience", "activate", "claim"}
+)
 GUARDED_NAMESPACES = frozenset({"portal", "admin"})
 
 
@@ -39,6 +43,8 @@ def remember_login_time(sender: Any, request: HttpRequest, user: Any, **kwargs: 
     with the level and methods it proved (the person reads it in "My logins and changes")."""
     request.session[LOGIN_AT] = time.time()
     request.session[SEEN_AT] = time.time()
+    if ssin_proven(request, user):
+        account_activate_proven(person=user)
     with transaction.atomic():
         audit_record(
             actor=user,
@@ -66,6 +72,10 @@ class SessionTimeoutMiddleware:
             # Written at most once a minute, so that reads do not turn every request into a write.
             if now - seen_at > 60 or SEEN_AT not in request.session:
                 request.session[SEEN_AT] = now
+            # What the authorization rules need to know of this session (``authz.role_usable``).
+            request.user.ssin_proven = ssin_proven(request)
+            if request.user.ssin_proven and request.user.activation == Activation.NONE:
+                account_activate_proven(person=request.user)
         return self.get_response(request)
 
 

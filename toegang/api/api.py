@@ -17,14 +17,17 @@ from __future__ import annotations
 from typing import Annotated, cast
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Body, NinjaAPI, Path, Router, Swagger
-from ninja.errors import ValidationError
+from ninja.errors import HttpError, ValidationError
+from pydantic import WithJsonSchema
 
 from toegang.api.auth import ApiClient, BearerError, ClientCredentials
 from toegang.api.schemas import (
     MAX_ID,
+    SSIN_PATH_PATTERN,
     CheckBatch,
     CheckOut,
     Decision,
@@ -32,8 +35,10 @@ from toegang.api.schemas import (
     Facility,
     ValidationErrors,
     ssin_normalise,
+    ssin_schema,
 )
 from toegang.delegation import authz
+from toegang.locks import ConcurrentChange, is_lost_race, lost_race_message
 
 api = NinjaAPI(
     title="toegang authorization API",
@@ -50,7 +55,14 @@ api = NinjaAPI(
     docs=Swagger(settings={"validatorUrl": None}),
 )
 v1 = Router(tags=["authorization"])
-ERRORS: dict[int, type] = {401: Error, 403: Error, 422: ValidationErrors}
+# 400: a NUL byte (or invalid text) anywhere in the request, refused before the API (toegang/input_guard.py).
+ERRORS: dict[int, type] = {400: Error, 401: Error, 403: Error, 409: Error, 422: ValidationErrors}
+# The document says what an INSZ looks like; the check is _ssin's, with translated messages.
+SsinPath = Annotated[
+    str,
+    WithJsonSchema({"type": "string", **ssin_schema(SSIN_PATH_PATTERN, "INSZ: 11 digits, in any formatting (no /)")}),
+    Path(),
+]
 
 
 @api.exception_handler(BearerError)
@@ -60,11 +72,40 @@ def _bearer_error(request: HttpRequest, exc: BearerError) -> HttpResponse:
     return response
 
 
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # django-ninja's own errors (a body that is not JSON: "Cannot parse request body") in the API's
+    # documented error shape rather than ninja's {"detail": ...}.
+    if exc.status_code == 400:
+        body = {"error": "invalid_request", "error_description": _("The request body is not valid JSON.")}
+    else:
+        body = {"error": "error", "error_description": str(exc.message)}
+    return api.create_response(request, body, status=exc.status_code)
+
+
 @api.exception_handler(RequestDataTooBig)
 def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     # Django refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE; say so in JSON rather than its HTML 400.
     body = {"error": "request_too_large", "error_description": _("The request body is too large.")}
     return api.create_response(request, body, status=413)
+
+
+def _conflict(request: HttpRequest) -> HttpResponse:
+    # A lost race (toegang.locks): 409 with the portal's message, never a 500.
+    body = {"error": "conflict", "error_description": lost_race_message()}
+    return api.create_response(request, body, status=409)
+
+
+@api.exception_handler(ConcurrentChange)
+def _concurrent_change(request: HttpRequest, exc: ConcurrentChange) -> HttpResponse:
+    return _conflict(request)
+
+
+@api.exception_handler(DatabaseError)
+def _database_error(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    if not is_lost_race(exc):
+        raise exc  # a bug is not a race: Django's 500, logged
+    return _conflict(request)
 
 
 def _client(request: HttpRequest) -> ApiClient:
@@ -79,7 +120,7 @@ def _ssin(value: str) -> str:
 
 
 @v1.get("/persons/{ssin}/facilities", response={200: list[Facility], **ERRORS}, summary="A person's facilities")
-def person_facilities(request: HttpRequest, ssin: str) -> list[Facility]:
+def person_facilities(request: HttpRequest, ssin: SsinPath) -> list[Facility]:
     """The facilities where the person may use the client's application now (the `access` claim's items).
 
     The INSZ may be written in any formatting (`85.07.30-033.28`, `85073003328`). A person unknown to
@@ -94,13 +135,13 @@ def person_facilities(request: HttpRequest, ssin: str) -> list[Facility]:
     summary="Check one person and facility",
 )
 def person_facility_check(
-    request: HttpRequest, ssin: str, subdepartment_id: Annotated[int, Path(gt=0, le=MAX_ID)]
+    request: HttpRequest, ssin: SsinPath, subdepartment_id: Annotated[int, Path(gt=0, le=MAX_ID)]
 ) -> Decision:
     """May the person use the client's application for this facility (subdepartment id) now?"""
     return Decision(allowed=authz.may_use_ssin(_ssin(ssin), _client(request).application_id, subdepartment_id))
 
 
-@v1.post("/checks", response={200: list[CheckOut], **ERRORS}, summary="Check many pairs at once")
+@v1.post("/checks", response={200: list[CheckOut], 413: Error, **ERRORS}, summary="Check many pairs at once")
 def checks(request: HttpRequest, pairs: Body[CheckBatch]) -> list[CheckOut]:
     """Up to 1,000 (INSZ, facility) pairs; the answers come in the order of the question.
 

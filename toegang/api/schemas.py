@@ -6,12 +6,13 @@ relying party reads the claim and the API with the same code.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from ninja import Schema
-from pydantic import Field, field_validator
+from pydantic import Field, WithJsonSchema, field_validator
 
 from toegang.applications.models import ApplicationGrant
 from toegang.delegation import authz
@@ -22,9 +23,32 @@ MAX_BATCH = 1000
 MAX_ID = 2**63 - 1
 
 
+# What an INSZ may be written as, in the OpenAPI document and checked here before its check digits:
+# exactly 11 digits, with any of the separators of identifiers.ssin_clean (spaces, ".", "-", "/")
+# between them. In a path "/" cannot occur (it would end the segment), so the path's pattern omits it.
+SSIN_MAX_LENGTH = 40
+SSIN_PATTERN = r"^[\s./-]*(?:[0-9][\s./-]*){11}$"
+SSIN_PATH_PATTERN = r"^[\s.-]*(?:[0-9][\s.-]*){11}$"
+_SSIN_SHAPE = re.compile(SSIN_PATTERN)
+
+
+def ssin_schema(pattern: str, description: str) -> dict[str, Any]:
+    """The JSON Schema keywords of an INSZ parameter (validation is ``ssin_normalise``'s, translated)."""
+    return {
+        "pattern": pattern,
+        "minLength": 11,
+        "maxLength": SSIN_MAX_LENGTH,
+        "description": description,
+        "examples": ["85.07.30-033.28", "85073003328"],
+    }
+
+
 def ssin_normalise(value: str) -> str:
     """The 11-digit INSZ from any formatting (85.07.30-033.28, 85073003328), or ValueError."""
     try:
+        if len(value) > SSIN_MAX_LENGTH or not _SSIN_SHAPE.fullmatch(value):
+            # The shape the document promises, with ssin_clean's own (translated) message.
+            ssin_clean("")
         return ssin_clean(value)
     except DjangoValidationError as exc:
         raise ValueError(" ".join(str(m) for m in exc.messages)) from exc
@@ -72,7 +96,9 @@ class Decision(Schema):
 
 
 class CheckIn(Schema):
-    ssin: str = Field(description="INSZ in any formatting", examples=["85.07.30-033.28"])
+    ssin: Annotated[
+        str, WithJsonSchema({"type": "string", **ssin_schema(SSIN_PATTERN, "INSZ: 11 digits, in any formatting")})
+    ]
     subdepartment_id: int = Field(gt=0, le=MAX_ID)
 
     @field_validator("ssin")
@@ -82,7 +108,7 @@ class CheckIn(Schema):
 
 
 class CheckOut(Schema):
-    ssin: str = Field(description="INSZ, 11 digits")
+    ssin: str = Field(description="INSZ, 11 digits", pattern=r"^[0-9]{11}$")
     subdepartment_id: int
     allowed: bool
 

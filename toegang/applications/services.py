@@ -16,6 +16,7 @@ from toegang.applications.models import ApplicationGrant, SecuredApplication, Su
 from toegang.audit.actions import Action, Reason
 from toegang.audit.services import audit_columns, audit_record
 from toegang.delegation import authz
+from toegang.locks import lock_subdepartment
 from toegang.organisations.models import Subdepartment
 
 
@@ -37,13 +38,17 @@ def subdepartment_applications_set(
                 % {"names": ", ".join(a.name for a in not_offered)}
             }
         )
-    now = timezone.now()
     with transaction.atomic():
+        # The domain's lock order (toegang/locks.py): the subdepartment, then its links, then the grants.
+        # A double-clicked switch form waits here and then finds the first click's links: "now" is
+        # read after the wait, or the first click's links would not be active yet at it.
+        lock_subdepartment(subdepartment.pk)
+        now = timezone.now()
         # A link whose planned end has passed is off already; closing it frees its place for a new one.
         SubdepartmentApplication.objects.filter(subdepartment=subdepartment).close_expired(now)
         current = {
             link.application_id: link
-            for link in SubdepartmentApplication.objects.select_for_update()
+            for link in SubdepartmentApplication.objects.select_for_update(of=("self",))
             .active(now)
             .filter(subdepartment=subdepartment)
             .select_related("application")
@@ -156,7 +161,7 @@ def person_grants_set(
     ApplicationGrant.objects.filter(person=person, subdepartment=subdepartment).close_expired(now)
     current = {
         g.application_id: g
-        for g in ApplicationGrant.objects.select_for_update()
+        for g in ApplicationGrant.objects.select_for_update(of=("self",))
         .active(now)
         .filter(person=person, subdepartment=subdepartment)
         .select_related("person", "application", "subdepartment__enterprise", "subdepartment__enterprise_quality")
@@ -183,7 +188,7 @@ def person_grants_end_all(
     """End every grant of ``person`` in ``subdepartment`` (inside the membership service's transaction)."""
     ended = []
     for grant in (
-        ApplicationGrant.objects.select_for_update()
+        ApplicationGrant.objects.select_for_update(of=("self",))
         .active()
         .filter(person=person, subdepartment=subdepartment)
         .select_related("person", "application", "subdepartment__enterprise", "subdepartment__enterprise_quality")

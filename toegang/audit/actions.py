@@ -33,6 +33,10 @@ class Action(models.TextChoices):
     PERSON_UPDATE_SELF = "person.update_self", _("Own data changed")
     PERSON_TEMPORARY_PASSWORD = "person.temporary_password", _("Temporary password given")
     PERSON_PASSWORD_CHANGE = "person.password_change", _("Password changed")
+    ACCOUNT_ACTIVATE = "account.activate", _("Account activated")
+    ACCOUNT_CLAIM = "account.claim", _("Account claimed with a proven identity")
+    ROLE_CONFIRM = "role.confirm", _("Appointment confirmed")
+    ACTIVATION_SEND = "activation.send", _("Activation link sent")
     # Logins.
     LOGIN_SUCCESS = "login.success", _("Logged in")
     LOGIN_PASSWORD_FAILED = "login.password.failed", _("Password login failed")

@@ -34,7 +34,7 @@ from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from toegang.accounts.models import PASSWORD, User
+from toegang.accounts.models import PASSWORD, Activation, User
 from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
 from toegang.delegation.models import (
     ENTERPRISE_ROLES,
@@ -146,14 +146,51 @@ def roles_cached() -> Iterator[None]:
         _roles_cache.reset(token)
 
 
+def role_usable(actor: User, assignment: RoleAssignment) -> bool:
+    """May this login of ``actor`` use ``assignment``? The identity model (docs/security.md).
+
+    A role lands on a person known by INSZ; whoever holds the account's login channels is not
+    necessarily that person. So a role counts only when the session proved the INSZ (eID, itsme:
+    ``ssin_proven``, set on the user by the session middleware), or the person activated the account
+    themselves with a proven identity, or the person confirmed this very assignment through its
+    activation link (sent to the address its own manager entered).
+    """
+    return bool(assignment.confirmed_at is not None or actor.activation == Activation.PERSON or actor.ssin_proven)
+
+
+def usable_subdepartment_ids(person: User, *, ssin_proven: bool) -> set[int] | None:
+    """The subdepartments whose accesses a login of ``person`` may use (``role_usable``); None: all.
+
+    For the ``access`` claim, whose token endpoint knows the login only by its level.
+    """
+    if ssin_proven or person.activation == Activation.PERSON:
+        return None
+    return set(
+        RoleAssignment.objects.active()
+        .filter(person=person, subdepartment__isnull=False, confirmed_at__isnull=False)
+        .values_list("subdepartment_id", flat=True)
+    )
+
+
+def roles_waiting(actor: User) -> int:
+    """How many of the actor's active assignments this login may not use yet (``role_usable``)."""
+    if not actor.is_authenticated or not actor.is_active:
+        return 0
+    total = RoleAssignment.objects.active().filter(person=actor).count()
+    return total - len(actor_roles(actor))
+
+
 def actor_roles(actor: User) -> list[RoleAssignment]:
-    """The actor's active role assignments (one indexed query, or none inside ``roles_cached``)."""
+    """The actor's active role assignments that this login may use (``role_usable``).
+
+    One indexed query, or none inside ``roles_cached``.
+    """
     if not actor.is_authenticated or not actor.is_active:
         return []
     cache = _roles_cache.get()
     if cache is not None and actor.pk in cache:
         return cache[actor.pk]
-    roles = list(RoleAssignment.objects.active().filter(person=actor))
+    roles = [r for r in RoleAssignment.objects.active().filter(person=actor) if role_usable(actor, r)]
     if cache is not None:
         cache[actor.pk] = roles
     return roles

@@ -40,7 +40,7 @@ from toegang.applications.models import SecuredApplication
 from toegang.applications.selectors import subdepartment_applications
 from toegang.applications.services import not_switched_on_error
 from toegang.delegation import authz
-from toegang.delegation.models import Role, UserImport
+from toegang.delegation.models import Role, RoleAssignment, UserImport
 from toegang.delegation.services import (
     ProgressCallback,
     UserToAdd,
@@ -48,6 +48,7 @@ from toegang.delegation.services import (
     subdepartment_users_import,
 )
 from toegang.identifiers import ssin_clean, ssin_format
+from toegang.lengths import column_limit, too_long_message
 from toegang.organisations.models import Subdepartment
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -76,8 +77,9 @@ IGNORED = ("type", "status")
 
 _EMAIL = EmailValidator()
 # The database's limits (User and RoleAssignment columns): a longer cell is a row error, not a crash.
-_NAME_MAX = 150
-_EMAIL_MAX = 254
+# The service checks them too (for the rows whose INSZ is valid), with the same message, said once.
+_NAME_MAX = column_limit(User, "last_name")
+_EMAIL_MAX = column_limit(RoleAssignment, "contact_email")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -373,10 +375,9 @@ def _check(
         (row.first_name, _("First name"), _NAME_MAX),
         (row.email, _("E-mail address"), _EMAIL_MAX),
         (row.local_email, _("Local e-mail address"), _EMAIL_MAX),
-        (row.username, _("Username"), _NAME_MAX),
     ):
         if len(value) > limit:
-            errors.append(_("%(field)s: at most %(max)s characters.") % {"field": label, "max": limit})
+            errors.append(too_long_message(label, limit))
     if not row.email:
         errors.append(email_required_error())
     language = languages.get(row.language.lower(), "")

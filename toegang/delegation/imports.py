@@ -40,18 +40,24 @@ from toegang.delegation import authz, tasks
 from toegang.delegation.csv_import import parse, rows_import
 from toegang.delegation.models import ImportStatus, Role, UserImport
 from toegang.delegation.services import ImportAlreadyApplied
+from toegang.locks import is_lost_race
 from toegang.organisations.models import Subdepartment
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
 MAX_ATTEMPTS = 3
+# Runs of one job when a concurrent change collides with the import (a lost race): each sees the last.
+RACE_ATTEMPTS = 3
 
 # Stored untranslated (the reader's language is not the worker's), shown translated by the page.
 ERROR_CHANGED = gettext_noop("Nothing was imported: the data changed since the preview. See the report.")
 ERROR_DENIED = gettext_noop("Nothing was imported: you may no longer add users to this subdepartment.")
 ERROR_INTERRUPTED = gettext_noop(
     "Nothing was imported: the import was interrupted %(count)s times (the server stopped). Start it again."
+)
+ERROR_RACE = gettext_noop(
+    "Nothing was imported: other changes in this subdepartment kept colliding with the import. Start it again."
 )
 ERROR_FILE = gettext_noop("Nothing was imported: the file could not be read again.")
 ERROR_UNEXPECTED = gettext_noop("Nothing was imported: an unexpected error occurred.")
@@ -153,25 +159,35 @@ def user_import_run(import_id: int) -> str:
     except ValidationError:
         _finish(import_id, ImportStatus.FAILED, ERROR_FILE)
         return ImportStatus.FAILED
-    try:
-        with _Progress(import_id) as progress:
-            report = rows_import(
-                actor=user_import.actor,
-                subdepartment=user_import.subdepartment,
-                rows=rows,
-                dry_run=False,
-                user_import=user_import,
-                progress=progress,
-            )
-    except ImportAlreadyApplied:
-        return ImportStatus.DONE
-    except PermissionDenied:
-        _finish(import_id, ImportStatus.FAILED, ERROR_DENIED)
+    for attempt in range(1, RACE_ATTEMPTS + 1):
+        try:
+            with _Progress(import_id) as progress:
+                report = rows_import(
+                    actor=user_import.actor,
+                    subdepartment=user_import.subdepartment,
+                    rows=rows,
+                    dry_run=False,
+                    user_import=user_import,
+                    progress=progress,
+                )
+        except ImportAlreadyApplied:
+            return ImportStatus.DONE
+        except PermissionDenied:
+            _finish(import_id, ImportStatus.FAILED, ERROR_DENIED)
+            return ImportStatus.FAILED
+        except Exception as exc:
+            if not is_lost_race(exc):
+                logger.exception("import %s failed", import_id)
+                _finish(import_id, ImportStatus.FAILED, ERROR_UNEXPECTED)
+                raise
+            # A concurrent change collided with a row (the same person added, a username taken) and
+            # the whole run rolled back: run it again, which sees that change.
+            logger.info("import %s: lost a race on attempt %s (%s)", import_id, attempt, exc)
+            continue
+        break
+    else:
+        _finish(import_id, ImportStatus.FAILED, ERROR_RACE)
         return ImportStatus.FAILED
-    except Exception:
-        logger.exception("import %s failed", import_id)
-        _finish(import_id, ImportStatus.FAILED, ERROR_UNEXPECTED)
-        raise
     if not report.committed:
         _finish(import_id, ImportStatus.FAILED, ERROR_CHANGED, report.as_json())
         return ImportStatus.FAILED
@@ -182,8 +198,8 @@ def imports_recover(*, stale: timedelta | None = None) -> list[int]:
     """Re-enqueue the imports whose worker died (heartbeat older than ``stale``); returns their ids.
 
     Queued imports count too: their job may have been lost with the worker that had claimed it.
-    A second run of an import that is in fact still alive is harmless: it waits for the enterprise
-    lock and then stops at ``ImportAlreadyApplied`` (or finds the rows already there).
+    A second run of an import that is in fact still alive is harmless: it waits for the run's advisory
+    lock (``locks.lock_import_run``) and then stops at ``ImportAlreadyApplied``.
     """
     cutoff = timezone.now() - (stale or stale_after())
     recovered: list[int] = []

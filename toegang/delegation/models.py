@@ -105,6 +105,9 @@ class RoleAssignment(Ended):
     contact_email = models.EmailField(_("E-mail address"), blank=True)
     contact_local_email = models.EmailField(_("Local e-mail address"), blank=True)
     contact_phone = models.CharField(_("Phone"), max_length=30, blank=True)
+    # When the person confirmed this assignment through its own activation link (sent to
+    # ``contact_email``): from then on the account may use it from any login (docs/security.md).
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
     # Nullable for role assignments, as their column always was; the other histories require it.
     granted_by = models.ForeignKey(  # type: ignore[assignment]
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -19,14 +19,16 @@ from django.conf import settings
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, UNUSABLE_PASSWORD_SUFFIX_LENGTH
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.crypto import RANDOM_STRING_CHARS
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from toegang.accounts.models import Title, User
-from toegang.applications.models import ApplicationGrant, SecuredApplication
+from toegang.accounts.models import Title, User, UsernameValidator
+from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
 from toegang.applications.services import (
     grant_audit_columns,
     not_switched_on_error,
@@ -38,8 +40,11 @@ from toegang.audit.actions import Action, Reason
 from toegang.audit.services import audit_columns, audit_record, audit_record_rows
 from toegang.bulk import copy_insert
 from toegang.delegation import authz
+from toegang.delegation.activation import activation_url, needs_activation_link
 from toegang.delegation.models import ImportStatus, Role, RoleAssignment, Status, UserImport, person_copies
 from toegang.identifiers import ssin_clean
+from toegang.lengths import length_errors
+from toegang.locks import ConcurrentChange, lock_import_run, lock_scope, lock_shared, lock_subdepartment
 from toegang.mail.services import mail_enqueue, mail_enqueue_many
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
@@ -47,8 +52,10 @@ Scope = Enterprise | EnterpriseQuality | Subdepartment
 
 
 def _username_base(first_name: str, last_name: str) -> str:
+    """``first.last`` in ASCII: what accounts.models.UsernameValidator allows (2 characters at least)."""
     text = unicodedata.normalize("NFKD", f"{first_name}.{last_name}").encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9.]", "", text.lower()).strip(".")[:100] or "user"
+    base = re.sub(r"[^a-z0-9.]", "", text.lower()).strip(".")[:100]
+    return base if len(base) >= 2 else f"user.{base}".rstrip(".")
 
 
 def _taken_usernames(base: str) -> set[str]:
@@ -79,16 +86,44 @@ def already_member_error() -> str:
     return _("This person is already a user of this subdepartment.")
 
 
+def username_error(username: str) -> str:
+    """The username rule's message ("" if ``username`` follows it): accounts.models.UsernameValidator."""
+    try:
+        UsernameValidator()(username)
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    return ""
+
+
 def new_person_errors(*, first_name: str, last_name: str, username: str, username_taken: bool) -> dict[str, str]:
     """What is missing or wrong to create a person whose INSZ is not known yet, by form field."""
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = length_errors(
+        (
+            ("last_name", last_name.strip(), User, "last_name", gettext_lazy("Last name")),
+            ("first_name", first_name.strip(), User, "first_name", gettext_lazy("First name")),
+        )
+    )
     if not first_name.strip():
         errors["first_name"] = _("This INSZ is not known yet: enter the first name.")
     if not last_name.strip():
         errors["last_name"] = _("This INSZ is not known yet: enter the last name.")
-    if username and username_taken:
+    if username and username_error(username):
+        errors["username"] = username_error(username)
+    elif username and username_taken:
         errors["username"] = _("This username is already taken.")
     return errors
+
+
+def contact_errors(*, email: str, local_email: str = "", phone: str = "") -> dict[str, str]:
+    """The contact data of a membership (and of the new person it may create) longer than its column."""
+    local_label = gettext_lazy("Local e-mail address")
+    return length_errors(
+        (
+            ("email", email.strip(), RoleAssignment, "contact_email", gettext_lazy("E-mail address")),
+            ("local_email", local_email.strip(), RoleAssignment, "contact_local_email", local_label),
+            ("phone", phone.strip(), RoleAssignment, "contact_phone", gettext_lazy("Phone")),
+        )
+    )
 
 
 # The operating system's randomness, as get_random_string uses (secrets).
@@ -101,17 +136,18 @@ def _new_person(
     username: str,
     first_name: str,
     last_name: str,
-    email: str,
     local_email: str,
     language: str,
     title: str,
 ) -> User:
+    # No login e-mail, no usable password: a person known by INSZ, not an account anyone can log in
+    # to. The address the manager typed is the membership's contact address (``contact_email``);
+    # the person attaches login channels themselves (docs/security.md, the identity model).
     person = User(
         ssin=ssin,
         username=username,
         first_name=first_name.strip(),
         last_name=last_name.strip(),
-        email=email.strip(),
         local_email=local_email.strip(),
         language=language or "nl",
         title=title or Title.NEUTRAL,
@@ -129,15 +165,15 @@ def person_get_or_create(
     ssin: str,
     first_name: str = "",
     last_name: str = "",
-    email: str = "",
     language: str = "nl",
     title: str = "",
     local_email: str = "",
     username: str = "",
 ) -> tuple[User, bool]:
-    """Find the person by INSZ, or create them (names required then) with no usable password.
+    """Find the person by INSZ, or create them (names required then) with no way to log in.
 
-    A new person sets a password through the password-reset e-mail; the later login hub adds eID.
+    A new person logs in with eID or itsme, or activates the account through the link in the
+    e-mail of their appointment (``delegation.activation``).
     """
     ssin = ssin_clean(ssin)
     person = User.objects.filter(ssin=ssin).first()
@@ -156,13 +192,39 @@ def person_get_or_create(
         username=username or _unique_username(first_name, last_name),
         first_name=first_name,
         last_name=last_name,
-        email=email,
         local_email=local_email,
         language=language,
         title=title,
     )
-    person.save()
-    return person, True
+    return _person_insert(person, username_given=bool(username), first_name=first_name, last_name=last_name)
+
+
+# How often a made-up username is tried again after another manager took it meanwhile.
+_USERNAME_ATTEMPTS = 5
+
+
+def _person_insert(person: User, *, username_given: bool, first_name: str, last_name: str) -> tuple[User, bool]:
+    """Insert a new person; a concurrent manager who created the same INSZ or took the username wins.
+
+    Nothing locks "the next free username" (two enterprises add a Jan Peeters at once): the unique
+    index decides, and a made-up name goes on to the next free number. The insert's savepoint keeps
+    the caller's transaction usable after a collision.
+    """
+    for _attempt in range(_USERNAME_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                person.save(force_insert=True)
+        except IntegrityError as exc:
+            # The unique index waited for the other transaction, which committed: its row is visible.
+            existing = User.objects.filter(ssin=person.ssin).first()
+            if existing is not None:
+                return existing, False
+            if username_given:
+                raise ValidationError({"username": _("This username is already taken.")}) from exc
+            person.username = _unique_username(first_name, last_name)
+        else:
+            return person, True
+    raise ConcurrentChange
 
 
 def _scope_columns(target: Scope) -> dict[str, Any]:
@@ -213,10 +275,12 @@ def _audit_assignment(actor: User, action: Action, a: RoleAssignment, *, before:
     audit_record(actor=actor, action=action, reason=reason, **_assignment_audit(a, before=before))
 
 
-def _lock_enterprise(enterprise_id: int) -> None:
-    # Serialises concurrent changes in one enterprise (a double-posted form) on PostgreSQL;
-    # SQLite serialises writers already (IMMEDIATE transactions).
-    Enterprise.objects.select_for_update().filter(pk=enterprise_id).first()
+def _lock_scope(cols: dict[str, Any]) -> None:
+    # The first lock of a role change, in the domain's one order (toegang/locks.py): the subdepartment
+    # row for a role in a subdepartment, else the enterprise row. It serialises a double-posted form on
+    # PostgreSQL; SQLite serialises writers already (IMMEDIATE transactions).
+    subdepartment = cols["subdepartment"]
+    lock_scope(enterprise_id=cols["enterprise"].pk, subdepartment_id=subdepartment.pk if subdepartment else None)
 
 
 def _end(assignment: RoleAssignment, *, actor: User, reason: str) -> None:
@@ -240,10 +304,20 @@ def role_appoint(
     exactly one; every other role is added beside the existing holders.
     """
     authz.require(authz.may_appoint(actor, role, scope))
+    errors = contact_errors(email=email, phone=phone)
+    if errors:
+        raise ValidationError(errors)
     with transaction.atomic():
         cols = _scope_columns(scope)
-        _lock_enterprise(cols["enterprise"].pk)
-        person, _created = person_get_or_create(ssin=ssin, first_name=first_name, last_name=last_name, email=email)
+        _lock_scope(cols)
+        person, _created = person_get_or_create(ssin=ssin, first_name=first_name, last_name=last_name)
+        # Level 3 before the assignments (toegang/locks.py): the person, and the main access manager replaced.
+        replaced = RoleAssignment.objects.active().filter(role=Role.MAIN_ACCESS_MANAGER, enterprise=cols["enterprise"])
+        lock_shared(
+            User.objects.filter(
+                Q(pk=person.pk) | Q(pk__in=replaced.values("person") if role == Role.MAIN_ACCESS_MANAGER else [])
+            )
+        )
         # Rows whose planned end has passed are ended already; closing them frees their place in the
         # unique indexes, so the role can be given again (and a new HTB appointed).
         RoleAssignment.objects.filter(person=person, role=role, **cols).close_expired()
@@ -272,7 +346,63 @@ def role_appoint(
         except IntegrityError as exc:  # a concurrent double post that slipped past the check
             raise ValidationError({"ssin": _("This person already holds this role here.")}) from exc
         _audit_assignment(actor, Action.ROLE_APPOINT, assignment, before=None)
+        notify_appointed(assignment)
     return assignment
+
+
+def activation_send(*, actor: User, assignment: RoleAssignment) -> bool:
+    """Send the appointment's e-mail again, with a fresh activation link, to its contact address.
+
+    For a manager who may change the assignment; False (nothing sent) when no link is needed (the
+    account is the person's own, or the assignment is confirmed) or the assignment has no address.
+    """
+    authz.require(assignment.is_active() and authz.may_appoint(actor, assignment.role, assignment))
+    with transaction.atomic():
+        assignment = RoleAssignment.objects.select_related("person", "enterprise").get(pk=assignment.pk)
+        if assignment.confirmed_at is not None or not needs_activation_link(assignment):
+            return False
+        notify_appointed(assignment)
+        audit_record(
+            actor=actor,
+            action=Action.ACTIVATION_SEND,
+            obj=assignment,
+            person=assignment.person,
+            params={"role": assignment.role},
+            enterprise=assignment.enterprise,
+            enterprise_quality=assignment.enterprise_quality,
+            subdepartment=assignment.subdepartment,
+            after={"to": assignment.contact_email},
+        )
+    return True
+
+
+def notify_appointed(assignment: RoleAssignment) -> None:
+    """Queue the e-mail telling an appointed person, in their language, what they became and how to log in.
+
+    To the address the appointing manager entered for this appointment, with the appointment's
+    activation link when the account is not the person's own yet (``delegation.activation``).
+    """
+    to = assignment.contact_email.strip()
+    if not to:
+        return
+    person = assignment.person
+    language = person.language or "nl"
+    scope = assignment.subdepartment or assignment.enterprise_quality or assignment.enterprise
+    with translation.override(language):
+        context = {
+            "title": person.get_title_display(),
+            "name": person.get_full_name(),
+            "role": assignment.get_role_display(),
+            "scope": str(scope),
+            "enterprise": assignment.enterprise.name,
+            "username": person.username,
+            "base_url": settings.BASE_URL,
+            "activation_link": activation_url(assignment, language) if needs_activation_link(assignment) else "",
+            "link_days": settings.ACTIVATION_LINK_SECONDS // 86400,
+        }
+        subject = render_to_string("mail/appointed_subject.txt", context).strip()
+        body = render_to_string("mail/appointed.txt", context)
+    mail_enqueue(to=to, subject=subject, body=body, language=language)
 
 
 def role_end(*, actor: User, assignment: RoleAssignment, reason: str = "") -> RoleAssignment:
@@ -281,8 +411,9 @@ def role_end(*, actor: User, assignment: RoleAssignment, reason: str = "") -> Ro
     if assignment.role == Role.MAIN_ACCESS_MANAGER:
         raise ValidationError(_("The main access manager cannot be removed, only replaced: appoint the successor."))
     with transaction.atomic():
-        _lock_enterprise(assignment.enterprise_id)
-        assignment = RoleAssignment.objects.select_for_update().get(pk=assignment.pk)
+        lock_scope(enterprise_id=assignment.enterprise_id, subdepartment_id=assignment.subdepartment_id)
+        lock_shared(User.objects.filter(pk=assignment.person_id))
+        assignment = RoleAssignment.objects.select_for_update(of=("self",)).get(pk=assignment.pk)
         if not assignment.is_active():
             raise ValidationError(_("This assignment has already ended."))
         before = assignment_snapshot(assignment)
@@ -324,18 +455,21 @@ def subdepartment_user_add(
     authz.require(authz.may_appoint(actor, Role.USER, subdepartment))
     if not email.strip():
         raise ValidationError({"email": email_required_error()})
+    errors = contact_errors(email=email, local_email=local_email)
+    if errors:
+        raise ValidationError(errors)
     with transaction.atomic():
-        _lock_enterprise(subdepartment.enterprise_id)
+        lock_subdepartment(subdepartment.pk)
         ssin = ssin_clean(ssin)
-        # Locked: a rename committing meanwhile would otherwise miss the membership made from the
-        # name read here (its copies, PERSON_COPIES), which would keep the old name.
-        person = User.objects.select_for_update().filter(ssin=ssin).first()
+        # Locked (shared): a rename committing meanwhile would otherwise miss the membership made from
+        # the name read here (its copies, PERSON_COPIES), which would keep the old name.
+        lock_shared(User.objects.filter(ssin=ssin))
+        person = User.objects.filter(ssin=ssin).first()
         if person is None:
             person, _created = person_get_or_create(
                 ssin=ssin,
                 first_name=first_name,
                 last_name=last_name,
-                email=email,
                 language=language or "nl",
                 title=title,
                 local_email=local_email,
@@ -390,11 +524,19 @@ def membership_update(
         raise ValidationError({"status": _("Choose a valid status.")})
     if not email.strip():
         raise ValidationError({"email": email_required_error()})
+    errors = contact_errors(email=email, local_email=local_email)
+    if errors:
+        raise ValidationError(errors)
     subdepartment = membership.subdepartment
     assert subdepartment is not None
     with transaction.atomic():
-        _lock_enterprise(membership.enterprise_id)
-        membership = RoleAssignment.objects.select_for_update().select_related("person").get(pk=membership.pk)
+        lock_subdepartment(subdepartment.pk)
+        lock_shared(User.objects.filter(pk=membership.person_id))
+        membership = (
+            RoleAssignment.objects.select_for_update(of=("self",)).select_related("person").get(pk=membership.pk)
+        )
+        if not membership.is_active():  # ended by another manager since the page was read
+            raise ValidationError(_("This assignment has already ended."))
         before = assignment_snapshot(membership)
         membership.status = status
         membership.contact_email = email.strip()
@@ -416,8 +558,11 @@ def membership_end(*, actor: User, membership: RoleAssignment, reason: str = "")
     subdepartment = membership.subdepartment
     assert subdepartment is not None
     with transaction.atomic():
-        _lock_enterprise(membership.enterprise_id)
-        membership = RoleAssignment.objects.select_for_update().select_related("person").get(pk=membership.pk)
+        lock_subdepartment(subdepartment.pk)
+        lock_shared(User.objects.filter(pk=membership.person_id))
+        membership = (
+            RoleAssignment.objects.select_for_update(of=("self",)).select_related("person").get(pk=membership.pk)
+        )
         if not membership.is_active():
             raise ValidationError(_("This assignment has already ended."))
         before = assignment_snapshot(membership)
@@ -445,6 +590,8 @@ AccessChange = tuple[RoleAssignment, list[SecuredApplication], list[SecuredAppli
 # characters, which no name or template holds (the import refuses them in a file).
 _TITLE_SLOT = "\x00title\x00"
 _NAME_SLOT = "\x00name\x00"
+_LINK_SLOT = "\x00link\x00"
+_USERNAME_SLOT = "\x00username\x00"
 
 
 class _Greeted:
@@ -474,7 +621,16 @@ def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, 
         assert subdepartment is not None
         language = person.language or "nl"
         blocked = membership.status == Status.BLOCKED
-        key = (language, subdepartment.pk, tuple(a.pk for a in added), tuple(a.pk for a in removed), ended, blocked)
+        link = not ended and needs_activation_link(membership)
+        key = (
+            language,
+            subdepartment.pk,
+            tuple(a.pk for a in added),
+            tuple(a.pk for a in removed),
+            ended,
+            blocked,
+            link,
+        )
         if key not in rendered:
             with translation.override(language):
                 context = {
@@ -486,6 +642,9 @@ def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, 
                     "ended": ended,
                     "blocked": blocked,
                     "base_url": settings.BASE_URL,
+                    "username": _USERNAME_SLOT,
+                    "activation_link": _LINK_SLOT if link else "",
+                    "link_days": settings.ACTIVATION_LINK_SECONDS // 86400,
                 }
                 rendered[key] = (
                     render_to_string("mail/access_changed_subject.txt", context).strip(),
@@ -496,6 +655,9 @@ def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, 
                 titles[language, person.title] = str(person.get_title_display())
         subject, body = rendered[key]
         body = body.replace(_TITLE_SLOT, titles[language, person.title]).replace(_NAME_SLOT, person.get_full_name())
+        body = body.replace(_USERNAME_SLOT, person.username)
+        if link:
+            body = body.replace(_LINK_SLOT, activation_url(membership, language))
         messages.append((to, subject, body))
     return messages
 
@@ -616,9 +778,13 @@ def subdepartment_users_import(
     """
     authz.require(authz.may_appoint(actor, Role.USER, subdepartment))
     cols = _scope_columns(subdepartment)
+    # No lock on the enterprise or the subdepartment, and none at all for the preview (dry_run): the
+    # import locks what its rows need (toegang/locks.py), so that other managers' work goes on beside
+    # it. A concurrent change that collides with it (the same person added, a username taken) trips
+    # a unique index and ends the run as a lost race, which the job runs again.
     with transaction.atomic():
-        _lock_enterprise(subdepartment.enterprise_id)
         if user_import is not None and not dry_run:
+            lock_import_run(user_import.pk)
             # Read after the lock: a run of the same import that committed meanwhile is visible now.
             status = UserImport.objects.filter(pk=user_import.pk).values_list("status", flat=True).first()
             if status == ImportStatus.DONE:
@@ -626,13 +792,22 @@ def subdepartment_users_import(
         ssins = [r.ssin for r in rows]
         known: dict[str, User] = {}
         for chunk in _in_chunks(ssins):
-            # Locked as in subdepartment_user_add: a rename committing meanwhile would miss the copies.
-            known.update((p.ssin, p) for p in User.objects.select_for_update().filter(ssin__in=chunk) if p.ssin)
+            if not dry_run:
+                # Shared, as in subdepartment_user_add: a rename committing meanwhile would miss the copies.
+                lock_shared(User.objects.filter(ssin__in=chunk))
+            known.update((p.ssin, p) for p in User.objects.filter(ssin__in=chunk) if p.ssin)
         members = set(
             RoleAssignment.objects.active()
             .filter(subdepartment=subdepartment, role=Role.USER)
             .values_list("person_id", flat=True)
         )
+        if not dry_run:
+            # The applications the file gives stay switched on until it committed (switching off waits).
+            lock_shared(
+                SubdepartmentApplication.objects.active().filter(
+                    subdepartment=subdepartment, application__in={a.pk for r in rows for a in r.applications}
+                )
+            )
         switched_on = switched_on_ids(subdepartment)
         new = [r.ssin not in known for r in rows]
         usernames, username_refused = _usernames_for(rows, new)
@@ -641,6 +816,7 @@ def subdepartment_users_import(
             row_errors: list[str] = []
             if not r.email.strip():
                 row_errors.append(email_required_error())
+            row_errors.extend(contact_errors(email=r.email, local_email=r.local_email).values())
             if new[i]:
                 row_errors.extend(
                     new_person_errors(
@@ -705,7 +881,6 @@ def _users_write(
                 username=usernames[i],
                 first_name=r.first_name,
                 last_name=r.last_name,
-                email=r.email,
                 local_email=r.local_email,
                 language=r.language,
                 title=r.title,

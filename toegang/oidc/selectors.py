@@ -1,8 +1,13 @@
-"""Reads of the OAuth clients and relying parties, for the authorization endpoint."""
+"""Reads of the OAuth clients, relying parties and tokens, for the authorization and introspection endpoints."""
 
 from __future__ import annotations
 
-from oauth2_provider.models import Application
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application, RefreshToken, refresh_token_expire_timedelta
 
 
 def oauth_application(client_id: str | None) -> Application | None:
@@ -10,3 +15,60 @@ def oauth_application(client_id: str | None) -> Application | None:
     if not client_id:
         return None
     return Application.objects.filter(client_id=client_id).first()
+
+
+def token_introspection(token_value: str, client: Application, token_type_hint: str = "") -> dict[str, Any]:
+    """RFC 7662 §2.2: what ``client`` may learn about ``token_value``; ``{"active": False}`` if nothing.
+
+    A client learns about its own tokens only: an access or refresh token that another client holds
+    answers exactly as an unknown, expired or revoked one does (docs/oidc.md, "Introspection").
+    Access tokens are looked up first unless the hint names refresh tokens (§2.1: the hint only
+    orders the search). A refresh token is active while it could still be used at the token
+    endpoint: not revoked (a rotated one is), its access token present, and not older than
+    ``REFRESH_TOKEN_EXPIRE_SECONDS`` after that access token expired (django-oauth-toolkit's rule).
+    """
+    checksum = hashlib.sha256(token_value.encode("utf-8")).hexdigest()
+    lookups = (_access_token_answer, _refresh_token_answer)
+    if token_type_hint == "refresh_token":  # noqa: S105 (a token type, not a secret)
+        lookups = (_refresh_token_answer, _access_token_answer)
+    for lookup in lookups:
+        answer = lookup(checksum, client)
+        if answer is not None:
+            return answer
+    return {"active": False}
+
+
+def _answer(client: Application, user: Any, scope: str, expires: datetime | None) -> dict[str, Any]:
+    data: dict[str, Any] = {"active": True, "scope": scope, "client_id": client.client_id}
+    if expires is not None:
+        data["exp"] = int(expires.timestamp())
+    if user is not None:
+        data["username"] = user.get_username()
+    return data
+
+
+def _access_token_answer(checksum: str, client: Application) -> dict[str, Any] | None:
+    token = (
+        AccessToken.objects.select_related("user")
+        .filter(token_checksum=checksum, application=client)
+        .order_by("-expires")
+        .first()
+    )
+    if token is None or not token.is_valid():
+        return None
+    return _answer(client, token.user, token.scope, token.expires)
+
+
+def _refresh_token_answer(checksum: str, client: Application) -> dict[str, Any] | None:
+    token = (
+        RefreshToken.objects.select_related("user", "access_token")
+        .filter(token_checksum=checksum, application=client, revoked__isnull=True)
+        .first()
+    )
+    if token is None or token.access_token is None:
+        return None
+    lifetime = refresh_token_expire_timedelta()
+    expires = token.access_token.expires + lifetime if lifetime else None
+    if expires is not None and expires <= timezone.now():
+        return None
+    return _answer(client, token.user, token.access_token.scope, expires)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from oauth2_provider.models import AbstractApplication, Application
 
@@ -9,6 +10,7 @@ from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
+from toegang.lengths import length_errors
 from toegang.oidc.models import RelyingParty
 
 
@@ -38,6 +40,14 @@ def relying_party_register(
     Exact redirect URIs; no consent screen (the operator registered the client, and the person's
     access is decided by the grants); ID tokens signed with RS256.
     """
+    errors = length_errors(
+        (
+            ("client_id", client_id, Application, "client_id", "client_id"),
+            ("name", name, Application, "name", "name"),
+        )
+    )
+    if errors:
+        raise ValidationError(errors)
     client = Application.objects.filter(client_id=client_id).first()
     created = client is None
     if client is None:

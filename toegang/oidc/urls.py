@@ -8,18 +8,24 @@ from __future__ import annotations
 from django.urls import URLPattern, path, re_path
 from oauth2_provider import views as oauth2_views
 
-from toegang.oidc.views import AuthorizationView
+from toegang.oidc.views import (
+    AuthorizationView,
+    ConnectDiscoveryInfoView,
+    IntrospectTokenView,
+    RevokeTokenView,
+    TokenView,
+)
 
 app_name = "oauth2_provider"
 
 urlpatterns: list[URLPattern] = [
     path("authorize/", AuthorizationView.as_view(), name="authorize"),
-    path("token/", oauth2_views.TokenView.as_view(), name="token"),
-    path("revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="revoke-token"),
-    path("introspect/", oauth2_views.IntrospectTokenView.as_view(), name="introspect"),
+    path("token/", TokenView.as_view(), name="token"),
+    path("revoke_token/", RevokeTokenView.as_view(), name="revoke-token"),
+    path("introspect/", IntrospectTokenView.as_view(), name="introspect"),
     re_path(
         r"^\.well-known/openid-configuration/?$",
-        oauth2_views.ConnectDiscoveryInfoView.as_view(),
+        ConnectDiscoveryInfoView.as_view(),
         name="oidc-connect-discovery-info",
     ),
     path(".well-known/jwks.json", oauth2_views.JwksInfoView.as_view(), name="jwks-info"),
@@ -30,6 +36,6 @@ urlpatterns: list[URLPattern] = [
 # At the site root: <issuer>/.well-known/openid-configuration (OpenID Connect Discovery 1.0 §4)
 # and the key set beside it.
 root_urlpatterns: list[URLPattern] = [
-    path(".well-known/openid-configuration", oauth2_views.ConnectDiscoveryInfoView.as_view()),
+    path(".well-known/openid-configuration", ConnectDiscoveryInfoView.as_view()),
     path(".well-known/jwks.json", oauth2_views.JwksInfoView.as_view()),
 ]

@@ -24,7 +24,8 @@ from oauth2_provider import oauth2_validators
 from oauth2_provider.models import AbstractApplication, AccessToken, Grant, RefreshToken
 from oauthlib.common import Request  # type: ignore[import-untyped]
 
-from toegang.delegation.authz import access_until, facilities_for
+from toegang.accounts.models import EXTERNAL
+from toegang.delegation.authz import access_until, facilities_for, usable_subdepartment_ids
 from toegang.oidc.models import LoginContext, RelyingParty
 
 PERSON_SCOPES = frozenset({"openid", "profile", "email", "ssin", "access", "offline_access"})
@@ -33,11 +34,16 @@ DISCOVERY_CLAIMS = ("sub", "auth_time", "acr", "amr", "name", "given_name", "fam
 DISCOVERY_CLAIMS_TOEGANG = ("ssin", "access")
 
 
-def access_claim(person_id: int, application_id: int) -> list[dict[str, Any]]:
-    """The ``access`` claim: one entry per facility where the person may use the application now."""
+def access_claim(person_id: int, application_id: int, usable: set[int] | None = None) -> list[dict[str, Any]]:
+    """The ``access`` claim: one entry per facility where the person may use the application now.
+
+    ``usable``: the subdepartments this login may use (``authz.usable_subdepartment_ids``), None for all.
+    """
     result = []
     for grant in facilities_for(person_id, application_id):
         sd = grant.subdepartment
+        if usable is not None and sd.pk not in usable:
+            continue
         result.append(
             {
                 "enterprise": {"cbe_number": sd.enterprise.cbe_number, "name": sd.enterprise.name},
@@ -190,8 +196,11 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         if rp is None:
             return []
         # The names in the person's own language: the token endpoint has no browser to ask.
+        login = self._login_context(request)
+        proven = login is not None and int(login.acr or 0) >= EXTERNAL
+        usable = usable_subdepartment_ids(request.user, ssin_proven=proven)
         with translation.override(request.user.language or "nl"):
-            return access_claim(request.user.pk, rp.application_id)
+            return access_claim(request.user.pk, rp.application_id, usable)
 
     def get_discovery_claims(self, request: Any) -> list[str]:
         return [*DISCOVERY_CLAIMS, *DISCOVERY_CLAIMS_TOEGANG]

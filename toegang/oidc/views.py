@@ -9,30 +9,44 @@
   to ask (``authz.granters``: the managers of their subdepartments who may give the application,
   nearest first), and no code; with ``prompt=none`` the client gets
   ``error=access_denied``.
+
+And the client-authenticated endpoints, as django-oauth-toolkit's with these changes:
+
+- token and revocation: a failed client authentication (401) challenges with ``Basic``, the scheme
+  the client authenticates with (RFC 6749 §5.2), not oauthlib's ``Bearer``;
+- introspection (RFC 7662): by client authentication only, by POST only; a client learns about its
+  own tokens only (``selectors.token_introspection``), refresh tokens included; without valid
+  client credentials a 401 with ``WWW-Authenticate: Basic`` and a JSON error.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from allauth.account.authentication import get_authentication_records
 from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render, resolve_url
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as oauth2_views
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import Application
 from oauth2_provider.settings import oauth2_settings
+from oauthlib.common import Request as OAuthlibRequest  # type: ignore[import-untyped]
 from oauthlib.oauth2.rfc6749.errors import AccessDeniedError, LoginRequired  # type: ignore[import-untyped]
 
 from toegang.accounts.assurance import session_amr, session_level
 from toegang.delegation.authz import facilities_for
 from toegang.delegation.selectors import managers_to_ask
-from toegang.oidc.selectors import oauth_application
+from toegang.oidc.selectors import oauth_application, token_introspection
 from toegang.oidc.validator import relying_party
 from toegang.portal.common import request_actor
 
@@ -64,7 +78,11 @@ class AuthorizationView(oauth2_views.AuthorizationView):
         assert application is not None  # the request was validated against this client
         prompt = set(request.GET.get("prompt", "").split())
         max_age = request.GET.get("max_age", "")
-        too_old = max_age.isdigit() and (timezone.now() - login_time(request)).total_seconds() > int(max_age)
+        too_old = (
+            max_age.isascii()
+            and max_age.isdigit()
+            and (timezone.now() - login_time(request)).total_seconds() > int(max_age)
+        )
 
         if "login" in prompt or too_old:
             if "none" in prompt:
@@ -122,3 +140,89 @@ class AuthorizationView(oauth2_views.AuthorizationView):
             "managers": managers_to_ask(request_actor(request), rp.application if rp else None),
         }
         return render(request, "oidc/no_access.html", context, status=403)
+
+
+# -- the client-authenticated endpoints ------------------------------------------------------------
+
+# RFC 7617 requires a realm in a Basic challenge; the clients' credentials are toegang's. The error
+# code goes in the challenge too, as oauthlib put it in its Bearer one: clients built on oauth4webapi
+# (openid-client) read a 401's error from the challenge, not from the body.
+BASIC_CHALLENGE = 'Basic realm="toegang", charset="UTF-8", error="invalid_client"'
+
+
+def _basic_challenge(response: HttpResponse) -> HttpResponse:
+    """oauthlib answers a failed client authentication with ``WWW-Authenticate: Bearer …``, the
+    challenge of a protected resource; the token and revocation endpoints take client credentials
+    by HTTP Basic (or in the body), so that is the scheme to name (RFC 6749 §5.2). oauthlib's only
+    401 there is ``invalid_client``."""
+    if response.status_code == 401:
+        response["WWW-Authenticate"] = BASIC_CHALLENGE
+    return response
+
+
+class ConnectDiscoveryInfoView(oauth2_views.ConnectDiscoveryInfoView):
+    """django-oauth-toolkit's discovery, with the introspection and revocation endpoints it leaves
+    out and how clients authenticate there (RFC 8414 §2; RFC 7662 §4 names the same fields)."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().get(request, *args, **kwargs)
+        data = json.loads(response.content)
+        methods = oauth2_settings.OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED
+        for endpoint, name in (("introspection", "introspect"), ("revocation", "revoke-token")):
+            data[f"{endpoint}_endpoint"] = self._get_endpoint_url(request, name, required=True)
+            data[f"{endpoint}_endpoint_auth_methods_supported"] = methods
+        answer = JsonResponse(data)
+        answer["Access-Control-Allow-Origin"] = "*"
+        return answer
+
+
+class TokenView(oauth2_views.TokenView):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return _basic_challenge(super().post(request, *args, **kwargs))
+
+
+class RevokeTokenView(oauth2_views.RevokeTokenView):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return _basic_challenge(super().post(request, *args, **kwargs))
+
+
+@method_decorator([csrf_exempt, login_not_required, never_cache], name="dispatch")
+class IntrospectTokenView(oauth2_views.IntrospectTokenView):
+    """RFC 7662 for the client that holds the token, nobody else (docs/oidc.md, "Introspection").
+
+    django-oauth-toolkit's view answers any authenticated client about any token (so one relying
+    party learnt another's tokens, scopes and usernames), also takes a bearer token instead of
+    client credentials, reads the token from the query string on GET, and refuses with a bare 403.
+    """
+
+    http_method_names = ["post"]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # The decorators of django-oauth-toolkit's dispatch (csrf_exempt, …) are repeated above:
+        # Django reads them from the dispatch the class has, this one.
+        if request.method != "POST":
+            return self.http_method_not_allowed(request, *args, **kwargs)  # type: ignore[no-any-return]
+        client = self._authenticated_client(request)
+        if client is None:
+            response = JsonResponse(
+                {"error": "invalid_client", "error_description": "Client authentication failed."}, status=401
+            )
+            response["WWW-Authenticate"] = BASIC_CHALLENGE
+            return response
+        token = request.POST.get("token")
+        if not token:
+            return JsonResponse(
+                {"error": "invalid_request", "error_description": "Token parameter is missing."}, status=400
+            )
+        return JsonResponse(token_introspection(token, client, request.POST.get("token_type_hint", "")))
+
+    def _authenticated_client(self, request: HttpRequest) -> Application | None:
+        """The client that authenticated with its secret (HTTP Basic or in the body), the validator's
+        rule as at the token endpoint (an unlinked client is unknown); None if none did."""
+        core = self.get_oauthlib_core()
+        uri, http_method, body, headers = core._extract_params(request)
+        oauth_request = OAuthlibRequest(uri, http_method, body, headers)
+        if not core.server.request_validator.authenticate_client(oauth_request):
+            return None
+        client = oauth_request.client
+        return client if isinstance(client, Application) else None

@@ -132,8 +132,11 @@ class Certificate(Ended):
     """An X.509 certificate with which an organisation's systems call the API for one subdepartment.
 
     The PEM is kept as uploaded (normalised to one certificate); the parsed fields are stored beside it
-    so that lists never parse. Revoking ends it (``Ended.end``); a certificate is never deleted, and its
-    fingerprint is unique over all certificates ever stored, so a revoked certificate cannot come back.
+    so that lists never parse. Revoking ends it (``Ended.end``); a certificate is never deleted. Its
+    fingerprint is unique within its subdepartment over all certificates ever stored there, so a
+    revoked certificate cannot come back; another organisation may hold the same certificate only if
+    it too proved possession of its key at upload (docs/certificates.md), and a call with it is
+    matched to the subdepartment it names (``selectors.certificate_for_call``).
     """
 
     subdepartment = models.ForeignKey(Subdepartment, on_delete=models.PROTECT, related_name="certificates")
@@ -143,7 +146,7 @@ class Certificate(Ended):
     serial_number = models.CharField(_("Serial number"), max_length=64)
     not_valid_before = models.DateTimeField(_("Valid from"))
     not_valid_after = models.DateTimeField(_("Valid until"))
-    fingerprint_sha256 = models.CharField(_("SHA-256 fingerprint"), max_length=64, unique=True)
+    fingerprint_sha256 = models.CharField(_("SHA-256 fingerprint"), max_length=64, db_index=True)
     # Uploaded at ``valid_from`` by ``granted_by``; revoked at ``valid_until`` by ``ended_by``.
     valid_from = models.DateTimeField(_("Uploaded on"), default=timezone.now)
     replaces = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by")
@@ -158,6 +161,11 @@ class Certificate(Ended):
         indexes = [
             models.Index(
                 fields=["subdepartment"], condition=Q(ended_at__isnull=True), name="certificate_subdep_active"
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subdepartment", "fingerprint_sha256"], name="certificate_unique_per_subdepartment"
             ),
         ]
 

@@ -13,9 +13,11 @@ from collections.abc import Iterable
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from toegang.accounts.models import User
 from toegang.delegation import authz
+from toegang.history import active_q
 from toegang.organisations.models import (
     Audience,
     Certificate,
@@ -66,3 +68,26 @@ def enterprises_for_operator(actor: User, q: str = "") -> QuerySet[Enterprise]:
     if q:
         enterprises = enterprises.filter(name__icontains=q) | enterprises.filter(cbe_number__contains=q)
     return enterprises.order_by("name")
+
+
+def certificate_for_call(fingerprint_sha256: str, subdepartment_id: int) -> Certificate | None:
+    """The certificate a system presents (mutual TLS) when it calls for ``subdepartment_id``, if it may.
+
+    One certificate may be registered by several organisations, each having proved possession of its
+    key (docs/certificates.md), so a fingerprint alone names no subdepartment: the call names the one
+    it acts for, and the certificate counts only if that subdepartment registered it and it is
+    neither revoked nor outside its validity, nor is the subdepartment ended.
+    """
+    now = timezone.now()
+    return (
+        Certificate.objects.active(now)
+        .filter(
+            active_q("subdepartment__", now),
+            fingerprint_sha256=fingerprint_sha256.lower().replace(":", ""),
+            subdepartment_id=subdepartment_id,
+            not_valid_before__lte=now,
+            not_valid_after__gt=now,
+        )
+        .select_related("subdepartment")
+        .first()
+    )

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from toegang import identifiers
 from toegang.accounts.models import User
@@ -22,6 +28,8 @@ from toegang.applications.services import subdepartment_applications_set
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.delegation import authz
+from toegang.lengths import length_errors
+from toegang.locks import lock_enterprise, lock_subdepartment
 from toegang.organisations.models import (
     Certificate,
     Enterprise,
@@ -44,6 +52,9 @@ def enterprise_register(*, actor: User, cbe_number: str, name: str) -> Enterpris
     name = name.strip()
     if not name:
         raise ValidationError({"name": _("Enter the name of the enterprise.")})
+    too_long = length_errors((("name", name, Enterprise, "name", gettext_lazy("Name")),))
+    if too_long:
+        raise ValidationError(too_long)
     with transaction.atomic():
         if Enterprise.objects.filter(cbe_number=cbe).exists():
             raise ValidationError({"cbe_number": _("An enterprise with this number is already registered.")})
@@ -68,7 +79,7 @@ def quality_activate(*, actor: User, enterprise: Enterprise, quality: Quality) -
     if not quality.is_active:
         raise ValidationError({"quality": _("This quality cannot be activated.")})
     with transaction.atomic():
-        Enterprise.objects.select_for_update().filter(pk=enterprise.pk).first()
+        lock_enterprise(enterprise.pk)
         # An activation whose planned end has passed is over; closing it lets the quality be activated again.
         EnterpriseQuality.objects.filter(enterprise=enterprise, quality=quality).close_expired()
         if EnterpriseQuality.objects.filter(enterprise=enterprise, quality=quality).current().exists():
@@ -107,6 +118,7 @@ def subdepartment_create(
     name = name.strip()
     if not name:
         errors["name"] = _("Enter the name of the subdepartment.")
+    errors.update(length_errors((("name", name, Subdepartment, "name", gettext_lazy("Name")),)))
     try:
         code = identification_code_clean(quality, identification_code)
     except ValidationError as exc:
@@ -115,7 +127,7 @@ def subdepartment_create(
         raise ValidationError(errors)
     duplicate = _("A subdepartment with this identification code already exists for this quality.")
     with transaction.atomic():
-        Enterprise.objects.select_for_update().filter(pk=enterprise_quality.enterprise_id).first()
+        lock_enterprise(enterprise_quality.enterprise_id)
         same_code = Subdepartment.objects.filter(quality=quality, identification_code=code)
         # A subdepartment whose planned end has passed no longer holds its identification code.
         same_code.close_expired()
@@ -214,6 +226,102 @@ def certificate_parse(data: bytes) -> x509.Certificate:
         raise _refuse(_("The certificate cannot be read: it is not a valid PEM or DER file."), "malformed") from exc
 
 
+# --- Proof of possession: the manager's upload carries a signature made with the certificate's key --
+
+# How long the text to sign stays valid: time to take it to the system that holds the key and back.
+CERTIFICATE_PROOF_MAX_AGE = 24 * 3600
+CERTIFICATE_SIGNATURE_MAX_CHARS = 4096  # base64 of an RSA-16384 signature is 2,732 characters
+_PROOF_SALT = "toegang.organisations.certificate-proof"
+_PROOF_PREFIX = "toegang-certificate-proof"
+
+
+def certificate_challenge(subdepartment: Subdepartment) -> str:
+    """The text to sign with the certificate's private key before it is registered for ``subdepartment``.
+
+    Issued by toegang (signed with SECRET_KEY, so it cannot be made up), naming the subdepartment
+    (a signature for one is no proof for another) and valid for ``CERTIFICATE_PROOF_MAX_AGE``;
+    shell-safe in single quotes. Nothing is stored: the text carries what it needs.
+    """
+    text = f"{_PROOF_PREFIX}.{subdepartment.pk}.{secrets.token_urlsafe(12)}"
+    return signing.TimestampSigner(salt=_PROOF_SALT).sign(text)
+
+
+def certificate_challenge_valid(subdepartment: Subdepartment, challenge: str) -> bool:
+    """Whether ``challenge`` is a text toegang issued for ``subdepartment`` that has not expired."""
+    if not challenge or len(challenge) > 200:
+        return False
+    try:
+        text = signing.TimestampSigner(salt=_PROOF_SALT).unsign(challenge, max_age=CERTIFICATE_PROOF_MAX_AGE)
+    except signing.BadSignature:  # also SignatureExpired
+        return False
+    prefix, _sep, rest = text.partition(".")
+    return prefix == _PROOF_PREFIX and rest.split(".", 1)[0] == str(subdepartment.pk)
+
+
+def _signature_decode(signature: str) -> bytes | None:
+    compact = "".join(signature.split())
+    if not compact or len(compact) > CERTIFICATE_SIGNATURE_MAX_CHARS:
+        return None
+    compact = compact.replace("-", "+").replace("_", "/")  # base64url as well
+    try:
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _signed_by(key: Any, signature: bytes, message: bytes) -> bool:
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            try:
+                key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+            except InvalidSignature:
+                pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+                key.verify(signature, message, pss, hashes.SHA256())
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        else:
+            key.verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _certificate_proof_check(
+    cert: x509.Certificate, subdepartment: Subdepartment, challenge: str, signature: str
+) -> None:
+    """Refuse unless ``signature`` is the certificate's key's signature over ``challenge``, a text
+    toegang issued for this subdepartment (docs/certificates.md): only the organisation that holds
+    the private key can register its certificate, anywhere. The text may have been signed with or
+    without a final newline (``printf`` or ``echo``); RSA signatures are PKCS#1 v1.5 or PSS with
+    SHA-256 (``openssl dgst -sha256 -sign``), EC ones ECDSA with SHA-256, Ed25519/Ed448 pure."""
+    key = cert.public_key()
+    if not isinstance(
+        key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
+    ):
+        raise _refuse(
+            _("Certificates with this type of key are not supported: use an RSA, EC or Ed25519 key."),
+            "key_unsupported",
+        )
+    if not signature.strip():
+        raise _refuse(
+            _("Sign the text shown with the certificate's private key and paste the signature."), "proof_missing"
+        )
+    if not certificate_challenge_valid(subdepartment, challenge):
+        raise _refuse(
+            _("The text to sign has expired or belongs to another page: sign the new text shown."), "proof_expired"
+        )
+    raw = _signature_decode(signature)
+    message = challenge.encode("ascii")
+    if raw is None or not any(_signed_by(key, raw, m) for m in (message, message + b"\n", message + b"\r\n")):
+        raise _refuse(
+            _(
+                "The signature does not match this certificate: sign the text shown with the private key "
+                "of this certificate, and paste the signature in base64."
+            ),
+            "proof_invalid",
+        )
+
+
 def _certificate_snapshot(c: Certificate) -> dict[str, Any]:
     return {
         "subject": c.subject,
@@ -244,7 +352,13 @@ def _certificate_audit(actor: User, action: Action, c: Certificate, *, before: A
 
 
 def _certificate_store(
-    *, actor: User, subdepartment: Subdepartment, data: bytes, replaces: Certificate | None
+    *,
+    actor: User,
+    subdepartment: Subdepartment,
+    data: bytes,
+    challenge: str,
+    signature: str,
+    replaces: Certificate | None,
 ) -> Certificate:
     cert = certificate_parse(data)
     now = timezone.now()
@@ -262,14 +376,22 @@ def _certificate_store(
     serial = format(cert.serial_number, "x")
     if len(serial) > 64:  # RFC 5280 allows 20 octets (40 hex digits)
         raise _refuse(_("The certificate cannot be read: it is not a valid PEM or DER file."), "malformed")
+    # Before anything about other registrations is looked at: without the key, nothing is learnt.
+    _certificate_proof_check(cert, subdepartment, challenge, signature)
     fingerprint = cert.fingerprint(hashes.SHA256()).hex()
-    existing = Certificate.objects.filter(fingerprint_sha256=fingerprint).first()
+    # Only this subdepartment's certificates count, which its managers see anyway: whether another
+    # organisation registered it too is neither an obstacle nor something the answer tells.
+    existing = Certificate.objects.filter(subdepartment=subdepartment, fingerprint_sha256=fingerprint).first()
     if existing is not None:
         if not existing.is_active():
             raise _refuse(
-                _("This certificate was revoked; a revoked certificate cannot be registered again."), "revoked"
+                _(
+                    "This certificate was revoked for this subdepartment; a revoked certificate cannot be "
+                    "registered here again."
+                ),
+                "revoked",
             )
-        raise _refuse(_("This certificate is already registered."), "duplicate")
+        raise _refuse(_("This certificate is already registered for this subdepartment."), "duplicate")
     try:
         with transaction.atomic():
             c = Certificate.objects.create(
@@ -285,7 +407,7 @@ def _certificate_store(
                 replaces=replaces,
             )
     except IntegrityError as exc:  # the same file posted twice at once
-        raise _refuse(_("This certificate is already registered."), "duplicate") from exc
+        raise _refuse(_("This certificate is already registered for this subdepartment."), "duplicate") from exc
     _certificate_audit(actor, Action.CERTIFICATE_UPLOAD, c, before=None)
     return c
 
@@ -296,33 +418,64 @@ def _certificate_end(c: Certificate, *, actor: User, reason: str) -> None:
     _certificate_audit(actor, Action.CERTIFICATE_REVOKE, c, before=before, reason=reason)
 
 
-def certificate_upload(*, actor: User, subdepartment: Subdepartment, data: bytes) -> Certificate:
-    """Register a certificate (PEM or DER) for the subdepartment; nothing is stored if it is refused."""
+def certificate_upload(
+    *, actor: User, subdepartment: Subdepartment, data: bytes, challenge: str = "", signature: str = ""
+) -> Certificate:
+    """Register a certificate (PEM or DER) for the subdepartment; nothing is stored if it is refused.
+
+    ``signature``: the certificate's private key's signature over ``challenge``, a text from
+    ``certificate_challenge(subdepartment)`` (proof of possession)."""
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_CERTIFICATES, subdepartment))
     with transaction.atomic():
-        return _certificate_store(actor=actor, subdepartment=subdepartment, data=data, replaces=None)
+        lock_subdepartment(subdepartment.pk)
+        return _certificate_store(
+            actor=actor,
+            subdepartment=subdepartment,
+            data=data,
+            challenge=challenge,
+            signature=signature,
+            replaces=None,
+        )
 
 
 def certificate_revoke(*, actor: User, certificate: Certificate, reason: str = "") -> Certificate:
     """Revoke: the certificate stays, with the time, the person and the reason; it is never deleted."""
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_CERTIFICATES, certificate.subdepartment))
     with transaction.atomic():
-        c = Certificate.objects.select_for_update().select_related("subdepartment").get(pk=certificate.pk)
+        lock_subdepartment(certificate.subdepartment_id)
+        c = Certificate.objects.select_for_update(of=("self",)).select_related("subdepartment").get(pk=certificate.pk)
         if not c.is_active():
             raise _refuse(_("This certificate has already been revoked."), "already_revoked")
         _certificate_end(c, actor=actor, reason=reason or "revoked")
     return c
 
 
-def certificate_replace(*, actor: User, certificate: Certificate, data: bytes, reason: str = "") -> Certificate:
-    """Upload the successor and revoke ``certificate`` in one transaction: both happen, or neither."""
+def certificate_replace(
+    *,
+    actor: User,
+    certificate: Certificate,
+    data: bytes,
+    reason: str = "",
+    challenge: str = "",
+    signature: str = "",
+) -> Certificate:
+    """Upload the successor and revoke ``certificate`` in one transaction: both happen, or neither.
+    The successor needs its proof of possession as an upload does."""
     subdepartment = certificate.subdepartment
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_CERTIFICATES, subdepartment))
     with transaction.atomic():
-        old = Certificate.objects.select_for_update().get(pk=certificate.pk)
+        lock_subdepartment(subdepartment.pk)
+        old = Certificate.objects.select_for_update(of=("self",)).get(pk=certificate.pk)
         if not old.is_active():
             raise _refuse(_("This certificate has already been revoked."), "already_revoked")
-        new = _certificate_store(actor=actor, subdepartment=subdepartment, data=data, replaces=old)
+        new = _certificate_store(
+            actor=actor,
+            subdepartment=subdepartment,
+            data=data,
+            challenge=challenge,
+            signature=signature,
+            replaces=old,
+        )
         old.subdepartment = subdepartment
         _certificate_end(old, actor=actor, reason=reason or "replaced")
     return new

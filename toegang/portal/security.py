@@ -76,6 +76,8 @@ class NoStoreMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         user = getattr(request, "user", None)
+        if "no-store" in {part.strip() for part in str(response.get("Cache-Control", "")).split(",")}:
+            return response  # already (the token endpoint's own "no-store", RFC 6749 5.1)
         if (
             _ALWAYS_NO_STORE.match(request.path_info)
             or "HTTP_AUTHORIZATION" in request.META

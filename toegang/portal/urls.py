@@ -2,6 +2,7 @@ from django.urls import path, re_path
 
 from toegang.portal.views import (
     account,
+    activation,
     audit,
     enterprise,
     help,
@@ -22,6 +23,8 @@ urlpatterns = [
     path("help/img/<str:name>", help.help_image, name="help_image"),
     path("audience/", login.audience, name="audience"),
     path("step-up/", login.step_up, name="step_up"),
+    path("activate/<str:token>/", activation.activate, name="activate"),
+    path("me/claim/", account.claim, name="claim"),
     path("me/history/", audit.my_history, name="my_history"),
     path("e/<int:pk>/legal/", enterprise.legal, name="legal"),
     path("e/<int:pk>/", enterprise.enterprise_home, name="enterprise"),
@@ -57,6 +60,7 @@ urlpatterns = [
     path("s/<int:pk>/users/new/", user.user_add, name="user_add"),
     path("s/<int:pk>/users/<int:membership_pk>/", user.user_detail, name="user_detail"),
     path("s/<int:pk>/users/<int:membership_pk>/end/", user.user_end, name="user_end"),
+    path("s/<int:pk>/users/<int:membership_pk>/activation/", user.user_activation, name="user_activation"),
     path("operator/", operator.operator_home, name="operator"),
     path("operator/e/<int:pk>/", operator.operator_enterprise, name="operator_enterprise"),
 ]

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from allauth.mfa.totp.internal.auth import TOTP
 from django.db import transaction
+from django.utils import timezone
 
-from toegang.accounts.models import Title, User
+from toegang.accounts.models import Activation, Title, User
 from toegang.applications.models import SecuredApplication
 from toegang.delegation.models import Role
 from toegang.delegation.services import person_get_or_create, role_appoint, subdepartment_user_add
@@ -145,10 +146,11 @@ def demo_load() -> list[DemoPerson]:
     TOTP.activate(operator, DEMO_TOTP_SECRET)
     people: dict[str, User] = {}
     for p in PERSONS:
-        person, _ = person_get_or_create(
-            ssin=p.ssin, first_name=p.first_name, last_name=p.last_name, email=f"{p.username}@demo.toegang.invalid"
-        )
+        person, _ = person_get_or_create(ssin=p.ssin, first_name=p.first_name, last_name=p.last_name)
         person.username, person.title = p.username, p.title
+        # The demo persons activated their accounts themselves: a password, their own login address.
+        person.email = f"{p.username}@demo.toegang.invalid"
+        person.activation, person.activated_at = Activation.PERSON, timezone.now()
         person.set_password(DEMO_PASSWORD)
         person.save()
         if p.username != "gebruiker":  # a plain user logs in with a password alone

@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -20,8 +21,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from toegang.accounts.models import Language, Title
-from toegang.accounts.services import person_update_self
+from toegang.accounts.assurance import ssin_proven
+from toegang.accounts.models import Activation, Language, Title
+from toegang.accounts.services import account_claim, person_update_self
 from toegang.portal.common import request_actor
 from toegang.portal.forms import apply_errors
 
@@ -52,4 +54,38 @@ def me(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Your personal data were saved."))
             return redirect(reverse("portal:me"))
-    return render(request, "portal/account/me.html", {"form": form, "person": actor})
+    may_claim = ssin_proven(request) and actor.activation != Activation.PERSON
+    return render(request, "portal/account/me.html", {"form": form, "person": actor, "may_claim": may_claim})
+
+
+class ClaimForm(forms.Form):
+    password1 = forms.CharField(
+        label=gettext_lazy("New password *"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    password2 = forms.CharField(
+        label=gettext_lazy("New password (again) *"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def claim(request: HttpRequest) -> HttpResponse:
+    """With a login that proved the INSZ (eID, itsme): replace every login method of the account."""
+    actor = request_actor(request)
+    proven = ssin_proven(request)
+    form = ClaimForm(request.POST or None)
+    if request.method == "POST" and proven and form.is_valid():
+        try:
+            person = account_claim(
+                actor=actor,
+                ssin_proven=proven,
+                password=form.cleaned_data["password1"],
+                password_again=form.cleaned_data["password2"],
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            update_session_auth_hash(request, person)  # this session stays; the others end
+            messages.success(request, _("The account is yours now: your new password is its only login method."))
+            return redirect(reverse("portal:me"))
+    return render(request, "portal/account/claim.html", {"form": form, "proven": proven}, status=200 if proven else 403)

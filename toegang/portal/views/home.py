@@ -36,7 +36,8 @@ def home(request: HttpRequest) -> HttpResponse:
         enterprises = [e for e in enterprises if e.pk in held[audience]]
     chosen: Enterprise | None = None
     raw = request.GET.get("enterprise") or (str(enterprises[0].pk) if len(enterprises) == 1 else "")
-    if raw.isdigit():
+    # ASCII digits only ("²".isdigit() is true, int("²") is not), and an id that fits in 64 bits.
+    if raw.isascii() and raw.isdigit() and len(raw) < 19:
         chosen = selectors.enterprise_for_actor(actor, int(raw))
         if request.session.get("toegang_enterprise") != chosen.pk:
             # A new session id at every change of the enterprise one acts for.
@@ -46,7 +47,13 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/home.html",
-        {"enterprises": enterprises, "chosen": chosen, "links": links, "several_audiences": len(held) > 1},
+        {
+            "enterprises": enterprises,
+            "chosen": chosen,
+            "links": links,
+            "several_audiences": len(held) > 1,
+            "roles_waiting": authz.roles_waiting(actor),
+        },
     )
 
 

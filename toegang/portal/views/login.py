@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from allauth.mfa.models import Authenticator
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
@@ -22,8 +22,19 @@ ENTERPRISE = "toegang_enterprise"
 
 
 def _safe_next(request: HttpRequest, default: str = "/") -> str:
-    target = request.POST.get("next") or request.GET.get("next") or default
-    ok = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    """The ``next`` parameter if it is a path of this site ("/nl/…"), else ``default``.
+
+    Only a path that starts with one "/": a relative "foo" would resolve against the current page,
+    and was handed to ``redirect()``, which took it for a URL name (NoReverseMatch, a 500).
+    """
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    ok = (
+        target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    )
     return target if ok else default
 
 
@@ -49,7 +60,7 @@ def step_up(request: HttpRequest) -> HttpResponse:
     target = _safe_next(request)
     needed, have = required_level(user), session_level(request)
     if have >= needed:
-        return redirect(target)
+        return HttpResponseRedirect(target)
     types = authenticator_types(user)
     return render(
         request,

@@ -42,6 +42,9 @@ from toegang.organisations import selectors as org_selectors
 from toegang.organisations.models import Subdepartment
 from toegang.organisations.services import (
     CERTIFICATE_MAX_BYTES,
+    CERTIFICATE_SIGNATURE_MAX_CHARS,
+    certificate_challenge,
+    certificate_challenge_valid,
     certificate_replace,
     certificate_revoke,
     certificate_upload,
@@ -175,6 +178,13 @@ class CertificateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 8, "cols": 70, "spellcheck": "false"}),
         help_text=gettext_lazy("From -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----."),
     )
+    signature = forms.CharField(
+        label=gettext_lazy("Signature of the text above (base64)"),
+        required=False,
+        max_length=CERTIFICATE_SIGNATURE_MAX_CHARS,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 70, "spellcheck": "false", "autocomplete": "off"}),
+        help_text=gettext_lazy("Made with the private key of this certificate, as the command above shows."),
+    )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -194,8 +204,25 @@ def _certificate_page(
     return render(
         request,
         "portal/subdepartment/certificates.html",
-        _context(sd, form=form, certificates=org_selectors.certificates_for_actor(actor, sd), **extra),
+        _context(
+            sd,
+            form=form,
+            certificates=org_selectors.certificates_for_actor(actor, sd),
+            challenge=_challenge(request, sd),
+            **extra,
+        ),
     )
+
+
+def _challenge(request: HttpRequest, sd: Subdepartment) -> str:
+    """The text to sign (proof of possession): the one posted while it is valid, so a refused
+    upload can be corrected without signing again; otherwise a new one."""
+    posted = request.POST.get("challenge", "")
+    return posted if certificate_challenge_valid(sd, posted) else certificate_challenge(sd)
+
+
+def _proof(request: HttpRequest, form: CertificateForm) -> dict[str, str]:
+    return {"challenge": request.POST.get("challenge", ""), "signature": form.cleaned_data.get("signature") or ""}
 
 
 @login_required
@@ -207,7 +234,9 @@ def certificates(request: HttpRequest, pk: int) -> HttpResponse:
     form = CertificateForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            c = certificate_upload(actor=actor, subdepartment=sd, data=form.cleaned_data["data"])
+            c = certificate_upload(
+                actor=actor, subdepartment=sd, data=form.cleaned_data["data"], **_proof(request, form)
+            )
         except ValidationError as exc:
             apply_errors(form, exc)
         else:
@@ -224,7 +253,9 @@ def certificate_replace_view(request: HttpRequest, pk: int, certificate_pk: int)
     form = CertificateForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            c = certificate_replace(actor=actor, certificate=old, data=form.cleaned_data["data"])
+            c = certificate_replace(
+                actor=actor, certificate=old, data=form.cleaned_data["data"], **_proof(request, form)
+            )
         except ValidationError as exc:
             apply_errors(form, exc)
         else:
@@ -236,7 +267,7 @@ def certificate_replace_view(request: HttpRequest, pk: int, certificate_pk: int)
     return render(
         request,
         "portal/subdepartment/certificate_change.html",
-        _context(sd, certificate=old, form=form, replace=True),
+        _context(sd, certificate=old, form=form, replace=True, challenge=_challenge(request, sd)),
     )
 
 

@@ -12,11 +12,18 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from toegang.accounts.models import Activation
 from toegang.applications.selectors import person_applications, switched_on_applications
 from toegang.audit.rendering import render_events
 from toegang.delegation import authz, selectors
-from toegang.delegation.models import Role
-from toegang.delegation.services import AlreadyMember, membership_end, membership_update, subdepartment_user_add
+from toegang.delegation.models import Role, RoleAssignment
+from toegang.delegation.services import (
+    AlreadyMember,
+    activation_send,
+    membership_end,
+    membership_update,
+    subdepartment_user_add,
+)
 from toegang.identifiers import ssin_format
 from toegang.portal.common import crumbs, request_actor
 from toegang.portal.forms import EndRoleForm, MembershipForm, SsinLookupForm, UserCreateForm, apply_errors
@@ -135,12 +142,27 @@ def user_detail(request: HttpRequest, pk: int, membership_pk: int) -> HttpRespon
             "applications": current,
             "form": form,
             "may_change": may_change,
+            "login_state": _login_state(membership),
             "history": history,
             "history_url": history_url,
             "person_events": PERSON_EVENTS,
             "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd),
         },
     )
+
+
+@login_required
+@require_http_methods(["POST"])
+def user_activation(request: HttpRequest, pk: int, membership_pk: int) -> HttpResponse:
+    """Send the membership's e-mail again, with a fresh activation link."""
+    actor = request_actor(request)
+    sd = selectors.subdepartment_for_actor(actor, pk)
+    membership = selectors.membership_for_actor(actor, sd, membership_pk)
+    if activation_send(actor=actor, assignment=membership):
+        messages.success(request, _("The activation link was sent to %(email)s.") % {"email": membership.contact_email})
+    else:
+        messages.info(request, _("This person needs no activation link: the account is activated."))
+    return redirect(reverse("portal:user_detail", args=[sd.pk, membership.pk]))
 
 
 @login_required
@@ -166,3 +188,13 @@ def user_end(request: HttpRequest, pk: int, membership_pk: int) -> HttpResponse:
         "portal/users/end.html",
         {"sd": sd, "m": membership, "form": form, "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd)},
     )
+
+
+def _login_state(membership: RoleAssignment) -> str:
+    """What the manager reads about the person's way in (docs/security.md, the identity model)."""
+    person = membership.person
+    if person.activation == Activation.NONE:
+        return "none"
+    if person.activation == Activation.PERSON or membership.confirmed_at is not None:
+        return "active"
+    return "waiting"

@@ -174,7 +174,7 @@ def users_list(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _posted_ids(request: HttpRequest) -> list[int]:
     raw = request.POST.getlist("ids")
-    if len(raw) > BULK_MAX or not all(v.isdigit() and len(v) < 19 for v in raw):
+    if len(raw) > BULK_MAX or not all(v.isascii() and v.isdigit() and len(v) < 19 for v in raw):
         raise Http404
     return [int(v) for v in raw]
 

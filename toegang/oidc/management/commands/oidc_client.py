@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from toegang.applications.models import SecuredApplication
@@ -46,14 +47,17 @@ class Command(BaseCommand):
                 f"warning: a client secret of {len(secret)} characters can be guessed from its stored hash; "
                 f"use at least {MIN_SECRET_LENGTH} random characters (or leave out --secret for a random one)"
             )
-        _rp, created = relying_party_register(
-            actor=None,
-            application=application,
-            client_id=options["client_id"],
-            client_secret=secret,
-            redirect_uris=options["redirect_uri"],
-            name=options["name"],
-        )
+        try:
+            _rp, created = relying_party_register(
+                actor=None,
+                application=application,
+                client_id=options["client_id"],
+                client_secret=secret,
+                redirect_uris=options["redirect_uri"],
+                name=options["name"],
+            )
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
         self.stdout.write(f"{'created' if created else 'updated'} client for {application.code}")
         self.stdout.write(f"client_id={options['client_id']}")
         self.stdout.write(f"client_secret={secret}")
