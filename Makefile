@@ -78,9 +78,10 @@ compilemessages: $(STAMP) ## compile the translation catalogues
 	@command -v msgfmt >/dev/null || { echo "msgfmt is missing: install GNU gettext (apt-get install -y gettext)"; exit 1; }
 	$(BIN)/python manage.py compilemessages --ignore '.venv/*' -v0
 
-pytest: $(STAMP) ## the test suite
+PYTEST_ARGS ?=
+pytest: $(STAMP) ## the test suite (PYTEST_ARGS: more pytest options, e.g. -m "not e2e")
 	mkdir -p var/static
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint types check-migrations compilemessages pytest ## every check and test (what CI runs)
 

@@ -220,7 +220,7 @@ def test_an_activation_link_stops_working_when_its_address_changes_or_the_assign
 def test_a_forged_or_malformed_link_is_refused_with_a_message(world: World, token: str) -> None:
     response = Client().get(f"/nl/activate/{token}/")
     assert response.status_code in (400, 404)
-    if response.status_code == 400:
+    if response.status_code == 400 and token != "%00":  # a NUL is refused before any view (input_guard)
         assert "niet (meer) geldig" in response.content.decode()
 
 
