@@ -247,6 +247,15 @@ def tr(lang: str, msgid: str) -> str:
         return str(translation.gettext(msgid))
 
 
+def login_label(lang: str) -> str:
+    """The login form's first field as it reads: allauth's ``pgettext("field label", "Login")``.
+
+    Not ``tr(lang, "Login")``: toegang's own "Login" (the user page's "Aanmelden") is another entry.
+    """
+    with translation.override(lang):
+        return str(translation.pgettext("field label", "Login"))
+
+
 def label(lang: str, msgid: str) -> re.Pattern[str]:
     """A form field's label as it reads: the translation, then perhaps a colon (and a * when required)."""
     return re.compile(rf"^{re.escape(tr(lang, msgid))}\s*\*?\s*:?\s*\*?$")
@@ -316,7 +325,7 @@ class Walk:
         page = self.page
         self.goto(f"/{lang}/accounts/login/", "login")
         form = page.locator("#login-password")
-        form.get_by_label(tr(lang, "Login")).fill(username)
+        form.get_by_label(login_label(lang)).fill(username)
         form.get_by_label(tr(lang, "Password")).fill(DEMO_PASSWORD)
         form.get_by_role("button", name=tr(lang, "Log in")).click()
         if not second_factor:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ROOT, Server, Walk, label, ntr, tr
+from tests.e2e.conftest import ROOT, Server, Walk, label, login_label, ntr, tr
 from toegang.identifiers import ssin_make
 
 PHONE = {"width": 390, "height": 844}
@@ -87,7 +87,7 @@ def test_a_new_person_activates_their_account_and_logs_in(
     # A second appointment, by the TB, waits for its own link: Home says so.
     _shell(server, APPOINT_ELSEWHERE.format(ssin=ssin, username=username))
     form = page.locator("#login-password")
-    form.get_by_label(tr(lang, "Login")).fill(username)
+    form.get_by_label(login_label(lang)).fill(username)
     form.get_by_label(tr(lang, "Password")).fill(PASSWORD)
     form.get_by_role("button", name=tr(lang, "Log in")).click()
     page.wait_for_url(lambda url: "/accounts/" not in url)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.conftest import Walk, tr
+from tests.e2e.conftest import Walk, login_label, tr
 from toegang.seed.demo import DEMO_PASSWORD
 
 
@@ -25,7 +25,7 @@ def test_demo_application_login_and_facility_choice(walk_factory: Any, demo_rp: 
     page.wait_for_url(lambda url: url.startswith(walk.base) and "/accounts/login/" in url)
     walk.check("toegang-login")
     form = page.locator("#login-password")
-    form.get_by_label(tr("nl", "Login")).fill("gebruiker")
+    form.get_by_label(login_label("nl")).fill("gebruiker")
     form.get_by_label(tr("nl", "Password")).fill(DEMO_PASSWORD)
     form.get_by_role("button", name=tr("nl", "Log in")).click()
     if page.url.startswith(walk.base):  # a consent page, if toegang asks

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from django.utils import translation
 
-from tests.e2e.conftest import ROOT, Server, Walk, label, tr
+from tests.e2e.conftest import ROOT, Server, Walk, label, login_label, tr
 from toegang.seed.demo import DEMO_PASSWORD
 
 LANG = "nl"
@@ -121,7 +121,7 @@ def test_add_a_security_key_and_log_in_with_it(cosb: tuple[Walk, Any]) -> None:
     _log_out(walk)
     walk.goto(f"/{LANG}/accounts/login/", "login-again")
     form = page.locator("#login-password")
-    form.get_by_label(tr(LANG, "Login")).fill(USERNAME)
+    form.get_by_label(login_label(LANG)).fill(USERNAME)
     form.get_by_label(tr(LANG, "Password")).fill(DEMO_PASSWORD)
     form.get_by_role("button", name=tr(LANG, "Log in")).click()
     page.wait_for_url(re.compile(r"/2fa/"))
@@ -159,7 +159,7 @@ def test_passkey_login_after_five_wrong_passwords(cosb: tuple[Walk, Any], server
         for attempt in range(6):
             walk.goto(f"/{LANG}/accounts/login/", f"wrong-password-{attempt}")
             form = page.locator("#login-password")
-            form.get_by_label(tr(LANG, "Login")).fill(USERNAME)
+            form.get_by_label(login_label(LANG)).fill(USERNAME)
             # The sixth is the right password: refused all the same, the password login is locked.
             form.get_by_label(tr(LANG, "Password")).fill(DEMO_PASSWORD if attempt == 5 else "not-the-password-123")
             form.get_by_role("button", name=tr(LANG, "Log in")).click()
