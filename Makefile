@@ -72,7 +72,7 @@ check-migrations: $(STAMP) ## models and migrations agree
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 messages: $(STAMP) ## extract translatable text into locale/{nl,fr,de,en}
-	$(BIN)/python manage.py makemessages --no-obsolete --no-location -l nl -l fr -l de -l en --ignore '.venv/*' --ignore 'var/*'
+	$(BIN)/python manage.py makemessages --no-obsolete --no-location -l nl -l fr -l de -l en --ignore '.venv/*' --ignore 'var/*' --ignore 'tests/*'
 
 compilemessages: $(STAMP) ## compile the translation catalogues
 	@command -v msgfmt >/dev/null || { echo "msgfmt is missing: install GNU gettext (apt-get install -y gettext)"; exit 1; }
