@@ -125,9 +125,13 @@ def test_compiled_catalogue_matches_the_po(lang: str) -> None:
     for e in _entries(lang):
         if e.msgid_plural:
             forms = set(e.msgstr_plural.values())
-            if not all(compiled.ngettext(e.msgid, e.msgid_plural, n) in forms for n in (1, 5)):
+            if e.msgctxt:
+                got = [compiled.npgettext(e.msgctxt, e.msgid, e.msgid_plural, n) for n in (1, 5)]
+            else:
+                got = [compiled.ngettext(e.msgid, e.msgid_plural, n) for n in (1, 5)]
+            if not all(g in forms for g in got):
                 stale.append(e.msgid)
-        elif compiled.gettext(e.msgid) != e.msgstr:
+        elif (compiled.pgettext(e.msgctxt, e.msgid) if e.msgctxt else compiled.gettext(e.msgid)) != e.msgstr:
             stale.append(e.msgid)
     assert not stale, f"{lang}: the .mo is older than the .po, run `make compilemessages`: {stale[:5]}"
 
