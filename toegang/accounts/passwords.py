@@ -156,6 +156,19 @@ def audit_login_event(action: Action, credentials: dict[str, Any], *, reason: st
         )
 
 
+def chosen_password_check(person: User, password: str, password_again: str) -> None:
+    """A password the person chooses (activation, taking an account over): typed twice, and the policy's.
+
+    Raises ValidationError keyed by the two fields of the forms that ask for it.
+    """
+    if password != password_again:
+        raise ValidationError({"password2": _("You must type the same password each time.")})
+    try:
+        validate_password(password, person)
+    except ValidationError as exc:
+        raise ValidationError({"password1": exc.messages}) from exc
+
+
 def temporary_password_generate() -> str:
     groups = ("".join(secrets.choice(_ALPHABET) for _ in range(_GROUP_LENGTH)) for _ in range(_GROUPS))
     return "-".join(groups)

@@ -10,7 +10,6 @@ from typing import Any
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -19,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from toegang.accounts.models import Activation, Language, Title, User
+from toegang.accounts.passwords import chosen_password_check
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.lengths import length_errors
@@ -143,12 +143,7 @@ def account_claim(*, actor: User, ssin_proven: bool, password: str, password_aga
     """
     if not actor.is_active or not ssin_proven:
         raise PermissionDenied
-    if password != password_again:
-        raise ValidationError({"password2": _("You must type the same password each time.")})
-    try:
-        validate_password(password, actor)
-    except ValidationError as exc:
-        raise ValidationError({"password1": exc.messages}) from exc
+    chosen_password_check(actor, password, password_again)
     with transaction.atomic():
         person = User.objects.select_for_update().get(pk=actor.pk)
         before = {

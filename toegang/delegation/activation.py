@@ -25,7 +25,6 @@ from typing import Any
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.contrib.auth.password_validation import validate_password
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -34,6 +33,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from toegang.accounts.models import Activation, User
+from toegang.accounts.passwords import chosen_password_check
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.delegation.models import RoleAssignment
@@ -136,18 +136,13 @@ def account_activate(*, token: str, password: str, password_again: str) -> User:
     another account logs in with it already, which is refused (one login address, one account).
     """
     link = activation_read(token)
-    if password != password_again:
-        raise ValidationError({"password2": _("You must type the same password each time.")})
     with transaction.atomic():
         person = User.objects.select_for_update().get(pk=link.person.pk)
         if person.activation != Activation.NONE:
             raise ActivationLinkInvalid(
                 _("This account has been activated already. Log in to confirm the appointment.")
             )
-        try:
-            validate_password(password, person)
-        except ValidationError as exc:
-            raise ValidationError({"password1": exc.messages}) from exc
+        chosen_password_check(person, password, password_again)
         email = link.assignment.contact_email.strip()
         if (
             User.objects.filter(email__iexact=email).exclude(pk=person.pk).exists()
