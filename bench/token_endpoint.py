@@ -169,7 +169,12 @@ def _populate(pool: int, existing: bool = False) -> dict[str, Any]:
             applications=list(quality.applications.all()),
         )
         person = User.objects.create_user(
-            username="bench-person", ssin=ssin_make(1970, 1, 1, 1), first_name="Bea", last_name="Bench", language="nl"
+            username="bench-person",
+            ssin=ssin_make(1970, 1, 1, 1),
+            first_name="Bea",
+            last_name="Bench",
+            language="nl",
+            activation="person",  # activated by the person (docs/security.md): the membership counts
         )
         RoleAssignment.objects.create(
             person=person,
@@ -344,7 +349,8 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
                 data={"grant_type": "refresh_token", "refresh_token": clients[label]["refresh_tokens"][0]},
             )
             assert r.status_code == 200 and "id_token" in r.json() and "refresh_token" in r.json(), r.text
-            wrong = {"Authorization": basic(label)["Authorization"][:-4] + "AAA="}
+            # A wrong secret (as text: a NUL byte in the credentials is refused earlier, with a 400).
+            wrong = {"Authorization": "Basic " + base64.b64encode(b"no-such-client:a-wrong-secret").decode()}
             r = httpx.post(server.base + "/oauth/token/", data={"grant_type": "client_credentials"}, headers=wrong)
             assert r.status_code == 401, r.text
         print(

@@ -128,6 +128,8 @@ def _populate(n_users: int, noise: int) -> tuple[Any, Any]:
         actor=operator, role=Role.SUBDEPARTMENT_MANAGER, scope=sd, ssin=ssin_make(1960, 1, 1, 1), first_name="Sofie",
         last_name="Subbeheer", email="sb@example.test",
     ).person  # fmt: skip
+    # The SB activated their account themselves (docs/security.md, the identity model): the role counts.
+    User.objects.filter(pk=sb.pk).update(activation="person")
 
     rng = random.Random(20_000)  # noqa: S311 (test data, reproducible on purpose)
     with transaction.atomic():

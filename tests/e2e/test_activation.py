@@ -1,6 +1,7 @@
 """A new person's first steps in the browser: the appointment's activation link, the first login, Home.
 
-The SB adds a person nobody knows yet (in the server's own database, as the add-user form does);
+The TB adds a person nobody knows yet to the facility the other browser tests leave alone (the
+short-stay centre, in the server's own database, as the add-user form does);
 the link of that membership's e-mail is opened, a password chosen, and the person logs in. A second
 appointment, by another manager, then waits on Home for its own link (docs/security.md). Every page
 is checked by axe-core and photographed, in nl, fr and de, at desktop and phone width.
@@ -25,9 +26,9 @@ from toegang.accounts.models import User
 from toegang.delegation.activation import activation_url
 from toegang.delegation.services import subdepartment_user_add
 from toegang.organisations.models import Subdepartment
-sb = User.objects.get(username="sb")
-sd = Subdepartment.objects.get(name="Residentiële zorginstelling")
-m = subdepartment_user_add(actor=sb, subdepartment=sd, ssin="{ssin}", email="{username}@example.test",
+tb = User.objects.get(username="tb")
+sd = Subdepartment.objects.get(name="Centrum voor kortverblijf De Zonnebloem")
+m = subdepartment_user_add(actor=tb, subdepartment=sd, ssin="{ssin}", email="{username}@example.test",
     first_name="Eerste", last_name="Stap", language="{lang}", title="ms", username="{username}")
 print(activation_url(m, "{lang}"))
 """
@@ -38,7 +39,7 @@ from toegang.delegation.models import Role
 from toegang.delegation.services import role_appoint
 from toegang.organisations.models import Subdepartment
 tb = User.objects.get(username="tb")
-sd = Subdepartment.objects.get(name="Residentiële zorginstelling Campus Noord")
+sd = Subdepartment.objects.get(name="Centrum voor kortverblijf De Zonnebloem")
 role_appoint(actor=tb, role=Role.CO_SUBDEPARTMENT_MANAGER, scope=sd, ssin="{ssin}", email="{username}@example.test")
 """
 

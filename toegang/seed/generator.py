@@ -43,7 +43,7 @@ from django.db import connection, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from toegang.accounts.models import User
+from toegang.accounts.models import Activation, User
 from toegang.applications.models import ApplicationGrant, SubdepartmentApplication
 from toegang.audit.actions import Action, Reason
 from toegang.audit.services import audit_record
@@ -241,15 +241,18 @@ def generate(*, scale: float, seed: int = 7, progress: Callable[[str, int, float
         p0 = _next_pk(User)
         password = make_password(None)
         last_weights = [1 / (k + 1) for k in range(len(LAST_NAMES))]  # Zipf: Peeters most common
+        # The persons activated their accounts themselves (docs/security.md): their roles count.
         users = _Writer(
-            User, ["id", "username", "ssin", "first_name", "last_name", "password", "date_joined", "language"]
+            User,
+            ["id", "username", "ssin", "first_name", "last_name", "password", "date_joined", "language", "activation"],
         )
         lasts = rng.choices(LAST_NAMES, weights=last_weights, k=counts.persons)
         firsts = rng.choices(FIRST_NAMES, k=counts.persons)
         langs = rng.choices(["nl", "fr", "de"], weights=[60, 39, 1], k=counts.persons)
         ssins = [ssin_for(i) for i in range(counts.persons)]
         users.write(
-            (p0 + i, f"g{i:07d}", ssins[i], firsts[i], lasts[i], password, dt, langs[i]) for i in range(counts.persons)
+            (p0 + i, f"g{i:07d}", ssins[i], firsts[i], lasts[i], password, dt, langs[i], Activation.PERSON)
+            for i in range(counts.persons)
         )
         done("persons", users, t0)
         person_cursor = 0
