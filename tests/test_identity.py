@@ -366,3 +366,43 @@ def test_the_manager_sees_the_login_state_and_sends_the_link_again(
     other = login(Client(), world.ander.people["sb"])
     assert other.post(f"{page_url}activation/").status_code in (403, 404)
     assert other.get(f"{page_url}activation/").status_code in (403, 404, 405)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "title", "expected"),
+    [
+        ("nl", "mr", "Geachte heer Peeters,"),
+        ("nl", "ms", "Geachte mevrouw Peeters,"),
+        ("nl", "mx", "Geachte An Peeters,"),
+        ("fr", "ms", "Madame Peeters,"),
+        ("fr", "mr", "Monsieur Peeters,"),
+        ("de", "ms", "Sehr geehrte Frau Peeters,"),
+        ("de", "mr", "Sehr geehrter Herr Peeters,"),
+        ("en", "ms", "Dear Ms Peeters,"),
+    ],
+)
+def test_the_mails_open_with_the_salutation_of_the_title_and_language(
+    world: World, django_capture_on_commit_callbacks: Any, language: str, title: str, expected: str
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        subdepartment_user_add(
+            actor=world.person("sb"),
+            subdepartment=world.zon.sd,
+            ssin=VICTIM,
+            email="an@echt.test",
+            first_name="An",
+            last_name="Peeters",
+            title=title,
+            language=language,
+        )
+        role_appoint(
+            actor=world.person("tb"),
+            role=Role.SUBDEPARTMENT_MANAGER,
+            scope=world.zon.sd2,
+            ssin=VICTIM,
+            email="an@echt.test",
+        )
+    bodies = [str(m.body) for m in mails_to("an@echt.test")]
+    assert len(bodies) == 2
+    assert all(b.splitlines()[0] == expected for b in bodies), bodies

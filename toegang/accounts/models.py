@@ -13,6 +13,7 @@ from django.db.models.functions import Lower
 from django.dispatch import Signal
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from toegang.identifiers import ssin_format
 
@@ -29,6 +30,20 @@ class Title(models.TextChoices):
     MR = "mr", _("Mr")
     MS = "ms", _("Ms")
     NEUTRAL = "mx", _("Mx")
+
+
+# The opening of a letter, per title, as each language writes it ("Geachte heer Peeters", "Madame
+# Dupont", "Sehr geehrte Frau Schmitz"); a neutral title greets by the whole name.
+SALUTATIONS: dict[str, Any] = {
+    "mr": pgettext_lazy("salutation", "Dear Mr %(last_name)s,"),
+    "ms": pgettext_lazy("salutation", "Dear Ms %(last_name)s,"),
+    "mx": pgettext_lazy("salutation", "Dear %(first_name)s %(last_name)s,"),
+}
+
+
+def salutation_format(title: str) -> str:
+    """The salutation of ``title`` in the active language, with %(first_name)s and %(last_name)s."""
+    return str(SALUTATIONS.get(title, SALUTATIONS["mx"]))
 
 
 class Language(models.TextChoices):
@@ -142,6 +157,10 @@ class User(AbstractUser):
     def is_operator(self) -> bool:
         """Platform operators are staff accounts; they register enterprises and keep the catalogues."""
         return bool(self.is_active and self.is_staff)
+
+    def salutation(self) -> str:
+        """The opening of a letter to this person, in the active language."""
+        return salutation_format(self.title) % {"first_name": self.first_name, "last_name": self.last_name}
 
     @property
     def ssin_display(self) -> str:

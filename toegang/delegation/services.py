@@ -27,7 +27,7 @@ from django.utils.crypto import RANDOM_STRING_CHARS
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from toegang.accounts.models import Title, User, UsernameValidator
+from toegang.accounts.models import Title, User, UsernameValidator, salutation_format
 from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
 from toegang.applications.services import (
     grant_audit_columns,
@@ -390,8 +390,7 @@ def notify_appointed(assignment: RoleAssignment) -> None:
     scope = assignment.subdepartment or assignment.enterprise_quality or assignment.enterprise
     with translation.override(language):
         context = {
-            "title": person.get_title_display(),
-            "name": person.get_full_name(),
+            "greeting": person.salutation(),
             "role": assignment.get_role_display(),
             "scope": str(scope),
             "enterprise": assignment.enterprise.name,
@@ -588,20 +587,9 @@ AccessChange = tuple[RoleAssignment, list[SecuredApplication], list[SecuredAppli
 # rendered, and filled per person: a CSV import of 10,000 users renders the templates once per
 # language and set of applications instead of 20,000 times (1 ms each). The slots are control
 # characters, which no name or template holds (the import refuses them in a file).
-_TITLE_SLOT = "\x00title\x00"
-_NAME_SLOT = "\x00name\x00"
+_GREETING_SLOT = "\x00greeting\x00"
 _LINK_SLOT = "\x00link\x00"
 _USERNAME_SLOT = "\x00username\x00"
-
-
-class _Greeted:
-    """The person as the mail templates see it: only the greeting reads them."""
-
-    def get_title_display(self) -> str:
-        return _TITLE_SLOT
-
-    def get_full_name(self) -> str:
-        return _NAME_SLOT
 
 
 def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, str, str]]:
@@ -634,7 +622,7 @@ def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, 
         if key not in rendered:
             with translation.override(language):
                 context = {
-                    "person": _Greeted(),
+                    "greeting": _GREETING_SLOT,
                     "subdepartment": subdepartment,
                     "enterprise": subdepartment.enterprise,
                     "added": [a.name for a in added],
@@ -652,9 +640,10 @@ def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, 
                 )
         if (language, person.title) not in titles:
             with translation.override(language):
-                titles[language, person.title] = str(person.get_title_display())
+                titles[language, person.title] = salutation_format(person.title)
         subject, body = rendered[key]
-        body = body.replace(_TITLE_SLOT, titles[language, person.title]).replace(_NAME_SLOT, person.get_full_name())
+        greeting = titles[language, person.title] % {"first_name": person.first_name, "last_name": person.last_name}
+        body = body.replace(_GREETING_SLOT, greeting)
         body = body.replace(_USERNAME_SLOT, person.username)
         if link:
             body = body.replace(_LINK_SLOT, activation_url(membership, language))
