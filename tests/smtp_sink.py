@@ -4,6 +4,7 @@ worth using, and aiosmtpd is not a dependency)."""
 
 from __future__ import annotations
 
+import socket
 import socketserver
 import threading
 from collections.abc import Iterator
@@ -16,9 +17,17 @@ class SmtpSink(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, held: socket.socket | None = None) -> None:
         self.messages: list[tuple[list[str], str]] = []
-        super().__init__(("127.0.0.1", port), _SmtpSession)
+        if held is None:
+            super().__init__(("127.0.0.1", port), _SmtpSession)
+            return
+        # A port kept bound (``down_port``) until the server takes it over: nobody else can take it.
+        super().__init__(("127.0.0.1", port), _SmtpSession, bind_and_activate=False)
+        self.socket.close()
+        self.socket = held
+        self.server_address = held.getsockname()
+        self.server_activate()
 
 
 class _SmtpSession(socketserver.StreamRequestHandler):
@@ -55,9 +64,22 @@ class _SmtpSession(socketserver.StreamRequestHandler):
                 self._reply("250 OK")
 
 
+def down_port() -> socket.socket:
+    """A loopback port where the SMTP server is down: bound, not listening, so a connection is refused.
+
+    Handed to ``smtp_sink(port, held=...)`` when the server comes up (which closes it at the end), so
+    that no other process (an outgoing connection's ephemeral port, another server) takes the port
+    meanwhile, as one did once between a free port's lookup and the server's bind.
+    """
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.bind(("127.0.0.1", 0))
+    return held
+
+
 @contextmanager
-def smtp_sink(port: int) -> Iterator[SmtpSink]:
-    sink = SmtpSink(port)
+def smtp_sink(port: int, held: socket.socket | None = None) -> Iterator[SmtpSink]:
+    sink = SmtpSink(port, held)
     thread = threading.Thread(target=sink.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

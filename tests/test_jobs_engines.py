@@ -25,7 +25,7 @@ from django_tasks import TaskResultStatus, task_backends
 from django_tasks_db.models import DBTaskResult
 
 from tests.conftest import World, login
-from tests.smtp_sink import smtp_sink
+from tests.smtp_sink import down_port, smtp_sink
 from toegang.delegation.models import RoleAssignment
 from toegang.identifiers import ssin_make
 from toegang.jobs.models import ScheduledRun
@@ -114,7 +114,8 @@ def _add_user(client: Client, world: World) -> Any:
 def test_smtp_down_saves_every_change_and_delivers_once_smtp_is_back(
     world: World, client: Client, settings: Any
 ) -> None:
-    port = free_port()  # nothing listens there yet: the SMTP server is down
+    down = down_port()  # bound, not listening: the SMTP server is down, and the port stays ours
+    port = int(down.getsockname()[1])
     settings.TASKS = {"default": DATABASE_ENGINE}
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 5
@@ -148,7 +149,7 @@ def test_smtp_down_saves_every_change_and_delivers_once_smtp_is_back(
         assert retries.count() >= 1 and all(r.run_after < timezone.now() + timedelta(minutes=2) for r in retries)
         assert OutgoingMail.objects.filter(status=MailStatus.PENDING).count() == 2
 
-        with smtp_sink(port) as sink:
+        with smtp_sink(port, held=down) as sink:
             # A minute passes: the back-off ends and the rescheduled job comes due.
             now = timezone.now()
             waiting.update(next_attempt_at=now)
