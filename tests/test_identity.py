@@ -15,6 +15,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from cryptography.hazmat.primitives import serialization
 from django.core import mail, signing
+from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from tests.conftest import PASSWORD, World, login
 from tests.test_eid import CA, eid_get
 from toegang.accounts.models import Activation, User
 from toegang.accounts.passwords import temporary_password_set
+from toegang.accounts.services import account_claim
 from toegang.audit.models import AuditEvent
 from toegang.delegation import authz
 from toegang.delegation.activation import SALT, activation_read, activation_token
@@ -406,3 +408,16 @@ def test_the_mails_open_with_the_salutation_of_the_title_and_language(
     bodies = [str(m.body) for m in mails_to("an@echt.test")]
     assert len(bodies) == 2
     assert all(b.splitlines()[0] == expected for b in bodies), bodies
+
+
+@pytest.mark.django_db
+def test_taking_an_account_over_needs_the_sessions_own_proof_of_the_insz(world: World) -> None:
+    """The service reads the proof the session middleware set, so no entry point can just claim it."""
+    person = User.objects.get(pk=world.person("user").pk)
+    with pytest.raises(PermissionDenied):
+        account_claim(actor=person, password=NEW_PASSWORD, password_again=NEW_PASSWORD)
+    assert User.objects.get(pk=person.pk).check_password(PASSWORD)
+    # A login with only a password and an app code is no proof either.
+    client = login(Client(), person)
+    assert client.post("/nl/me/claim/", {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}).status_code == 403
+    assert User.objects.get(pk=person.pk).check_password(PASSWORD)

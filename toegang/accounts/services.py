@@ -133,7 +133,7 @@ def account_activate_proven(*, person: User) -> bool:
     return True
 
 
-def account_claim(*, actor: User, ssin_proven: bool, password: str, password_again: str) -> User:
+def account_claim(*, actor: User, password: str, password_again: str) -> User:
     """From a session that proved the INSZ, the person takes the account over as their own.
 
     Every login channel that someone may have attached without that proof goes: the password (the
@@ -141,7 +141,9 @@ def account_claim(*, actor: User, ssin_proven: bool, password: str, password_aga
     external providers stay (each was linked by its INSZ claim). Other sessions end (the password
     changes). The account is then ``Activation.PERSON``.
     """
-    if not actor.is_active or not ssin_proven:
+    # The session's proof, as the session middleware read it for authz (``User.ssin_proven``), not a
+    # flag of the caller's.
+    if not actor.is_active or not actor.ssin_proven:
         raise PermissionDenied
     chosen_password_check(actor, password, password_again)
     with transaction.atomic():

@@ -78,7 +78,6 @@ def claim(request: HttpRequest) -> HttpResponse:
         try:
             person = account_claim(
                 actor=actor,
-                ssin_proven=proven,
                 password=form.cleaned_data["password1"],
                 password_again=form.cleaned_data["password2"],
             )
