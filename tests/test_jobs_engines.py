@@ -154,7 +154,9 @@ def test_smtp_down_saves_every_change_and_delivers_once_smtp_is_back(
             now = timezone.now()
             waiting.update(next_attempt_at=now)
             retries.update(run_after=now)
-            wait_for(lambda: not waiting.exists(), "the mails to be sent", timeout=30)
+            # Sent, not merely no longer pending: a claimed row (SENDING) is still on its way to the sink.
+            unsent = OutgoingMail.objects.exclude(status=MailStatus.SENT)
+            wait_for(lambda: not unsent.exists(), "the mails to be sent", timeout=30)
             assert sorted(to for recipients, _ in sink.messages for to in recipients) == sorted(
                 ["nele@example.test", world.person("user").email]
             )
