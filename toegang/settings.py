@@ -408,6 +408,14 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "toegang <no-reply@toegang.invali
 # Seconds an SMTP connection may block the mail job (Django's default is no limit at all).
 EMAIL_TIMEOUT = int(env("EMAIL_TIMEOUT", "30"))
 
+# The footer's links (README, docs/deployment.md): the operator's own contact, privacy and
+# accessibility pages, or else toegang's own (/<lang>/about/...). "{lang}" in a URL becomes the page's
+# language (nl, fr, de, en). TOEGANG_CONTACT_EMAIL is the address toegang's own pages give.
+CONTACT_URL = env("CONTACT_URL")
+PRIVACY_URL = env("PRIVACY_URL")
+ACCESSIBILITY_URL = env("ACCESSIBILITY_URL")
+CONTACT_EMAIL = env("CONTACT_EMAIL")
+
 SECURE = BASE_URL.startswith("https://")
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE

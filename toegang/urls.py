@@ -7,10 +7,16 @@ from toegang import health
 from toegang.accounts import views as account_views
 from toegang.api.api import api
 from toegang.oidc import urls as oidc_urls
+from toegang.portal.views import errors
 
 # The admin's own login form would be a second password login without allauth's throttling, audit
 # and second factors: send it to allauth's.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
+
+# Translated, in the portal's layout (toegang/portal/views/errors.py).
+handler403 = errors.forbidden
+handler404 = errors.not_found
+handler500 = errors.server_error
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", health.healthz, name="healthz"),

@@ -4,7 +4,9 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.urls import translate_url
+from django.urls import reverse, translate_url
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 from toegang.delegation import authz
 from toegang.portal.views.help import help_role_for
@@ -21,4 +23,22 @@ def portal(request: HttpRequest) -> dict[str, Any]:
         # Pages served without the authentication middleware (the API's docs in the bench's
         # server) have no request.user: nobody operates there.
         "may_operate": authz.may_operate(getattr(request, "user", None)),
+        "footer_links": footer_links(),
     }
+
+
+def footer_links() -> list[tuple[Any, str]]:
+    """The footer's contact, privacy and accessibility links: the operator's (settings) or toegang's own.
+
+    Needs neither the database nor the request, so the 500 page has them too.
+    """
+    lang = get_language() or settings.LANGUAGE_CODE
+    links = [
+        (_("Contact"), settings.CONTACT_URL, "contact"),
+        (_("Privacy"), settings.PRIVACY_URL, "privacy"),
+        (_("Accessibility statement"), settings.ACCESSIBILITY_URL, "accessibility"),
+    ]
+    return [
+        (label, url.replace("{lang}", lang) if url else reverse("portal:about", args=[page]))
+        for label, url, page in links
+    ]

@@ -7,13 +7,14 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from toegang import identifiers
 from toegang.accounts.models import Language, Title
 from toegang.applications.models import SecuredApplication
 from toegang.delegation.models import Role, Status
-from toegang.organisations.models import Quality
+from toegang.organisations.models import IdentificationScheme, Quality
 
 
 class SsinField(forms.CharField):
@@ -42,10 +43,18 @@ class CbeField(forms.CharField):
         return identifiers.cbe_clean(value) if value else value
 
 
+# Formats shown before any error does (GOV.UK's hint text).
+EMAIL_HINT = _("For example name@facility.be")
+IDENTIFICATION_HINTS = {
+    IdentificationScheme.NIHII: _("RIZIV number: 8 or 11 digits, for example 7-10000-40-345."),
+    IdentificationScheme.DIGITS: _("Digits only, at most 20."),
+}
+
+
 class AppointForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"))
     ssin = SsinField()
-    email = forms.EmailField(label=_("E-mail address"))
+    email = forms.EmailField(label=_("E-mail address"), help_text=EMAIL_HINT)
     phone = forms.CharField(label=_("Phone"), max_length=30, required=False)
     first_name = forms.CharField(
         label=_("First name"), max_length=150, required=False, help_text=_("Only for a person not yet known.")
@@ -82,7 +91,12 @@ class ApplicationsField(forms.ModelMultipleChoiceField):  # type: ignore[type-ar
     widget = forms.CheckboxSelectMultiple
 
     def label_from_instance(self, obj: Any) -> str:
-        return f"{obj.name} — {obj.description}" if obj.description else str(obj.name)
+        # As the manual shows them: the name, its description below in italics (site.css), once
+        # when the description only repeats the name ("E-loket Zorg en Gezondheid").
+        name = format_html('<span class="app-name">{}</span>', obj.name)
+        if not obj.description or obj.description.strip() == obj.name.strip():
+            return name
+        return format_html('{} <span class="app-description">{}</span>', name, obj.description)
 
 
 class ApplicationsForm(forms.Form):
@@ -102,6 +116,10 @@ class SubdepartmentForm(ApplicationsForm):
     identification_code = forms.CharField(label=_("Identification code"), max_length=40)
     field_order = ["name", "identification_code", "applications"]
 
+    def __init__(self, *args: Any, scheme: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["identification_code"].help_text = IDENTIFICATION_HINTS.get(scheme, "")  # type: ignore[call-overload]
+
 
 class EnterpriseRegisterForm(forms.Form):
     cbe_number = CbeField()
@@ -109,7 +127,7 @@ class EnterpriseRegisterForm(forms.Form):
     ssin = SsinField(label=_("INSZ of the legal representative"))
     first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
     last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
-    email = forms.EmailField(label=_("E-mail address"))
+    email = forms.EmailField(label=_("E-mail address"), help_text=EMAIL_HINT)
 
 
 def apply_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -138,7 +156,7 @@ class UserCreateForm(ApplicationsForm):
     title = forms.ChoiceField(label=_("Title"), choices=Title.choices, initial=Title.MR)
     ssin = SsinField(widget=forms.TextInput(attrs={"readonly": True}))
     language = forms.ChoiceField(label=_("Language"), choices=Language.choices, initial=Language.NL)
-    email = forms.EmailField(label=_("E-mail address *"))
+    email = forms.EmailField(label=_("E-mail address *"), help_text=EMAIL_HINT)
     local_email = forms.EmailField(
         label=_("Local e-mail address"),
         required=False,

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from toegang.portal.views import (
+    about,
     account,
     activation,
     audit,
@@ -21,6 +22,7 @@ urlpatterns = [
     path("", home.home, name="home"),
     path("help/", help.help_page, name="help"),
     path("help/img/<str:name>", help.help_image, name="help_image"),
+    path("about/<slug:page>/", about.about, name="about"),
     path("audience/", login.audience, name="audience"),
     path("step-up/", login.step_up, name="step_up"),
     path("activate/<str:token>/", activation.activate, name="activate"),

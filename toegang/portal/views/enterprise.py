@@ -91,9 +91,11 @@ def quality_home(request: HttpRequest, pk: int) -> HttpResponse:
     offered = offered_applications(eq.quality)
     sub_form: SubdepartmentForm | None = None
     if authz.may(actor, authz.Action.SUBDEPARTMENT_CREATE, eq):
-        sub_form = SubdepartmentForm(offered=offered, prefix="sub")
+        sub_form = SubdepartmentForm(offered=offered, prefix="sub", scheme=eq.quality.identification_scheme)
         if request.method == "POST" and request.POST.get("action") == "subdepartment":
-            sub_form = SubdepartmentForm(request.POST, offered=all_applications(), prefix="sub")
+            sub_form = SubdepartmentForm(
+                request.POST, offered=all_applications(), prefix="sub", scheme=eq.quality.identification_scheme
+            )
             if sub_form.is_valid():
                 d = sub_form.cleaned_data
                 try:
