@@ -115,8 +115,11 @@ def test_manual_step_6_screen_by_screen(lang: str, django_capture_on_commit_call
     form = _html(client.get(add_url, {"ssin": f"{ssin[:2]}.{ssin[2:4]}.{ssin[4:6]}-{ssin[6:9]}.{ssin[9:]}"}))
     assert t["create"] in form and t["required"] in form
     # "VINK ONDERAAN AAN WELKE TOEPASSING(EN) DIE PERSOON MAG GEBRUIKEN": the three switched-on ones.
-    boxes = dict(re.findall(r'<input type="checkbox" name="applications" value="(\d+)"[^>]*>\s*<strong>([^<]+)', form))
-    assert sorted(n.split(" — ")[0] for n in boxes.values()) == ["CIRRO", "E-loket Zorg en Gezondheid", "RaaS"]
+    # Each as the manual shows it: the name, its description below (in italics), once if the same.
+    pattern = r'<input type="checkbox" name="applications" value="(\d+)"[^>]*>\s*<span class="app-name">([^<]+)'
+    boxes = dict(re.findall(pattern, form))
+    assert sorted(boxes.values()) == ["CIRRO", "E-loket Zorg en Gezondheid", "RaaS"]
+    assert form.count("E-loket Zorg en Gezondheid</span>") == 1
     chosen = [pk for pk, name in boxes.items() if name.startswith(("CIRRO", "RaaS"))]
 
     with django_capture_on_commit_callbacks(execute=True):
