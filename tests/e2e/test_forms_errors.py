@@ -140,3 +140,18 @@ def test_the_login_pages_and_an_error_page_at_both_widths(walk_factory: Any, lan
     footer = page.get_by_role("contentinfo")
     for name in ("Contact", "Privacy", "Accessibility statement"):
         assert footer.get_by_role("link", name=tr(lang, name), exact=True).is_visible()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_account_pages_at_both_widths(sb: Walk, lang: str) -> None:
+    """allauth's pages of one's own account: in the portal's layout, formal, 0 axe violations."""
+    page = sb.page
+    for path, step in (
+        ("/accounts/password/change/", "password-change"),
+        ("/accounts/email/", "email"),
+        ("/accounts/sessions/", "sessions"),
+        ("/accounts/2fa/", "second-factors"),
+    ):
+        page.goto(f"{sb.base}/{lang}{path}")
+        assert page.locator("header.top").is_visible() and page.locator("footer.foot").is_visible()
+        _both_widths(sb, f"{lang}-{step}")
