@@ -77,7 +77,10 @@ def test_a_new_person_activates_their_account_and_logs_in(
     page.get_by_label(label(lang, "Password *")).fill(PASSWORD)
     page.get_by_label(label(lang, "Password (again) *")).fill(PASSWORD + "?")
     page.get_by_role("button", name=tr(lang, "Activate my account")).click()
-    page.get_by_text(tr(lang, "You must type the same password each time.")).wait_for()
+    # The error summary names it first, and the field says it again.
+    mismatch = tr(lang, "You must type the same password each time.")
+    page.locator("[data-error-summary]").get_by_role("link").filter(has_text=mismatch).wait_for()
+    page.locator(".field .error").filter(has_text=mismatch).wait_for()
     walk.check("activate-mismatch")
     page.get_by_label(label(lang, "Password *")).fill(PASSWORD)
     page.get_by_label(label(lang, "Password (again) *")).fill(PASSWORD)

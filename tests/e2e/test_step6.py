@@ -162,7 +162,7 @@ def test_step_6_with_the_keyboard_alone(sb: Walk) -> None:
             break
         if now["label"].startswith(("CIRRO", "RaaS")):
             keyboard.press("Space")
-            ticked.append(now["label"].split(" ")[0])
+            ticked.append(now["label"].split()[0])
     assert ticked == ["CIRRO", "RaaS"]
     assert page.get_by_role("checkbox", checked=True).count() == 2
 
