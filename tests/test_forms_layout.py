@@ -464,3 +464,22 @@ def test_the_favicon_is_linked_and_exists() -> None:
     icon = settings.BASE_DIR / "toegang" / "static" / "toegang" / "favicon.svg"
     assert icon.read_text().startswith("<svg")
     assert "toegang/favicon.svg" in (settings.BASE_DIR / "toegang" / "templates" / "base.html").read_text()
+
+
+CSRF = {
+    "nl": "Het formulier kon niet verstuurd worden",
+    "fr": "Le formulaire n'a pas pu être envoyé",
+    "de": "Das Formular konnte nicht gesendet werden",
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_form_sent_without_its_token_gets_a_translated_403(lang: str) -> None:
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(f"/{lang}/accounts/login/", {"login": "x", "password": "y"})
+    assert response.status_code == 403
+    html = unescape(response.content.decode())
+    assert f"<h1>{CSRF[lang]}</h1>" in html
+    assert "CSRF" not in _text(html)
+    _in_layout(html)

@@ -419,6 +419,8 @@ CONTACT_EMAIL = env("CONTACT_EMAIL")
 SECURE = BASE_URL.startswith("https://")
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
+# A form sent without its token (an old tab, cookies refused): the portal's 403 page, translated.
+CSRF_FAILURE_VIEW = "toegang.portal.views.errors.csrf_failure"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
