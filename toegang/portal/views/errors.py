@@ -34,7 +34,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 def server_error(request: HttpRequest) -> HttpResponse:
     try:
         html = loader.get_template("500.html").render({"footer_links": footer_links(), "LANGUAGE_CODE": get_language()})
-    except Exception:  # noqa: BLE001 - the last resort: a page that cannot fail
+    except Exception:  # the last resort: a page that cannot fail
         logger.exception("the 500 page could not be rendered")
         return HttpResponseServerError(
             "<!doctype html><title>500</title><p>Internal server error / Interne serverfout</p>",
