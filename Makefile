@@ -20,7 +20,9 @@ $(STAMP): requirements.txt requirements-dev.txt demo/requirements.txt
 
 install: $(STAMP) ## create .venv and install the pinned dependencies
 
-run: $(STAMP) compilemessages ## serve http://127.0.0.1:8000 with demo data (gunicorn, task worker, scheduler; SQLite under var/)
+# The public URL (e-mail links, the OpenID Connect issuer) follows HOST:PORT unless TOEGANG_BASE_URL is set.
+run: export TOEGANG_BASE_URL ?= http://$(HOST):$(PORT)
+run: $(STAMP) compilemessages ## serve http://127.0.0.1:8000 (HOST=, PORT=) with demo data (gunicorn, task worker, scheduler; SQLite under var/)
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py demo_load --if-empty
