@@ -50,6 +50,7 @@ urlpatterns = [
     path("s/<int:pk>/users/bulk/", users.users_bulk, name="users_bulk"),
     path("s/<int:pk>/users/export.csv", users.users_export, name="users_export"),
     path("s/<int:pk>/users/import/", users_import.users_import, name="users_import"),
+    path("s/<int:pk>/users/import/template.csv", users_import.users_import_template, name="users_import_template"),
     path("s/<int:pk>/users/import/<int:import_pk>/", users_import.users_import_progress, name="users_import_progress"),
     path(
         "s/<int:pk>/users/import/<int:import_pk>/status/", users_import.users_import_status, name="users_import_status"
