@@ -106,6 +106,39 @@ TEXTS: dict[str, dict[str, str]] = {
         "login_failed": "La connexion via toegang a échoué",
         "logged_out": "Vous êtes déconnecté.",
     },
+    "de": {
+        "title": "E-Schalter Pflege und Gesundheit (Demo)",
+        "intro": "Diese Demo-Anwendung meldet Sie über toegang an und zeigt Ihre Einrichtungen.",
+        "login": "Über toegang anmelden",
+        "logout": "Abmelden",
+        "refresh": "Zugang aktualisieren",
+        "welcome": "Willkommen",
+        "select": "Wählen Sie Ihre Einrichtung in der Liste",
+        "facility": "Einrichtung",
+        "choose": "Auswählen",
+        "other": "Eine andere Einrichtung wählen",
+        "none": (
+            "Sie haben in keiner Einrichtung Zugang zu dieser Anwendung. Wenden Sie sich an den "
+            "Verwalter der Unterabteilung Ihrer Einrichtung."
+        ),
+        "enterprise": "Unternehmen",
+        "cbe": "Unternehmensnummer",
+        "quality": "Eigenschaft",
+        "code": "Identifikationscode",
+        "person": "Angemeldet als",
+        "name": "Name",
+        "ssin": "ENSS",
+        "checked": "Zugang von toegang bestätigt um",
+        "refused_title": "Zugang verweigert",
+        "refused": (
+            "toegang bestätigt nicht (mehr), dass Sie den E-Schalter für diese Einrichtung nutzen dürfen. "
+            "Wählen Sie eine andere Einrichtung oder bitten Sie den Verwalter der Unterabteilung um Zugang."
+        ),
+        "not_offered": "Diese Einrichtung steht nicht in Ihrer Liste. Wählen Sie eine aus der Liste.",
+        "unavailable": "Die Zugangsprüfung von toegang ist nicht erreichbar. Versuchen Sie es später erneut.",
+        "login_failed": "Die Anmeldung über toegang ist fehlgeschlagen",
+        "logged_out": "Sie sind abgemeldet.",
+    },
 }
 
 
