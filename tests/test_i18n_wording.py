@@ -77,3 +77,11 @@ def test_french_headings_keep_the_space_before_the_colon(world: World, client: C
     login(client, world.zon.people["sb"])
     html = _get(client, "fr", "portal:subdepartment", world.zon.sd.pk)
     assert f"<h1>Sous-section\u202f: {world.zon.sd.name}</h1>" in html
+
+
+def test_french_form_labels_take_the_narrow_space_too(world: World, client: Client) -> None:
+    """Django's own label suffix (" :" with a wide no-break space in its French) follows the portal's rule."""
+    login(client, world.zon.people["sb"])
+    html = _get(client, "fr", "portal:users_import", world.zon.sd.pk)
+    assert '<label for="id_file">Fichier CSV\u202f:</label>' in html
+    assert "\u00a0:" not in html

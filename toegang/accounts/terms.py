@@ -1,7 +1,7 @@
-"""allauth's words that toegang's catalogues say otherwise, so that the login pages use the portal's terms.
+"""allauth's and Django's words that toegang's catalogues say otherwise, so that every page uses the portal's terms.
 
-Django looks a text up in toegang's catalogues (``LOCALE_PATHS``) before allauth's own, so an entry
-here, translated in ``locale/``, replaces allauth's wording on every page that shows it. Each is
+Django looks a text up in toegang's catalogues (``LOCALE_PATHS``) before allauth's and its own, so an
+entry here, translated in ``locale/``, replaces their wording on every page that shows it. Each is
 marked with the same message id and context as allauth's template or form uses; nothing reads
 this tuple.
 docs/glossary.md lists the terms.
@@ -20,4 +20,7 @@ ALLAUTH_TERMS = (
     gettext_lazy("Use a security key"),
     # The button that sends the app code: a verb ("Anmelden"), not allauth's noun "Anmeldung".
     gettext_lazy("Sign In"),
+    # Django's suffix of a form field's label: its French puts a wide no-break space before the colon,
+    # the portal a narrow one (U+202F) everywhere (docs/glossary.md, "Rules of wording").
+    gettext_lazy(":"),
 )
