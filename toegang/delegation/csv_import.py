@@ -153,11 +153,21 @@ def header_row(columns: Iterable[str]) -> list[str]:
     return [column_label(c) for c in columns]
 
 
+class _Echo:
+    """csv.writer writes into this and gets the line back, so each row can be yielded as it is made."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def line_writer() -> Any:
+    """A csv writer whose ``writerow`` returns the row as text in the dialect of the export (one per file)."""
+    return csv.writer(_Echo(), delimiter=DELIMITER, lineterminator=LINE_END)
+
+
 def csv_line(cells: Iterable[object]) -> str:
     """One row in the dialect of the export, the template and the report (';', quoted as needed, CRLF)."""
-    out = io.StringIO()
-    csv.writer(out, delimiter=DELIMITER, lineterminator=LINE_END).writerow(cells)
-    return out.getvalue()
+    return str(line_writer().writerow(cells))
 
 
 def template_text() -> str:

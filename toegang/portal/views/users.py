@@ -288,14 +288,15 @@ def _export_rows(qs: QuerySet[RoleAssignment], sd: Subdepartment, language: str)
         names = {a.code: a.name for a in SecuredApplication.objects.all()}
         statuses = {str(value): str(label) for value, label in Status.choices}
         # The BOM tells Excel the file is UTF-8 (without it, é and ë come out garbled).
-        yield csv_import.BOM + csv_import.csv_line(csv_import.header_row(EXPORT_COLUMNS))
+        writer = csv_import.line_writer()
+        yield csv_import.BOM + writer.writerow(csv_import.header_row(EXPORT_COLUMNS))
         rows = qs.values_list(*_EXPORT_FIELDS).iterator(chunk_size=EXPORT_CHUNK)
         while chunk := list(islice(rows, EXPORT_CHUNK)):
             # One query per chunk for the applications held here by the chunk's persons.
             apps = application_codes_by_person(sd, {r[0] for r in chunk})
             for person_id, ssin, last, first, username, role, status, contact_email, email, lang in chunk:
                 codes = apps.get(person_id, ())
-                yield csv_import.csv_line(
+                yield writer.writerow(
                     [
                         # Formatted, so that Excel keeps it as text (11 digits become 8.5073E+10
                         # otherwise); the import accepts any formatting.
