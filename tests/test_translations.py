@@ -240,3 +240,18 @@ def test_every_guide_explains_view_and_delete(lang: str, view: str, delete: str)
         assert (translation.gettext("View"), translation.gettext("Delete")) == (view, delete)
     text = (GUIDES / lang / "subdepartment-manager.md").read_text(encoding="utf-8")
     assert f"**{view}**" in text and f"**{delete}**" in text
+
+
+@pytest.mark.parametrize("lang", ["nl", "fr", "de"])
+def test_the_guide_names_the_csv_buttons_as_the_pages_do(lang: str) -> None:
+    text = (GUIDES / lang / "subdepartment-manager.md").read_text(encoding="utf-8")
+    with translation.override(lang):
+        labels = [
+            translation.gettext("Export this list (CSV)"),
+            translation.gettext("Import users (CSV)"),
+            translation.gettext("Download the template (CSV)"),
+            translation.pgettext("the CSV file, before importing", "Check"),
+            translation.gettext("Import"),
+        ]
+    for label in labels:
+        assert f"**{label}**" in text, label
