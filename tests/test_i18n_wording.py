@@ -1,8 +1,8 @@
 """Four languages for real (issue 13): what a French or German manager reads is French or German.
 
 The catalogues' own rules are in test_translations.py; here the pages: the kind of identification
-code in the page's language (no "RIZIV-nummer" on a French page), a new user's Taalkeuze starting
-as the manager's language, and headings that keep the punctuation of their language.
+code in the page's language (no "RIZIV-nummer" on a French page), a new user's Taalkeuze and a newly
+appointed person's language starting as the manager's, and the punctuation of each language.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ import re
 from html import unescape
 
 import pytest
-from django.test import Client
+from django.core import mail
+from django.test import Client, TestCase
 from django.urls import reverse
 from django.utils import translation
 
 from tests.conftest import World, login
+from toegang.accounts.models import User
 from toegang.identifiers import ssin_format, ssin_make
 
 LABELS = {"nl": "RIZIV-nummer", "fr": "Numéro INAMI", "de": "LIKIV-Nummer", "en": "NIHII number"}
@@ -85,3 +87,47 @@ def test_french_form_labels_take_the_narrow_space_too(world: World, client: Clie
     html = _get(client, "fr", "portal:users_import", world.zon.sd.pk)
     assert '<label for="id_file">Fichier CSV\u202f:</label>' in html
     assert "\u00a0:" not in html
+
+
+@pytest.mark.parametrize("lang", ["nl", "fr", "de"])
+def test_a_person_appointed_from_a_page_starts_in_its_language(world: World, client: Client, lang: str) -> None:
+    """tb appoints a co-access manager nobody knows yet: the person (and their e-mail) takes tb's language."""
+    z = world.zon
+    login(client, z.people["tb"])
+    ssin = ssin_make(1984, 2, 2, {"nl": 701, "fr": 703, "de": 705}[lang])
+    data = {
+        "action": "appoint",
+        "appoint-role": "co_access_manager",
+        "appoint-ssin": ssin,
+        "appoint-email": "nieuw@example.test",
+        "appoint-first_name": "Noa",
+        "appoint-last_name": "Nieuw",
+    }
+    with translation.override(lang):
+        page = reverse("portal:quality", args=[z.eq.pk])
+    mail.outbox.clear()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(page, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert User.objects.get(ssin=ssin).language == lang
+    sent = [m for m in mail.outbox if "nieuw@example.test" in m.to]
+    assert len(sent) == 1
+    with translation.override(lang):
+        assert translation.gettext("Co-access manager") in sent[0].body
+
+
+def test_a_known_person_appointed_keeps_their_language(world: World, client: Client) -> None:
+    z = world.zon
+    nobody = z.people["nobody"]
+    nobody.language = "de"
+    nobody.save()
+    login(client, z.people["tb"])
+    data = {
+        "action": "appoint",
+        "appoint-role": "co_access_manager",
+        "appoint-ssin": nobody.ssin,
+        "appoint-email": "nobody@example.test",
+    }
+    with translation.override("fr"):
+        assert client.post(reverse("portal:quality", args=[z.eq.pk]), data).status_code == 302
+    assert User.objects.get(pk=nobody.pk).language == "de"
