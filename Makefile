@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := toegang.settings
 
-.PHONY: help install run totp oidc-peer demo-rp test lint types check-migrations messages compilemessages pytest bench bench-full clean
+.PHONY: help install run totp oidc-peer demo-rp guide-images test lint types check-migrations messages compilemessages pytest bench bench-full clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -20,7 +20,9 @@ $(STAMP): requirements.txt requirements-dev.txt demo/requirements.txt
 
 install: $(STAMP) ## create .venv and install the pinned dependencies
 
-run: $(STAMP) compilemessages ## serve http://127.0.0.1:8000 with demo data (gunicorn, task worker, scheduler; SQLite under var/)
+# The public URL (e-mail links, the OpenID Connect issuer) follows HOST:PORT unless TOEGANG_BASE_URL is set.
+run: export TOEGANG_BASE_URL ?= http://$(HOST):$(PORT)
+run: $(STAMP) compilemessages ## serve http://127.0.0.1:8000 (HOST=, PORT=) with demo data (gunicorn, task worker, scheduler; SQLite under var/)
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py demo_load --if-empty
@@ -58,6 +60,9 @@ demo-rp: $(STAMP) $(DEMO_STAMP) ## the demo application E-loket (demo) on http:/
 	DEMO_RP_ISSUER=$(DEMO_RP_ISSUER) DEMO_RP_PORT=$(DEMO_RP_PORT) DEMO_RP_CLIENT_ID=$(DEMO_RP_CLIENT_ID) \
 	  DEMO_RP_CLIENT_SECRET=$(DEMO_RP_CLIENT_SECRET) \
 	  $(BIN)/gunicorn demo.wsgi:app --bind 127.0.0.1:$(DEMO_RP_PORT) --workers 1 --threads 4 --access-logfile -
+
+guide-images: $(STAMP) compilemessages ## retake the user guides' screenshots (docs/guide/img/<lang>/) with the browser walks, in nl, fr and de
+	E2E_GUIDE_IMAGES=1 $(BIN)/pytest -q -m e2e tests/e2e/test_walk_steps_1_to_5.py tests/e2e/test_step6.py tests/e2e/test_demo_application.py
 
 lint: $(STAMP) ## ruff lint and format check, the import layers contract (pyproject's [tool.importlinter])
 	$(BIN)/ruff check .

@@ -41,6 +41,8 @@ HTTP_TIMEOUT = 10
 # the application. Plain dictionaries: this process has no gettext catalogue of its own.
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {
+        # what follows a label: French puts a narrow no-break space before the colon
+        "colon": ":",
         "title": "E-loket Zorg en Gezondheid (demo)",
         "intro": "Deze demotoepassing meldt u aan via toegang en toont de voorzieningen waarvoor u toegang hebt.",
         "login": "Aanmelden via toegang",
@@ -52,8 +54,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "choose": "Kiezen",
         "other": "Andere voorziening kiezen",
         "none": (
-            "U hebt voor deze toepassing geen toegang in een voorziening. Vraag het aan de subbeheerder "
-            "(SB) van uw voorziening."
+            "U hebt voor deze toepassing geen toegang in een voorziening. Vraag het aan de "
+            "subafdelingsbeheerder (SB) van uw voorziening."
         ),
         "enterprise": "Onderneming",
         "cbe": "Ondernemingsnummer",
@@ -66,7 +68,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "refused_title": "Geen toegang",
         "refused": (
             "toegang bevestigt niet (meer) dat u E-loket mag gebruiken voor deze voorziening. Kies een "
-            "andere voorziening of vraag de subbeheerder (SB) van de voorziening om toegang."
+            "andere voorziening of vraag de subafdelingsbeheerder (SB) van de voorziening om toegang."
         ),
         "not_offered": "Die voorziening staat niet in uw keuzelijst. Kies een voorziening uit de lijst.",
         "unavailable": "De toegangscontrole van toegang is niet bereikbaar. Probeer het later opnieuw.",
@@ -74,6 +76,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "logged_out": "U bent afgemeld.",
     },
     "fr": {
+        # what follows a label: French puts a narrow no-break space before the colon
+        "colon": "\u202f:",
         "title": "E-guichet Soins et Santé (démo)",
         "intro": "Cette application de démonstration vous connecte via toegang et affiche vos établissements.",
         "login": "Se connecter via toegang",
@@ -86,7 +90,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "other": "Choisir un autre établissement",
         "none": (
             "Vous n'avez accès à cette application dans aucun établissement. Adressez-vous au "
-            "sous-gestionnaire de votre établissement."
+            "gestionnaire de la sous-section de votre établissement."
         ),
         "enterprise": "Entreprise",
         "cbe": "Numéro d'entreprise",
@@ -99,12 +103,47 @@ TEXTS: dict[str, dict[str, str]] = {
         "refused_title": "Accès refusé",
         "refused": (
             "toegang ne confirme pas (plus) que vous pouvez utiliser E-guichet pour cet établissement. "
-            "Choisissez un autre établissement ou demandez l'accès au sous-gestionnaire."
+            "Choisissez un autre établissement ou demandez l'accès au gestionnaire de la sous-section."
         ),
         "not_offered": "Cet établissement ne figure pas dans votre liste. Choisissez-en un dans la liste.",
         "unavailable": "Le contrôle d'accès de toegang est injoignable. Réessayez plus tard.",
         "login_failed": "La connexion via toegang a échoué",
         "logged_out": "Vous êtes déconnecté.",
+    },
+    "de": {
+        # what follows a label: French puts a narrow no-break space before the colon
+        "colon": ":",
+        "title": "E-Schalter Pflege und Gesundheit (Demo)",
+        "intro": "Diese Demo-Anwendung meldet Sie über toegang an und zeigt Ihre Einrichtungen.",
+        "login": "Über toegang anmelden",
+        "logout": "Abmelden",
+        "refresh": "Zugang aktualisieren",
+        "welcome": "Willkommen",
+        "select": "Wählen Sie Ihre Einrichtung in der Liste",
+        "facility": "Einrichtung",
+        "choose": "Auswählen",
+        "other": "Eine andere Einrichtung wählen",
+        "none": (
+            "Sie haben in keiner Einrichtung Zugang zu dieser Anwendung. Wenden Sie sich an den "
+            "Verwalter der Unterabteilung Ihrer Einrichtung."
+        ),
+        "enterprise": "Unternehmen",
+        "cbe": "Unternehmensnummer",
+        "quality": "Eigenschaft",
+        "code": "Identifikationscode",
+        "person": "Angemeldet als",
+        "name": "Name",
+        "ssin": "ENSS",
+        "checked": "Zugang von toegang bestätigt um",
+        "refused_title": "Zugang verweigert",
+        "refused": (
+            "toegang bestätigt nicht (mehr), dass Sie den E-Schalter für diese Einrichtung nutzen dürfen. "
+            "Wählen Sie eine andere Einrichtung oder bitten Sie den Verwalter der Unterabteilung um Zugang."
+        ),
+        "not_offered": "Diese Einrichtung steht nicht in Ihrer Liste. Wählen Sie eine aus der Liste.",
+        "unavailable": "Die Zugangsprüfung von toegang ist nicht erreichbar. Versuchen Sie es später erneut.",
+        "login_failed": "Die Anmeldung über toegang ist fehlgeschlagen",
+        "logged_out": "Sie sind abgemeldet.",
     },
 }
 

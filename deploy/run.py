@@ -6,6 +6,10 @@ failed start) the others are stopped and this exits with its status, and Ctrl-C 
 three. On several hosts each runs under its own service manager instead (docs/deployment.md).
 
     deploy/run.py [--bind 127.0.0.1:8000] [--workers 2]
+
+The public URL (links in e-mails, the OpenID Connect issuer, the trusted origin) is
+``TOEGANG_BASE_URL``; when it is not set, the three get ``http://<bind>``, so that
+``make run PORT=8101`` sends people to the server that runs (``base_url_for``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE_SECONDS = 10
+
+
+def base_url_for(bind: str) -> str:
+    """``http://`` + the address gunicorn binds, as a browser on this machine reaches it.
+
+    A wildcard address (``0.0.0.0``, ``[::]``) is not one a browser can open: its loopback instead.
+    """
+    host, sep, port = bind.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--bind must be HOST:PORT, not {bind!r}")
+    host = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    return f"http://{host}:{port}"
+
+
+def child_environment(bind: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of the three programs: TOEGANG_BASE_URL as set, else derived from ``bind``."""
+    env = dict(os.environ if environ is None else environ)
+    if not env.get("TOEGANG_BASE_URL"):
+        env["TOEGANG_BASE_URL"] = base_url_for(bind)
+    return env
 
 
 def commands(bind: str, workers: int) -> dict[str, list[str]]:
@@ -57,7 +81,7 @@ def stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
             child.wait()
 
 
-def supervise(programs: dict[str, list[str]], *, poll_seconds: float = 0.2) -> int:
+def supervise(programs: dict[str, list[str]], *, poll_seconds: float = 0.2, env: dict[str, str] | None = None) -> int:
     """Start every program and wait; the first to end (or a signal) stops the rest. The exit status."""
     stopping = False
 
@@ -71,7 +95,7 @@ def supervise(programs: dict[str, list[str]], *, poll_seconds: float = 0.2) -> i
         for name, command in programs.items():
             # Each child in its own process group: Ctrl-C reaches this supervisor only, which then stops
             # the children in order instead of all of them dying at once mid-request.
-            children[name] = subprocess.Popen(command, cwd=ROOT, start_new_session=True)  # noqa: S603
+            children[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)  # noqa: S603
         started = ", ".join(f"{name} (pid {child.pid})" for name, child in children.items())
         print(f"run: {started}; Ctrl-C stops them all", flush=True)
         while not stopping:
@@ -93,7 +117,9 @@ def main() -> int:
     parser.add_argument("--bind", default="127.0.0.1:8000")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    return supervise(commands(args.bind, args.workers))
+    env = child_environment(args.bind)
+    print(f"run: public URL {env['TOEGANG_BASE_URL']} (TOEGANG_BASE_URL)", flush=True)
+    return supervise(commands(args.bind, args.workers), env=env)
 
 
 if __name__ == "__main__":

@@ -347,7 +347,7 @@ def test_wrong_columns_name_the_columns(world: World, sb: Client) -> None:
     response = preview(sb, world.zon.sd, csv_bytes([[NEW1, "A", "B", "c@example.test", "nl", "", ""]], header=header))
     errors = response.context["form"].errors["file"]
     assert len(errors) == 1
-    assert "Missing columns: email (e-mailadres)." in errors[0]
+    assert "Missing columns: E-mail address (email)." in errors[0]
     assert "Unknown columns: mail." in errors[0]
     assert "Columns given twice: applications." in errors[0]
     assert response.context["report"] is None
@@ -440,8 +440,8 @@ def test_page_lists_the_columns_in_dutch(world: World, sb: Client) -> None:
     body = response.content.decode()
     assert response.status_code == 200
     assert 'enctype="multipart/form-data"' in body
-    for name in ("insz", "naam", "voornaam", "e-mailadres", "taalkeuze", "beveiligde toepassingen"):
-        assert f"<td>{name}</td>" in body
+    for name in ("INSZ", "Naam", "Voornaam", "E-mailadres", "Taalkeuze", "Codes van de toepassingen"):
+        assert f"<td>{name} *</td>" in body
     assert '<label for="id_file">' in body
 
 
@@ -459,7 +459,7 @@ def test_round_trip_export_then_import(world: World, client: Client) -> None:
     with translation.override("en"):
         export_url = reverse("portal:users_export", args=[sd.pk])
     export = b"".join(tb.get(export_url).streaming_content)  # type: ignore[attr-defined]
-    assert export.splitlines()[0].decode("utf-8-sig").startswith("ssin,")
+    assert export.splitlines()[0].decode("utf-8-sig").startswith("INSZ;Last name;")
     assert export.startswith(b"\xef\xbb\xbf")
     assert b"Peeters" in export and b"Dubois" in export
     response = preview(tb, sd2, export)

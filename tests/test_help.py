@@ -38,8 +38,11 @@ def test_every_role_has_a_guide_in_every_language() -> None:
         for role in ROLES:
             text = (GUIDE_DIR / lang / f"{role}.md").read_text(encoding="utf-8")
             assert text.startswith("# "), (lang, role)
-            for name in re.findall(r"\]\(\.\./img/([^)]+)\)", text):
-                assert (GUIDE_DIR / "img" / name).is_file(), (lang, role, name)
+            for folder, name in re.findall(r"\]\(\.\./img/([^)/]+)/([^)/]+)\)", text):
+                # Each guide shows the screens of its own language (tests/e2e/test_guide_screenshots.py).
+                assert folder == lang, (lang, role, name)
+                assert (GUIDE_DIR / "img" / lang / name).is_file(), (lang, role, name)
+            assert "](../img/" not in re.sub(r"\]\(\.\./img/[^)/]+/[^)/]+\)", "", text), (lang, role)
 
 
 def test_help_link_on_the_subdepartment_home_opens_the_sb_guide(client: Client, world: World) -> None:
@@ -75,7 +78,7 @@ def test_the_sb_guide_in_each_language_with_a_served_image(client: Client, db: N
     images = re.findall(r'<img[^>]* src="([^"]+)"', html)
     assert images, html
     for src in images:
-        assert src.startswith(url("portal:help_image", "x.png", lang=lang).rsplit("/", 1)[0] + "/")
+        assert src.startswith(url("portal:help_image", lang, "x.png", lang=lang).rsplit("/", 1)[0] + "/")
         image = client.get(src)
         assert image.status_code == 200
         assert image["Content-Type"] == "image/png"
@@ -109,9 +112,17 @@ def test_english_pages_get_the_dutch_guide(client: Client, db: None) -> None:
     ],
 )
 def test_the_image_route_refuses_anything_but_a_file_of_the_folder(client: Client, db: None, name: str) -> None:
-    base = url("portal:help_image", "x.png").rsplit("/", 1)[0]
+    base = url("portal:help_image", "nl", "x.png").rsplit("/", 1)[0]
     assert client.get(f"{base}/{name}").status_code == 404
     assert client.get(f"{base}/../../toegang/settings.py").status_code == 404
+    # The language folder is one of the guides' languages, nothing else.
+    for folder in ("en", "..", "img", "%2E%2E"):
+        assert (
+            client.get(
+                url("portal:help_image", "nl", "login.png").replace("/nl/login.png", f"/{folder}/login.png")
+            ).status_code
+            == 404
+        )
 
 
 def test_raw_html_in_a_guide_is_escaped() -> None:
@@ -119,3 +130,15 @@ def test_raw_html_in_a_guide_is_escaped() -> None:
     assert "<script>" not in html
     assert "<b " not in html
     assert "javascript:" not in html
+
+
+@pytest.mark.parametrize("lang", ["nl", "fr", "de"])
+def test_each_guide_has_its_own_screenshots(lang: str) -> None:
+    """The French and German guides no longer show Dutch screens: a folder of PNGs per language."""
+    names = {p.name for p in (GUIDE_DIR / "img" / lang).glob("*.png")}
+    assert "step-6-users-list.png" in names
+    for name in names:
+        assert (GUIDE_DIR / "img" / lang / name).read_bytes().startswith(b"\x89PNG"), (lang, name)
+    if lang != "nl":
+        dutch = GUIDE_DIR / "img" / "nl" / "step-6-users-list.png"
+        assert (GUIDE_DIR / "img" / lang / "step-6-users-list.png").read_bytes() != dutch.read_bytes()

@@ -72,3 +72,34 @@ def test_sigterm_stops_every_program(tmp_path: Path) -> None:
     threading.Thread(target=terminate_when_started, daemon=True).start()
     assert run.supervise(programs, poll_seconds=0.05) == 0
     assert not any(_alive(int(p.read_text())) for p in pidfiles)
+
+
+def test_the_public_url_follows_the_bind_unless_toegang_base_url_is_set() -> None:
+    """`make run PORT=8101`: e-mails and the OpenID Connect issuer point at :8101, not at :8000."""
+    run = _run_module()
+    assert run.child_environment("127.0.0.1:8101", {})["TOEGANG_BASE_URL"] == "http://127.0.0.1:8101"
+    assert run.child_environment("0.0.0.0:8102", {})["TOEGANG_BASE_URL"] == "http://127.0.0.1:8102"
+    assert run.child_environment("[::]:8103", {})["TOEGANG_BASE_URL"] == "http://[::1]:8103"
+    assert run.child_environment("localhost:8104", {"TOEGANG_BASE_URL": ""})["TOEGANG_BASE_URL"] == (
+        "http://localhost:8104"
+    )
+    kept = {"TOEGANG_BASE_URL": "https://toegang.example.be", "PATH": "/usr/bin"}
+    assert run.child_environment("127.0.0.1:8101", kept) == kept
+
+
+def test_the_children_get_the_derived_public_url(tmp_path: Path) -> None:
+    """The environment reaches the programs: each prints what its settings make of it."""
+    run = _run_module()
+    out = tmp_path / "base_url"
+    code = (
+        "import os, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'toegang.settings'); django.setup()\n"
+        "from django.conf import settings\n"
+        f"open({str(out)!r}, 'w').write(settings.BASE_URL + ' ' + settings.OAUTH2_PROVIDER['OIDC_ISS_ENDPOINT'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TOEGANG_BASE_URL"}
+    env["DJANGO_SETTINGS_MODULE"] = "toegang.settings"
+    status = run.supervise(
+        {"web": [sys.executable, "-c", code]}, poll_seconds=0.05, env=run.child_environment("127.0.0.1:8101", env)
+    )
+    assert status == 1  # the program ended (by itself, as a crashed one would): the supervisor says so
+    assert out.read_text() == "http://127.0.0.1:8101 http://127.0.0.1:8101"

@@ -35,7 +35,7 @@ TEXT = {
         "view": "Bekijken",
     },
     "fr": {
-        "sd_link": "Sous-section : Residentiële zorginstelling",
+        "sd_link": "Sous-section\u202f: Residentiële zorginstelling",
         "users": "Utilisateurs",
         "one": "1 élément trouvé.",
         "two": "2 éléments trouvés.",

@@ -15,6 +15,7 @@ import polib
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import translation
 
 from tests.conftest import World, login
 
@@ -171,3 +172,86 @@ def test_subdepartment_home_uses_the_manual_wording(
         for label in ("Benaming", "Ondernemingsnummer", "Creatiedatum", "Hoedanigheid", "Identificatiecode"):
             assert f"<dt>{label}</dt>" in html
         assert "Wij raden u aan de gegevens van de subafdeling die u beheert regelmatig te verifiëren." in html
+
+
+# --- Wording: the rules of docs/glossary.md ("Rules of wording") ----------------------------------
+
+# Per language, words that belong to another language's wording of the same thing: the national
+# number (INSZ / NISS / ENSS) and the RIZIV number (RIZIV / INAMI / LIKIV).
+FOREIGN_TERMS = {
+    "nl": re.compile(r"\b(NISS|ENSS|INAMI|LIKIV)\b"),
+    "fr": re.compile(r"\b(INSZ|ENSS|RIZIV|LIKIV)\b"),
+    "de": re.compile(r"\b(INSZ|NISS|RIZIV|INAMI)\b"),
+}
+GUIDES = Path(settings.BASE_DIR) / "docs" / "guide"
+
+
+def _texts(e: polib.POEntry) -> list[str]:
+    return [e.msgstr, *e.msgstr_plural.values()]
+
+
+@pytest.mark.parametrize("lang", ["nl", "fr", "de"])
+def test_each_language_names_the_national_and_riziv_numbers_its_own_way(lang: str) -> None:
+    wrong = [t for e in _entries(lang) for t in _texts(e) if FOREIGN_TERMS[lang].search(t)]
+    assert not wrong, f"{lang}: {wrong}"
+
+
+@pytest.mark.parametrize("lang", ["fr", "de"])
+def test_the_guides_name_the_national_number_their_own_way(lang: str) -> None:
+    for guide in sorted((GUIDES / lang).glob("*.md")):
+        found = FOREIGN_TERMS[lang].findall(guide.read_text(encoding="utf-8"))
+        assert not found, f"{guide}: {found}"
+
+
+def test_french_punctuation_has_one_rule() -> None:
+    """A narrow no-break space (U+202F) before : ; ? ! » and after «; never a breaking one, never none."""
+    sign_after_space = re.compile(r"[ \u00a0][:;?»]|[ \u00a0]!(?!\[)|«[ \u00a0]")  # "![": a markdown image
+    glued = re.compile(r"(?<=[^\s\u202f(])[;!?»](?=\s|$)|(?<=[^\s\u202f(%])[:](?=\s|$)|«(?=\S)(?!\u202f)")
+    texts = [t for e in _entries("fr") for t in _texts(e)]
+    texts += [p.read_text(encoding="utf-8") for p in sorted((GUIDES / "fr").glob("*.md"))]
+    wrong = [t for t in texts if sign_after_space.search(t) or glued.search(t)]
+    assert not wrong, "\n".join(wrong)
+    assert any("\u202f:" in t for t in texts)
+
+
+def test_french_security_key_is_never_a_secret_key() -> None:
+    """A security key (FIDO2) is a "clé de sécurité"; "clé secrète" is an authenticator app's secret."""
+    for e in _entries("fr"):
+        if "security key" in e.msgid.lower():
+            assert all("clé secrète" not in t for t in _texts(e)), e.msgid
+    with translation.override("fr"):
+        assert translation.gettext("Use a security key") == "Utiliser une clé de sécurité"
+
+
+@pytest.mark.parametrize(
+    ("lang", "label"),
+    [("nl", "Gebruikersnaam"), ("fr", "Nom d'utilisateur"), ("de", "Benutzername"), ("en", "Login")],
+)
+def test_the_login_field_is_named_after_the_username(lang: str, label: str) -> None:
+    """allauth's login field (pgettext "field label" "Login"): not "Anmeldung", the act of logging in."""
+    with translation.override(lang):
+        assert translation.pgettext("field label", "Login") == label
+
+
+@pytest.mark.parametrize(("lang", "view", "delete"), [("nl", "Bekijken", "Wissen"), ("fr", "Consulter", "Supprimer"),
+                                                       ("de", "Anzeigen", "Löschen")])  # fmt: skip
+def test_every_guide_explains_view_and_delete(lang: str, view: str, delete: str) -> None:
+    with translation.override(lang):
+        assert (translation.gettext("View"), translation.gettext("Delete")) == (view, delete)
+    text = (GUIDES / lang / "subdepartment-manager.md").read_text(encoding="utf-8")
+    assert f"**{view}**" in text and f"**{delete}**" in text
+
+
+@pytest.mark.parametrize("lang", ["nl", "fr", "de"])
+def test_the_guide_names_the_csv_buttons_as_the_pages_do(lang: str) -> None:
+    text = (GUIDES / lang / "subdepartment-manager.md").read_text(encoding="utf-8")
+    with translation.override(lang):
+        labels = [
+            translation.gettext("Export this list (CSV)"),
+            translation.gettext("Import users (CSV)"),
+            translation.gettext("Download the template (CSV)"),
+            translation.pgettext("the CSV file, before importing", "Check"),
+            translation.gettext("Import"),
+        ]
+    for label in labels:
+        assert f"**{label}**" in text, label

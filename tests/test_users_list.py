@@ -24,7 +24,7 @@ from tests.conftest import World, login
 from toegang.accounts.models import User
 from toegang.applications.models import ApplicationGrant
 from toegang.audit.models import AuditEvent
-from toegang.delegation import authz
+from toegang.delegation import authz, csv_import
 from toegang.delegation.models import Role, RoleAssignment, Status
 from toegang.delegation.services import membership_end, membership_update, role_appoint, subdepartment_user_add
 from toegang.identifiers import ssin_make
@@ -656,7 +656,13 @@ def _export(client: Client, sd: Subdepartment, query: str = "") -> tuple[Any, li
     assert response.status_code == 200
     assert isinstance(response, StreamingHttpResponse)
     body = b"".join(response.streaming_content)
-    return response, list(csv.DictReader(io.StringIO(body.decode("utf-8-sig")))), body
+    # The rows keyed by the columns' keys (the headers are in the language of the URL, English here).
+    with translation.override("en"):
+        keys = {csv_import.column_label(c): c for c in users_views.EXPORT_COLUMNS}
+    rows = [
+        {keys[k]: v for k, v in r.items()} for r in csv.DictReader(io.StringIO(body.decode("utf-8-sig")), delimiter=";")
+    ]
+    return response, rows, body
 
 
 def test_export_columns_content_and_bom(world: World, listed: Client) -> None:
@@ -672,7 +678,8 @@ def test_export_columns_content_and_bom(world: World, listed: Client) -> None:
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="users-')
     assert body.startswith(
-        b"\xef\xbb\xbfssin,last_name,first_name,username,type,status,email,language,applications\r\n"
+        "\ufeffINSZ;Last name;First name;Username;Type;Status;E-mail address;Language;Application codes;"
+        "Application names\r\n".encode()
     )
     jan = next(r for r in rows if r["username"] == "jan.janssens")
     assert jan == {
@@ -681,13 +688,14 @@ def test_export_columns_content_and_bom(world: World, listed: Client) -> None:
         "first_name": "Jan",
         "username": "jan.janssens",
         "type": "USE",
-        "status": "active",
+        "status": "Active",
         "email": "jan@werk.example",
         "language": "nl",
         "applications": f"{world.apps[0].code}|{world.apps[1].code}",
+        "application_names": f"{world.apps[0].name_en}, {world.apps[1].name_en}",
     }
     by_user = {r["username"]: r for r in rows}
-    assert by_user["user"]["status"] == "blocked" and by_user["user"]["applications"] == ""
+    assert by_user["user"]["status"] == "Blocked" and by_user["user"]["applications"] == ""
     assert by_user["sb"]["type"] == "SB" and by_user["cosb"]["type"] == "CSB"
     assert [r["username"] for r in rows] == ["jan.janssens", "cosb", "sb", "user"]  # the list's order
 

@@ -7,7 +7,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 
-def _pick(obj: models.Model, field: str) -> str:
+def pick(obj: models.Model, field: str) -> str:
+    """``obj.<field>_<active language>``, else its Dutch."""
     lang = (get_language() or "nl")[:2]
     value = getattr(obj, f"{field}_{lang}", "") or getattr(obj, f"{field}_nl", "")
     return str(value)
@@ -24,7 +25,7 @@ class TranslatedName(models.Model):
 
     @property
     def name(self) -> str:
-        return _pick(self, "name")
+        return pick(self, "name")
 
     def __str__(self) -> str:
         return self.name
@@ -41,4 +42,4 @@ class TranslatedDescription(models.Model):
 
     @property
     def description(self) -> str:
-        return _pick(self, "description")
+        return pick(self, "description")

@@ -51,13 +51,18 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] + (
 )
 AXE_RUN = f"axe.run(document, {{runOnly: {{type: 'tag', values: {json.dumps(AXE_TAGS)}}}}})"
 SCREENSHOTS = ROOT / "var" / "e2e-screenshots"
+# The user guides' screenshots (docs/guide/<lang>/*.md show docs/guide/img/<lang>/*.png), taken by the
+# walks in each guide's language: under var/ by default, into docs/ with E2E_GUIDE_IMAGES=1
+# (`make guide-images`), so that an ordinary test run leaves the committed images alone.
+GUIDE_LANGUAGES = ("nl", "fr", "de")
+GUIDE_IMAGES = ROOT / "docs" / "guide" / "img" if os.environ.get("E2E_GUIDE_IMAGES") == "1" else SCREENSHOTS / "guide"
 INSTALL_HINT = (
     "the browser tests need Debian's Chromium at /usr/bin/chromium: apt-get install -y chromium "
     "(and Node.js' npm for axe-core: cd tests/e2e && npm ci)"
 )
 
-# A second enterprise of the demo legal representative with nothing appointed, so the walk of steps
-# 1-5 runs in a second language on a fresh enterprise too (the demo data has one such enterprise).
+# Two more enterprises of the demo legal representative with nothing appointed, so the walk of steps
+# 1-5 runs in French and German on a fresh enterprise too (the demo data has one such enterprise).
 SEED_SECOND_ENTERPRISE = """
 from toegang.accounts.models import User
 from toegang.delegation.models import Role
@@ -66,8 +71,9 @@ from toegang.identifiers import cbe_make
 from toegang.organisations.services import enterprise_register
 operator = User.objects.get(username="operator")
 wv = User.objects.get(username="wv")
-e = enterprise_register(actor=operator, cbe_number=cbe_make(23456789), name="Groupe de soins Nouvel Horizon asbl")
-role_appoint(actor=operator, role=Role.LEGAL_REPRESENTATIVE, scope=e, ssin=wv.ssin, email=wv.email)
+for seed, name in ((23456789, "Groupe de soins Nouvel Horizon asbl"), (34567891, "Pflegegruppe Neuer Horizont VoG")):
+    e = enterprise_register(actor=operator, cbe_number=cbe_make(seed), name=name)
+    role_appoint(actor=operator, role=Role.LEGAL_REPRESENTATIVE, scope=e, ssin=wv.ssin, email=wv.email)
 """
 
 
@@ -316,14 +322,30 @@ class Walk:
             print(f"axe violations on {self.page.url} ({step}):\n{report}")
             pytest.fail(f"{len(violations)} axe violation(s) on {self.page.url} ({step}):\n{report}")
 
+    def guide(self, lang: str, name: str) -> None:
+        """The page as it is now, the screenshot ``name`` of the guide in ``lang`` (GUIDE_IMAGES/<lang>/<name>.png).
+
+        Called after ``check``; a language without a guide (English reads the Dutch one) takes none.
+        """
+        if lang not in GUIDE_LANGUAGES:
+            return
+        folder = GUIDE_IMAGES / lang
+        folder.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
     def goto(self, path: str, step: str) -> None:
         self.page.goto(self.base + path)
         self.check(step)
 
-    def login(self, lang: str, username: str, second_factor: bool = True) -> None:
-        """allauth's login form, then the app code on its second-factor page (as a person types them)."""
+    def login(self, lang: str, username: str, second_factor: bool = True, guide: bool = False) -> None:
+        """allauth's login form, then the app code on its second-factor page (as a person types them).
+
+        With ``guide`` both pages are also the guide's screenshots ``login`` and ``app-code`` in ``lang``.
+        """
         page = self.page
         self.goto(f"/{lang}/accounts/login/", "login")
+        if guide:
+            self.guide(lang, "login")
         form = page.locator("#login-password")
         form.get_by_label(login_label(lang)).fill(username)
         form.get_by_label(tr(lang, "Password")).fill(DEMO_PASSWORD)
@@ -333,6 +355,8 @@ class Walk:
             return
         page.wait_for_url(re.compile(r"/2fa/"))
         self.check("app-code")
+        if guide:
+            self.guide(lang, "app-code")
         code = _fresh_code(username)
         page.get_by_label(tr(lang, "Code")).fill(code)
         page.get_by_role("button", name=tr(lang, "Sign In")).click()

@@ -5,7 +5,7 @@ facility, Gebruikers with "Eén item gevonden.", the INSZ in the footer, Volgend
 gebruiker aanmaken", two applications ticked, Opslaan, the manual's message and "2 items gevonden.".
 Each walk ends by deleting (Wissen) the user it added, so the next one starts from the manual's list.
 The keyboard-only walk does the same with Tab, Enter and Space alone. Every page goes through axe-core
-and is photographed (conftest.Walk.check).
+and is photographed (conftest.Walk.check); the walks take the step 6 guide's screenshots in nl, fr and de.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def _open_users_list(walk: Walk, lang: str) -> None:
     assert links.count() == 2
     links.filter(has_not_text="Campus").click()
     walk.check(f"{lang}-subdepartment-home")
+    walk.guide(lang, "step-6-subdepartment-home")
     page.get_by_role("link", name=tr(lang, "Users"), exact=True).click()
     walk.check(f"{lang}-users-list")
 
@@ -64,6 +65,7 @@ def test_step_6_in_the_browser(sb: Walk, lang: str) -> None:
     page = sb.page
     _open_users_list(sb, lang)
     page.get_by_text(ntr(lang, "One item found.", "%(counter)s items found.", 1), exact=True).wait_for()
+    sb.guide(lang, "step-6-users-list")
 
     # "VOEG EEN GEBRUIKER TOE DOOR ONDERAAN DIENS INSZ IN TE VULLEN. KLIK OP VOLGENDE."
     footer = page.locator("form").filter(has=page.get_by_role("heading", name=tr(lang, "Add a user")))
@@ -89,11 +91,13 @@ def test_step_6_in_the_browser(sb: Walk, lang: str) -> None:
     assert apps.get_by_role("checkbox").count() == 3
     apps.get_by_role("checkbox", name="CIRRO", exact=False).check()
     apps.get_by_role("checkbox", name="RaaS", exact=False).check()
+    sb.guide(lang, "step-6-create-user")
     page.get_by_role("button", name=tr(lang, "Save"), exact=True).click()
 
     # "DE GEBRUIKER HEEFT NU TOEGANG": the list, the manual's message and two items.
     sb.check(f"{lang}-user-saved")
     page.get_by_role("status").filter(has_text=tr(lang, "The user's data were saved")).wait_for()
+    sb.guide(lang, "step-6-user-saved")
     page.get_by_text(ntr(lang, "One item found.", "%(counter)s items found.", 2), exact=True).wait_for()
     assert page.get_by_role("row").filter(has_text=last).count() == 1
     # "U KUNT METEEN EEN VOLGENDE GEBRUIKER TOEVOEGEN": the footer field is there again.

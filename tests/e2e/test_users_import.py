@@ -1,4 +1,4 @@
-"""The CSV import of users in Chromium: upload, preview, Importeren, the progress bar, the report.
+"""The CSV import of users in Chromium: the template, upload, check, Importeren, the progress bar, the report.
 
 sb logs in once; then per language (nl, fr, de) a file of 300 new users for the facility Campus
 Noord: the preview's summary, the job run by the db_worker beside gunicorn (conftest.server), the
@@ -60,9 +60,19 @@ def test_import_300_users_with_progress_and_report(sb: Walk, lang: str) -> None:
     page.get_by_role("link", name=tr(lang, "Users"), exact=True).click()
     page.get_by_role("link", name=tr(lang, "Import users (CSV)")).click()
     sb.check(f"{lang}-import")
+    _narrow(sb, f"{lang}-import")
+
+    # The template, in the manager's language and Belgian Excel's dialect.
+    with page.expect_download() as template_info:
+        page.get_by_role("link", name=tr(lang, "Download the template (CSV)")).click()
+    template = Path(template_info.value.path()).read_bytes()
+    assert template.startswith(b"\xef\xbb\xbf")
+    assert template.decode("utf-8-sig").split(";")[0] == tr(lang, "INSZ")
 
     page.locator("#id_file").set_input_files({"name": "users.csv", "mimeType": "text/csv", "buffer": _file(lang)})
-    page.get_by_role("button", name=tr(lang, "Preview"), exact=True).click()
+    with translation.override(lang):
+        check = translation.pgettext("the CSV file, before importing", "Check")
+    page.get_by_role("button", name=check, exact=True).click()
     ready = ntr(
         lang,
         "The file holds one user and can be imported.",

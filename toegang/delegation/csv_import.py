@@ -1,7 +1,9 @@
 """CSV import of users into a subdepartment: reading the file, checking each row, importing all or nothing.
 
-The file is what the users list exports (or what a manager types in Excel): a header row naming the
-columns (English keys or the manual's Dutch labels, any case, any order), then one user per row.
+The file is what the users list exports, or the import's template filled in Excel: a header row
+naming the columns (in Dutch, French, German or English, as the export writes them in the reader's
+language; the English keys too; any case, any order), then one user per row. Both write Belgian
+Excel's dialect (';', UTF-8 with BOM); the import also reads ',' and Windows-1252.
 
 The preview and the import run the same checks: ``rows_import`` checks each row's cells here and
 hands the rows to ``services.subdepartment_users_import``, which applies the single "add a user"
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -51,29 +54,66 @@ from toegang.identifiers import ssin_clean, ssin_format
 from toegang.lengths import column_limit, too_long_message
 from toegang.organisations.models import Subdepartment
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 MAX_BYTES = 5 * 1024 * 1024
 # The preview runs in the web request: 10,000 rows take 1.5 s on PostgreSQL (6 s on a machine loaded
 # four times over), bench/csv_import.py; 5 MB holds about 60,000 rows anyway. The import is a job.
 MAX_ROWS = 10_000
 APPLICATION_SEPARATOR = "|"
 
-# Canonical column -> the header names accepted for it, compared after _header_key() (lower case,
-# without spaces, '_', '-' and a trailing '*'). English keys are what the users list exports; the
-# Dutch labels are the manual's, which managers type in Excel.
+# Canonical column -> its header, as the users list's export and the import's template write it in
+# the reader's language. The import accepts it in each of nl, fr, de and en (``_header_lookup``).
+COLUMN_LABELS: dict[str, StrOrPromise] = {
+    "ssin": gettext_lazy("INSZ"),
+    "last_name": gettext_lazy("Last name"),
+    "first_name": gettext_lazy("First name"),
+    "email": gettext_lazy("E-mail address"),
+    "language": gettext_lazy("Language"),
+    "applications": gettext_lazy("Application codes"),
+    "title": gettext_lazy("Title"),
+    "local_email": gettext_lazy("Local e-mail address"),
+    "username": gettext_lazy("Username"),
+}
+# Canonical column -> more header names accepted for it, compared after _header_key() (lower case,
+# without spaces, '_', '-' and a trailing '*'): the English keys (what the export wrote before it
+# spoke the reader's language), the manual's Dutch labels, which managers type in Excel, and
+# other ways of naming them in each language.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "ssin": ("ssin", "insz", "niss"),
-    "last_name": ("last_name", "naam", "nom"),
+    "ssin": ("ssin", "insz", "niss", "enss", "rijksregisternummer", "numéro de registre national"),
+    "last_name": ("last_name", "naam", "nom", "achternaam", "nachname"),
     "first_name": ("first_name", "voornaam", "prénom", "vorname"),
     "email": ("email", "e-mailadres", "e-mail", "e-mail address", "adresse e-mail", "e-mail-adresse"),
     "language": ("language", "taalkeuze", "taal", "langue", "sprache"),
-    "applications": ("applications", "beveiligde toepassingen", "toepassingen", "applications sécurisées"),
+    "applications": (
+        "applications",
+        "beveiligde toepassingen",
+        "toepassingen",
+        "applications sécurisées",
+        "gesicherte anwendungen",
+        "anwendungen",
+        "secured applications",
+    ),
     "title": ("title", "titel", "titre"),
     "local_email": ("local_email", "lokaal e-mailadres", "adresse e-mail locale"),
     "username": ("username", "gebruikersnaam", "nom d'utilisateur", "benutzername"),
 }
 REQUIRED = ("ssin", "last_name", "first_name", "email", "language", "applications")
-# Columns the users list exports for reading only; an import ignores them.
-IGNORED = ("type", "status")
+# Columns the users list exports for reading only; an import ignores them (in any of the four languages).
+IGNORED_LABELS: dict[str, StrOrPromise] = {
+    "type": gettext_lazy("Type"),
+    "status": gettext_lazy("Status"),
+    "application_names": gettext_lazy("Application names"),
+}
+IGNORED = ("type", "status", "application_names")
+LANGUAGES = ("nl", "fr", "de", "en")
+# Belgian Excel's CSV: ';' between cells (',' is the decimal sign), UTF-8 with a BOM, CRLF.
+DELIMITER = ";"
+LINE_END = "\r\n"
+BOM = "\ufeff"
+# No cell of a user is longer (a name, an address: at most 254); a longer one is not a users file.
+CELL_MAX = 1000
 
 _EMAIL = EmailValidator()
 # The database's limits (User and RoleAssignment columns): a longer cell is a row error, not a crash.
@@ -87,8 +127,52 @@ def _header_key(name: str) -> str:
     return re.sub(r"[\s_\-]", "", name.strip().rstrip("*").strip().lower())
 
 
-_HEADER_LOOKUP = {_header_key(alias): col for col, aliases in COLUMNS.items() for alias in aliases}
-_IGNORED_KEYS = {_header_key(n) for n in IGNORED}
+def column_label(column: str) -> str:
+    """A column's header in the active language: "Naam", "Nom", "Nachname", "Last name"."""
+    return str(COLUMN_LABELS.get(column) or IGNORED_LABELS[column])
+
+
+@functools.cache
+def _header_lookup() -> tuple[dict[str, str], frozenset[str]]:
+    """Header key -> column, for every accepted name in every language; and the ignored keys.
+
+    Built on first use (the catalogues are loaded by then) and kept: the catalogues do not change
+    while the process runs.
+    """
+    lookup = {_header_key(alias): col for col, aliases in COLUMNS.items() for alias in aliases}
+    ignored = {_header_key(n) for n in IGNORED}
+    for lang in LANGUAGES:
+        with translation.override(lang):
+            for col, label in COLUMN_LABELS.items():
+                lookup.setdefault(_header_key(str(label)), col)
+            ignored.update(_header_key(str(label)) for label in IGNORED_LABELS.values())
+    return lookup, frozenset(ignored - lookup.keys())
+
+
+def header_row(columns: Iterable[str]) -> list[str]:
+    return [column_label(c) for c in columns]
+
+
+class _Echo:
+    """csv.writer writes into this and gets the line back, so each row can be yielded as it is made."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def line_writer() -> Any:
+    """A csv writer whose ``writerow`` returns the row as text in the dialect of the export (one per file)."""
+    return csv.writer(_Echo(), delimiter=DELIMITER, lineterminator=LINE_END)
+
+
+def csv_line(cells: Iterable[object]) -> str:
+    """One row in the dialect of the export, the template and the report (';', quoted as needed, CRLF)."""
+    return str(line_writer().writerow(cells))
+
+
+def template_text() -> str:
+    """The import's template: the header row alone, in the active language, as Belgian Excel reads it."""
+    return BOM + csv_line(header_row([*REQUIRED, *(c for c in COLUMNS if c not in REQUIRED)]))
 
 
 def _choice_lookup(choices: Iterable[tuple[str, object]]) -> dict[str, str]:
@@ -251,6 +335,7 @@ def parse(text: str) -> list[Row]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line), strict=True)
     try:
         header = next(reader, [])
+        _cells_fit(1, header)
         columns = _columns(header)
         rows: list[Row] = []
         for number, cells in enumerate(reader, start=2):
@@ -258,11 +343,18 @@ def parse(text: str) -> list[Row]:
                 continue
             if len(rows) >= MAX_ROWS:
                 raise too_large_error()
+            _cells_fit(number, cells)
             rows.append(_row(number, cells, columns))
     except csv.Error as exc:
+        # The csv module's own words are English and technical: say what to do, in the reader's language.
+        if "field larger than field limit" in str(exc):
+            raise _cell_too_long(reader.line_num) from exc
         raise ValidationError(
-            _("The file could not be read as CSV near row %(row)s: %(error)s")
-            % {"row": reader.line_num, "error": str(exc)},
+            _(
+                'The file could not be read as CSV near row %(row)s: a quotation mark (") is not closed, '
+                "or text follows a closing one. Save the file again as CSV from Excel."
+            )
+            % {"row": reader.line_num},
             code="csv",
         ) from exc
     if not rows:
@@ -270,9 +362,22 @@ def parse(text: str) -> list[Row]:
     return rows
 
 
+def _cell_too_long(row: int) -> ValidationError:
+    return ValidationError(
+        _("Row %(row)s has a cell of more than %(limit)s characters: this is not a file of users.")
+        % {"row": row, "limit": number_format(CELL_MAX, force_grouping=True)},
+        code="cell_too_long",
+    )
+
+
+def _cells_fit(row: int, cells: list[str]) -> None:
+    if any(len(c) > CELL_MAX for c in cells):
+        raise _cell_too_long(row)
+
+
 def _named(column: str) -> str:
-    """'ssin (insz)': the export's key and the manual's Dutch label."""
-    return f"{column} ({COLUMNS[column][1]})"
+    """'E-mailadres (email)': the header in the reader's language and the English key."""
+    return f"{column_label(column)} ({column})"
 
 
 def _columns(header: list[str]) -> list[str | None]:
@@ -283,11 +388,12 @@ def _columns(header: list[str]) -> list[str | None]:
     unknown: list[str] = []
     seen: set[str] = set()
     doubled: list[str] = []
+    lookup, ignored = _header_lookup()
     for cell in header:
         key = _header_key(cell)
-        col = _HEADER_LOOKUP.get(key)
+        col = lookup.get(key)
         if col is None:
-            if key and key not in _IGNORED_KEYS:
+            if key and key not in ignored:
                 unknown.append(cell.strip())
             columns.append(None)
             continue

@@ -27,7 +27,7 @@ from django.utils.crypto import RANDOM_STRING_CHARS
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from toegang.accounts.models import Title, User, UsernameValidator, salutation_format
+from toegang.accounts.models import Language, Title, User, UsernameValidator, salutation_format
 from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
 from toegang.applications.services import (
     grant_audit_columns,
@@ -297,11 +297,13 @@ def role_appoint(
     phone: str = "",
     first_name: str = "",
     last_name: str = "",
+    language: str = "",
 ) -> RoleAssignment:
     """Appoint a person (by INSZ) to ``role`` in ``scope``.
 
     For the main access manager this replaces the current one (ending it), since an enterprise has
-    exactly one; every other role is added beside the existing holders.
+    exactly one; every other role is added beside the existing holders. A person not known yet gets
+    ``language`` (the appointing manager's, from the portal; Dutch when empty); a known person keeps theirs.
     """
     authz.require(authz.may_appoint(actor, role, scope))
     errors = contact_errors(email=email, phone=phone)
@@ -310,7 +312,9 @@ def role_appoint(
     with transaction.atomic():
         cols = _scope_columns(scope)
         _lock_scope(cols)
-        person, _created = person_get_or_create(ssin=ssin, first_name=first_name, last_name=last_name)
+        person, _created = person_get_or_create(
+            ssin=ssin, first_name=first_name, last_name=last_name, language=language or Language.NL
+        )
         # Level 3 before the assignments (toegang/locks.py): the person, and the main access manager replaced.
         replaced = RoleAssignment.objects.active().filter(role=Role.MAIN_ACCESS_MANAGER, enterprise=cols["enterprise"])
         lock_shared(

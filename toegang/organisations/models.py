@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from toegang.history import Ended, HistoryQuerySet
 from toegang.identifiers import cbe_format
-from toegang.translated import TranslatedName
+from toegang.translated import TranslatedName, pick
 
 
 class Audience(TranslatedName):
@@ -35,8 +35,19 @@ class Quality(TranslatedName):
     identification_scheme = models.CharField(
         _("identification scheme"), max_length=10, choices=IdentificationScheme.choices
     )
-    identification_label = models.CharField(
-        _("label of the identification code"), max_length=60, default="Identificatiecode"
+    # The kind of identification code as each language names it ("RIZIV-nummer", "Numéro INAMI",
+    # "LIKIV-Nummer", "NIHII number"); an empty one reads the Dutch (``identification_label``).
+    identification_label_nl = models.CharField(
+        _("label of the identification code (Dutch)"), max_length=60, default="Identificatiecode"
+    )
+    identification_label_fr = models.CharField(
+        _("label of the identification code (French)"), max_length=60, blank=True
+    )
+    identification_label_de = models.CharField(
+        _("label of the identification code (German)"), max_length=60, blank=True
+    )
+    identification_label_en = models.CharField(
+        _("label of the identification code (English)"), max_length=60, blank=True
     )
     applications = models.ManyToManyField(
         "applications.SecuredApplication", blank=True, related_name="qualities", verbose_name=_("applications")
@@ -47,6 +58,11 @@ class Quality(TranslatedName):
         verbose_name = _("quality")
         verbose_name_plural = _("qualities")
         ordering = ["code"]
+
+    @property
+    def identification_label(self) -> str:
+        """The kind of identification code in the active language."""
+        return pick(self, "identification_label")
 
 
 class Enterprise(models.Model):

@@ -7,9 +7,10 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from toegang.accounts.models import User
+from toegang.accounts.models import Language, User
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role
 from toegang.delegation.services import role_appoint
@@ -26,6 +27,12 @@ def request_actor(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)
     return user
+
+
+def manager_language() -> str:
+    """The language the manager works in now, as a person's language: a new person starts with it."""
+    current = (get_language() or "")[:2]
+    return current if current in Language.values else Language.NL
 
 
 def appointable(actor: User, scope: Scope, candidates: tuple[str, ...]) -> list[str]:
@@ -54,6 +61,7 @@ def handle_appoint(request: HttpRequest, scope: Scope, roles: list[str]) -> tupl
                     phone=d["phone"],
                     first_name=d["first_name"],
                     last_name=d["last_name"],
+                    language=manager_language(),
                 )
             except ValidationError as exc:
                 apply_errors(form, exc)

@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.html import format_html
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from toegang import identifiers
@@ -166,6 +167,10 @@ class UserCreateForm(ApplicationsForm):
 
     def __init__(self, *args: Any, known: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # A new person's Taalkeuze starts as the language the manager works in (a French-speaking
+        # facility adds French-speaking staff), not always Dutch; the manager may still change it.
+        current = (get_language() or "")[:2]
+        self.fields["language"].initial = current if current in Language.values else Language.NL
         if known:
             # The person exists (works elsewhere too): their identity is not ours to change here.
             for name in ("username", "last_name", "first_name", "title", "language"):

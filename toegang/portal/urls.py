@@ -21,7 +21,7 @@ app_name = "portal"
 urlpatterns = [
     path("", home.home, name="home"),
     path("help/", help.help_page, name="help"),
-    path("help/img/<str:name>", help.help_image, name="help_image"),
+    path("help/img/<str:lang>/<str:name>", help.help_image, name="help_image"),
     path("about/<slug:page>/", about.about, name="about"),
     path("audience/", login.audience, name="audience"),
     path("step-up/", login.step_up, name="step_up"),
@@ -52,6 +52,7 @@ urlpatterns = [
     path("s/<int:pk>/users/bulk/", users.users_bulk, name="users_bulk"),
     path("s/<int:pk>/users/export.csv", users.users_export, name="users_export"),
     path("s/<int:pk>/users/import/", users_import.users_import, name="users_import"),
+    path("s/<int:pk>/users/import/template.csv", users_import.users_import_template, name="users_import_template"),
     path("s/<int:pk>/users/import/<int:import_pk>/", users_import.users_import_progress, name="users_import_progress"),
     path(
         "s/<int:pk>/users/import/<int:import_pk>/status/", users_import.users_import_status, name="users_import_status"

@@ -117,7 +117,11 @@ def catalogue_load() -> Quality:
             "name_de": "Stationäre Pflegeeinrichtung",
             "name_en": "Residential care facility",
             "identification_scheme": IdentificationScheme.NIHII,
-            "identification_label": "RIZIV-nummer",
+            # The RIZIV/INAMI number, as each language names it (docs/glossary.md).
+            "identification_label_nl": "RIZIV-nummer",
+            "identification_label_fr": "Numéro INAMI",
+            "identification_label_de": "LIKIV-Nummer",
+            "identification_label_en": "NIHII number",
         },
     )
     quality.applications.set(apps)

@@ -1,8 +1,9 @@
 """The Help link: the user guide of docs/guide/<lang>/<role>.md, rendered inside the portal layout.
 
 The guides are markdown files kept beside the code (Dutch first, then French and German); raw HTML
-in them is not passed through. Their screenshots come from docs/guide/img through ``help_image``,
-which serves only a plain file name from that one folder.
+in them is not passed through. Their screenshots, taken in each guide's language by the browser
+walk tests/e2e/test_guide_screenshots.py (``make guide-images``), come from docs/guide/img/<lang>/
+through ``help_image``, which serves only a plain file name from one of those folders.
 """
 
 from __future__ import annotations
@@ -82,14 +83,15 @@ def _role(value: str | None) -> str:
 
 
 class _Links(Treeprocessor):
-    """Relative links of the files, made to work in the portal: ``../img/x.png`` -> the image view,
+    """Relative links of the files, made to work in the portal: ``../img/<lang>/x.png`` -> the image view,
     ``other-role.md`` -> the Help page of that role."""
 
     def run(self, root: etree.Element) -> None:
         for img in root.iter("img"):
-            name = Path(img.get("src", "")).name
-            if IMAGE_NAME.match(name):
-                img.set("src", reverse("portal:help_image", args=[name]))
+            src = Path(img.get("src", ""))
+            lang, name = src.parent.name, src.name
+            if lang in GUIDE_LANGUAGES and IMAGE_NAME.match(name):
+                img.set("src", reverse("portal:help_image", args=[lang, name]))
             img.set("loading", "lazy")
         for a in root.iter("a"):
             href = a.get("href", "")
@@ -132,12 +134,13 @@ def help_page(request: HttpRequest) -> HttpResponse:
     )
 
 
-def help_image(request: HttpRequest, name: str) -> FileResponse:
-    """A screenshot of the guide: a plain file name, from docs/guide/img only."""
-    if not IMAGE_NAME.match(name):
+def help_image(request: HttpRequest, lang: str, name: str) -> FileResponse:
+    """A screenshot of the guide in ``lang``: a plain file name, from docs/guide/img/<lang> only."""
+    if lang not in GUIDE_LANGUAGES or not IMAGE_NAME.match(name):
         raise Http404
-    path = (IMAGE_DIR / name).resolve()
-    if path.parent != IMAGE_DIR.resolve() or not path.is_file():
+    folder = (IMAGE_DIR / lang).resolve()
+    path = (folder / name).resolve()
+    if path.parent != folder or not path.is_file():
         raise Http404
     response = FileResponse(path.open("rb"), content_type="image/png" if name.endswith(".png") else "image/jpeg")
     response["Cache-Control"] = "public, max-age=3600"

@@ -12,11 +12,11 @@ the applications read per chunk, so neither builds the whole list in memory.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -33,15 +33,16 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from toegang.accounts.models import User
+from toegang.applications.models import SecuredApplication
 from toegang.applications.selectors import application_codes_by_person
-from toegang.delegation import authz, selectors
+from toegang.delegation import authz, csv_import, selectors
 from toegang.delegation.models import SUBDEPARTMENT_ROLES, TYPE_CODE, Role, RoleAssignment, Status
 from toegang.delegation.services import membership_end
 from toegang.identifiers import ssin_format
@@ -53,7 +54,18 @@ PAGE_SIZE = 50
 # A bulk POST names at most a page of rows; far more than that is not a form of ours.
 BULK_MAX = 500
 EXPORT_CHUNK = 1000
-EXPORT_COLUMNS = ["ssin", "last_name", "first_name", "username", "type", "status", "email", "language", "applications"]
+EXPORT_COLUMNS = [
+    "ssin",
+    "last_name",
+    "first_name",
+    "username",
+    "type",
+    "status",
+    "email",
+    "language",
+    "applications",
+    "application_names",
+]
 # GET parameters of the list that survive a redirect back to it (filters, sort, page).
 LIST_PARAMS = ("last_name", "first_name", "username", "type", "ssin", "status", "application", "sort", "page")
 
@@ -249,13 +261,6 @@ def users_bulk(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponseRedirect(back)
 
 
-class _Echo:
-    """csv.writer writes into this and gets the line back, so each row can be yielded as it is made."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 # The export reads tuples, not model instances: building 40,000 instances (membership and person)
 # for 20,000 rows was four fifths of its time (bench/users_list.py).
 _EXPORT_FIELDS = (
@@ -272,40 +277,52 @@ _EXPORT_FIELDS = (
 )
 
 
-def _export_rows(qs: QuerySet[RoleAssignment], sd: Subdepartment) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    # The BOM tells Excel the file is UTF-8 (without it, é and ë come out garbled).
-    yield "\ufeff" + writer.writerow(EXPORT_COLUMNS)
-    rows = qs.values_list(*_EXPORT_FIELDS).iterator(chunk_size=EXPORT_CHUNK)
-    while chunk := list(islice(rows, EXPORT_CHUNK)):
-        # One query per chunk for the applications held here by the chunk's persons.
-        apps = application_codes_by_person(sd, {r[0] for r in chunk})
-        for person_id, ssin, last, first, username, role, status, contact_email, email, language in chunk:
-            yield writer.writerow(
-                [
-                    # Formatted, so that Excel keeps it as text (11 digits become 8.5073E+10 otherwise);
-                    # the import accepts any formatting.
-                    ssin_format(ssin or ""),
-                    csv_cell(last),
-                    csv_cell(first),
-                    csv_cell(username),
-                    TYPE_CODE.get(role, ""),
-                    status,
-                    csv_cell(contact_email or email),
-                    language,
-                    "|".join(apps.get(person_id, ())),
-                ]
-            )
+def _export_rows(qs: QuerySet[RoleAssignment], sd: Subdepartment, language: str) -> Iterator[str]:
+    """Belgian Excel's CSV (csv_import's dialect: ';', BOM, CRLF), headers and status in ``language``.
+
+    The columns the import reads, plus type, status and the applications' names (which it ignores),
+    so that the file goes back in as it came out. Streamed: the generator runs after the view has
+    returned, so it sets the language itself.
+    """
+    with translation.override(language):
+        names = {a.code: a.name for a in SecuredApplication.objects.all()}
+        statuses = {str(value): str(label) for value, label in Status.choices}
+        # The BOM tells Excel the file is UTF-8 (without it, é and ë come out garbled).
+        writer = csv_import.line_writer()
+        yield csv_import.BOM + writer.writerow(csv_import.header_row(EXPORT_COLUMNS))
+        rows = qs.values_list(*_EXPORT_FIELDS).iterator(chunk_size=EXPORT_CHUNK)
+        while chunk := list(islice(rows, EXPORT_CHUNK)):
+            # One query per chunk for the applications held here by the chunk's persons.
+            apps = application_codes_by_person(sd, {r[0] for r in chunk})
+            for person_id, ssin, last, first, username, role, status, contact_email, email, lang in chunk:
+                codes = apps.get(person_id, ())
+                yield writer.writerow(
+                    [
+                        # Formatted, so that Excel keeps it as text (11 digits become 8.5073E+10
+                        # otherwise); the import accepts any formatting.
+                        ssin_format(ssin or ""),
+                        csv_cell(last),
+                        csv_cell(first),
+                        csv_cell(username),
+                        TYPE_CODE.get(role, ""),
+                        statuses.get(status, status),
+                        csv_cell(contact_email or email),
+                        lang,
+                        csv_import.APPLICATION_SEPARATOR.join(codes),
+                        csv_cell(", ".join(names.get(c, c) for c in codes)),
+                    ]
+                )
 
 
 @login_required
 @require_GET
 def users_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
-    """CSV of the filtered, sorted list: the columns the CSV import reads, UTF-8 with BOM, streamed."""
+    """CSV of the filtered, sorted list for Belgian Excel: the columns the CSV import reads, streamed."""
     actor = request_actor(request)
     sd = selectors.subdepartment_for_actor(actor, pk)
     qs = _filterset(request, actor, sd).qs
-    response = StreamingHttpResponse(_export_rows(qs, sd), content_type="text/csv; charset=utf-8")
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    response = StreamingHttpResponse(_export_rows(qs, sd, language), content_type="text/csv; charset=utf-8")
     filename = f"users-{sd.pk}-{timezone.localdate():%Y%m%d}.csv"
     disposition = content_disposition_header(as_attachment=True, filename=filename)
     assert disposition is not None

@@ -20,7 +20,6 @@ in front should have its own body limit (nginx ``client_max_body_size``) a littl
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import io
 import time
@@ -42,6 +41,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from toegang.accounts.models import User
+from toegang.applications.selectors import subdepartment_applications
 from toegang.delegation import authz, selectors
 from toegang.delegation.csv_import import (
     APPLICATION_SEPARATOR,
@@ -50,9 +50,12 @@ from toegang.delegation.csv_import import (
     REQUIRED,
     ImportReport,
     Row,
+    column_label,
+    csv_line,
     parse,
     read_upload,
     rows_import,
+    template_text,
     too_large_error,
 )
 from toegang.delegation.imports import user_import_start
@@ -69,7 +72,10 @@ MAX_REQUEST_BYTES = MAX_BYTES + 64 * 1024
 class ImportUploadForm(forms.Form):
     file = forms.FileField(
         label=gettext_lazy("CSV file"),
-        help_text=gettext_lazy("UTF-8 or Windows-1252, separated by ';' or ',', at most 5 MB."),
+        help_text=gettext_lazy(
+            "As the template or the export of the users list: separated by ';' (or ','), "
+            "UTF-8 or Windows-1252, at most 5 MB."
+        ),
     )
 
     rows: list[Row]
@@ -139,7 +145,10 @@ def _render(
             "report": report,
             "digest": digest,
             "upload_errors": upload_errors or [],
-            "columns": [(c, aliases[1], c in REQUIRED) for c, aliases in COLUMNS.items()],
+            "columns": [
+                (c, column_label(c), c in REQUIRED) for c in (*REQUIRED, *(c for c in COLUMNS if c not in REQUIRED))
+            ],
+            "applications": subdepartment_applications(sd),
             "separator": APPLICATION_SEPARATOR,
             "users_url": _users_url(sd),
             "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd),
@@ -259,13 +268,26 @@ def users_import_report(request: HttpRequest, pk: int, import_pk: int) -> HttpRe
     report = ImportReport.from_json(user_import.report, committed=user_import.status == ImportStatus.DONE)
     out = io.StringIO()
     out.write("\ufeff")  # Excel reads UTF-8 only with the BOM
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow([_("Row"), _("INSZ"), pgettext("person", "Name"), _("Result")])
+    out.write(csv_line([_("Row"), _("INSZ"), pgettext("person", "Name"), _("Result")]))
     for row in report.rows:
         result = " ".join(row.errors) if row.errors else row.outcome_label
-        writer.writerow([row.number, row.ssin_display, csv_cell(row.name), csv_cell(result)])
+        out.write(csv_line([row.number, row.ssin_display, csv_cell(row.name), csv_cell(result)]))
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     disposition = content_disposition_header(as_attachment=True, filename=f"import-{user_import.pk}-report.csv")
+    assert disposition is not None
+    response["Content-Disposition"] = disposition
+    return response
+
+
+@login_required
+@require_GET
+def users_import_template(request: HttpRequest, pk: int) -> HttpResponse:
+    """The import's template: the header row in the reader's language, ';', UTF-8 with BOM (Belgian Excel)."""
+    actor = request_actor(request)
+    sd = selectors.subdepartment_for_actor(actor, pk)
+    authz.require(authz.may_appoint(actor, Role.USER, sd))
+    response = HttpResponse(template_text(), content_type="text/csv; charset=utf-8")
+    disposition = content_disposition_header(as_attachment=True, filename=f"users-import-template-{sd.pk}.csv")
     assert disposition is not None
     response["Content-Disposition"] = disposition
     return response
