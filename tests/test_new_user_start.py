@@ -103,7 +103,12 @@ def test_the_new_users_mail_has_username_login_activation_link_and_application_l
     # The link works: the person chooses a password with it and logs in with the username the mail gave.
     path = activation_path(body, language)
     client = Client()
-    assert client.post(path, {"password1": "een-eigen-lang-wachtwoord", "password2": "een-eigen-lang-wachtwoord"}).status_code == 302
+    assert (
+        client.post(
+            path, {"password1": "een-eigen-lang-wachtwoord", "password2": "een-eigen-lang-wachtwoord"}
+        ).status_code
+        == 302
+    )
     assert Client().login(username="nele.nieuwkomer", password="een-eigen-lang-wachtwoord")
     if language != "en":  # really in the person's language, not the English source
         assert tr("en", "How to log in:") not in body
@@ -125,7 +130,8 @@ def test_a_person_whose_account_is_their_own_gets_no_link_but_the_forgotten_pass
         )
     body = str(only_mail_to("user.b@example.test").body)
     assert "/activate/" not in body
-    assert f"Your username: {person.username}" in body and "Forgot your password?" in body
+    assert tr("nl", "Your username: %(username)s", username=person.username) in body
+    assert "Wachtwoord vergeten?" in body
     assert f"- {world.apps[0].name}: {world.apps[0].url}" in body
 
 
@@ -134,6 +140,7 @@ def test_an_application_without_a_web_address_is_named_without_a_link(
     world: World, django_capture_on_commit_callbacks: Any
 ) -> None:
     SecuredApplication.objects.filter(pk=world.apps[0].pk).update(url="")
+    app = SecuredApplication.objects.get(pk=world.apps[0].pk)
     with django_capture_on_commit_callbacks(execute=True):
         subdepartment_user_add(
             actor=world.person("sb"),
@@ -143,9 +150,9 @@ def test_an_application_without_a_web_address_is_named_without_a_link(
             first_name="Nele",
             last_name="Nieuwkomer",
             language="en",
-            applications=world.apps[:1],
+            applications=[app],
         )
-    assert f"\n- {world.apps[0].name}\n" in str(only_mail_to("nieuw@example.test").body)
+    assert f"\n- {app.name}\n" in str(only_mail_to("nieuw@example.test").body)
 
 
 @pytest.mark.django_db
@@ -187,7 +194,7 @@ def test_a_change_later_says_changed_and_links_only_what_was_added(
             email=membership.contact_email,
         )
     message = only_mail_to(membership.contact_email)
-    assert message.subject == f"Your access for {world.zon.sd.name} has changed"
+    assert message.subject == tr("nl", "Your access for %(name)s has changed", name=world.zon.sd.name)
     body = str(message.body)
     assert f"- {world.apps[1].name}: {world.apps[1].url}" in body and world.apps[0].url not in body
 
@@ -218,18 +225,17 @@ def test_every_appointed_manager_gets_a_mail_in_their_language(
     )
     target = getattr(world.zon, scope)
     with django_capture_on_commit_callbacks(execute=True):
-        assignment = role_appoint(
-            actor=world.person(by), role=role, scope=target, ssin=NEW, email="mia@example.test"
-        )
+        assignment = role_appoint(actor=world.person(by), role=role, scope=target, ssin=NEW, email="mia@example.test")
     message = only_mail_to("mia@example.test")
     body = str(message.body)
     with translation.override(language):
+        scope_name = str(target)
         role_label = assignment.get_role_display()
         duties = str(ROLE_DUTIES[role])
         greeting = person.salutation()
         assert message.subject == translation.gettext("You were appointed as %(role)s") % {"role": role_label}
     assert body.startswith(greeting + "\n")
-    assert role_label in body and duties in body and str(target) in body
+    assert role_label in body and duties in body and scope_name in body
     assert tr(language, "Your username: %(username)s", username="mia.manager") in body
     activation_path(body, language)
     if language != "en":
@@ -244,7 +250,7 @@ def test_an_appointment_without_an_address_goes_to_the_login_address_without_a_l
     with django_capture_on_commit_callbacks(execute=True):
         role_appoint(actor=world.person("tb"), role=Role.CO_ACCESS_MANAGER, scope=world.zon.eq, ssin=person.ssin or "")
     body = str(only_mail_to(person.email).body)
-    assert "Co-access manager" in body and "/activate/" not in body
+    assert "Co-toegangsbeheerder" in body and "/activate/" not in body
 
 
 @pytest.mark.django_db
@@ -262,7 +268,7 @@ def test_a_person_activated_through_another_appointment_is_told_to_log_in_and_co
             email="nobody.sb@example.test",
         )
     body = str(only_mail_to("nobody.sb@example.test").body)
-    assert "then confirm this appointment with this personal link" in body
+    assert "bevestig daarna deze aanstelling met deze persoonlijke link" in body
     activation_path(body, "nl")
 
 
@@ -336,7 +342,7 @@ def test_an_operator_changes_the_web_address_in_the_catalogue_and_it_is_audited(
     client = login(Client(), world.operator)
     app = SecuredApplication.objects.get(code="eloket")
     page = f"/nl/admin/applications/securedapplication/{app.pk}/change/"
-    assert client.get("/nl/admin/applications/securedapplication/").content.decode().count(app.url) == 1
+    assert app.url in client.get("/nl/admin/applications/securedapplication/").content.decode()  # listed
     old = app.url
     response = client.post(page, _admin_form(app, url="https://eloket.example.test/start"))
     assert response.status_code == 302, response.content.decode()[:2000]
