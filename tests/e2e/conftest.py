@@ -117,7 +117,8 @@ def mail_to(mailbox: SmtpSink, address: str, timeout: float = 30) -> email.messa
             if address in recipients:
                 # SMTP's dot-stuffing undone: a line starting with "." came as "..".
                 text = re.sub(r"(?m)^\.\.", ".", data.replace("\r\n", "\n"))
-                message = email.message_from_string(text, policy=email.policy.default)
+                # As bytes: an 8-bit UTF-8 body parsed from a str would lose its accents.
+                message = email.message_from_bytes(text.encode(), policy=email.policy.default)
                 assert isinstance(message, email.message.EmailMessage)
                 return message
         if time.monotonic() > deadline:

@@ -85,14 +85,17 @@ def test_a_new_person_gets_the_mail_activates_logs_in_and_sees_their_home(
     body_part = message.get_body(("plain",))
     assert body_part is not None
     body = body_part.get_content()
-    last, first, title = PERSON[lang]
+    subject = " ".join(str(message["Subject"]).split())  # unfolded
     with translation.override(lang):
-        assert message["Subject"] == tr(lang, "Your access for %(name)s: how to start") % {"name": FACILITY}
-    assert body.splitlines()[0] == {
-        "nl": "Geachte heer Wouters,",
-        "fr": "Madame Lefèvre,",
-        "de": "Sehr geehrter Herr Schäfer,",
-    }[lang]
+        assert subject == tr(lang, "Your access for %(name)s: how to start") % {"name": FACILITY}
+    assert (
+        body.splitlines()[0]
+        == {
+            "nl": "Geachte heer Wouters,",
+            "fr": "Madame Lefèvre,",
+            "de": "Sehr geehrter Herr Schäfer,",
+        }[lang]
+    )
     username = re.search(re.escape(tr(lang, "Your username: %(username)s")).replace(r"%\(username\)s", r"(\S+)"), body)
     assert username is not None, body
     for name, url in APPLICATIONS.items():
@@ -130,7 +133,7 @@ def test_a_new_person_gets_the_mail_activates_logs_in_and_sees_their_home(
     # The facility's SB and co-SB, then its quality's TB and co-TB, each with their appointment's address.
     managers = facility.locator("ul.managers li").all_inner_texts()
     assert [m.split(" (")[0] for m in managers] == ["Sofie Subbeheer", "Koen Cosub", "Tom Toegang", "Chantal Cotoegang"]
-    assert facility.get_by_role("link", name="sb@demo.toegang.invalid").get_attribute("href") == (
+    assert facility.get_by_role("link", name="sb@demo.toegang.invalid", exact=True).get_attribute("href") == (
         "mailto:sb@demo.toegang.invalid"
     )
     assert tr(lang, "You hold no management role for this enterprise.") not in page.content()
