@@ -27,7 +27,12 @@ from toegang.applications.models import ApplicationGrant
 from toegang.audit.models import AuditEvent
 from toegang.delegation import csv_import, imports
 from toegang.delegation.models import ImportStatus, Role, RoleAssignment, UserImport
-from toegang.delegation.services import ImportAlreadyApplied, access_changed_messages, subdepartment_user_add
+from toegang.delegation.services import (
+    ApplicationLink,
+    ImportAlreadyApplied,
+    access_changed_messages,
+    subdepartment_user_add,
+)
 from toegang.identifiers import ssin_make
 from toegang.mail.models import OutgoingMail
 from toegang.organisations.models import Subdepartment
@@ -209,13 +214,14 @@ def test_bulk_mails_read_as_the_single_forms(world: World, settings: Any) -> Non
         subdepartment=sd, contact_email="e@example.test",
     )  # fmt: skip
     apps = world.apps[:2]
-    [(to, subject, body)] = access_changed_messages([(membership, apps, [], False)])
+    [(to, subject, body)] = access_changed_messages([(membership, apps, [], False)], new=True)
     with translation.override("fr"):
         context = {
-            "greeting": person.salutation(), "subdepartment": sd, "enterprise": sd.enterprise,
-            "added": [a.name for a in apps],
-            "removed": [], "ended": False, "blocked": False, "base_url": settings.BASE_URL,
-            "username": "ee", "link_days": 14,
+            "greeting": person.salutation(), "subdepartment": sd, "enterprise": sd.enterprise, "new": True,
+            "added": [ApplicationLink(a.name, a.url) for a in apps],
+            "removed": [], "ended": False, "blocked": False,
+            "login_url": f"{settings.BASE_URL}/fr/accounts/login/",
+            "username": "ee", "link_days": 14, "link_confirms": False,
             # The link is the membership's own (signed with the time): the one the message carries.
             "activation_link": re.search(r"http://\S+/activate/\S+/", body).group(0),  # type: ignore[union-attr]
         }  # fmt: skip

@@ -12,6 +12,9 @@ screenshot lands in var/e2e-screenshots/.
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 import json
 import os
 import re
@@ -31,6 +34,7 @@ import pytest
 from django.utils import translation
 
 from tests.conftest import totp_now
+from tests.smtp_sink import SmtpSink, smtp_sink
 from toegang.seed.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +109,31 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def mailbox() -> Iterator[SmtpSink]:
+    """The test mailbox: an SMTP server (tests/smtp_sink.py) to which the server's task worker delivers."""
+    with smtp_sink(0) as sink:
+        yield sink
+
+
+def mail_to(mailbox: SmtpSink, address: str, timeout: float = 30) -> email.message.EmailMessage:
+    """The first message delivered to ``address``, waiting for the worker to send it (the outbox)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for recipients, data in list(mailbox.messages):
+            if address in recipients:
+                # SMTP's dot-stuffing undone: a line starting with "." came as "..".
+                text = re.sub(r"(?m)^\.\.", ".", data.replace("\r\n", "\n"))
+                # As bytes: an 8-bit UTF-8 body parsed from a str would lose its accents.
+                message = email.message_from_bytes(text.encode(), policy=email.policy.default)
+                assert isinstance(message, email.message.EmailMessage)
+                return message
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no mail to {address} within {timeout} s")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, mailbox: SmtpSink) -> Iterator[Server]:
     """`make run`'s sequence on a fresh database (migrate, demo_load, oidc_key, collectstatic), then gunicorn.
 
     Stopped by its pid at the end.
@@ -122,7 +150,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         # localhost too: WebAuthn takes no IP address as its relying party (test_security_key.py).
         "TOEGANG_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "TOEGANG_DEBUG": "0",
-        "TOEGANG_EMAIL_URL": "locmem:",
+        # The outbox's worker sends to the test mailbox, where a test reads what a person receives.
+        "TOEGANG_EMAIL_URL": f"smtp://127.0.0.1:{mailbox.server_address[1]}",
     }
     bin_dir = Path(sys.executable).parent
     python = str(bin_dir / "python")

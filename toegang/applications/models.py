@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -11,9 +12,24 @@ from toegang.history import Ended, HistoryQuerySet
 from toegang.translated import TranslatedDescription, TranslatedName
 
 
+# Where a person opens the application: a web address, never javascript:, data: or ftp: (the e-mails
+# and the user's Home link to it). 500 characters: longer than any real entry page, short enough for a mail line.
+APPLICATION_URL_MAX_LENGTH = 500
+application_url_validator = URLValidator(
+    schemes=["https", "http"], message=_("Enter a web address that starts with https:// or http://.")
+)
+
+
 class SecuredApplication(TranslatedName, TranslatedDescription):
     code = models.SlugField(_("code"), max_length=40, unique=True)
     is_active = models.BooleanField(_("active"), default=True)
+    url = models.URLField(
+        _("web address"),
+        max_length=APPLICATION_URL_MAX_LENGTH,
+        blank=True,
+        validators=[application_url_validator],
+        help_text=_("Where users open the application (https:// or http://). Shown in their e-mails and on their Home."),
+    )
 
     class Meta:
         verbose_name = _("secured application")

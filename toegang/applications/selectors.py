@@ -83,3 +83,20 @@ def application_codes_by_person(subdepartment: Subdepartment, person_ids: set[in
     ):
         codes.setdefault(person_id, []).append(code)
     return codes
+
+
+def person_applications_by_subdepartment(person: User, subdepartment_ids: set[int]) -> dict[int, list[SecuredApplication]]:
+    """The applications ``person`` may use now in each of these subdepartments, by code (one query).
+
+    An application the operator switched off in the catalogue (``is_active`` false) is left out.
+    The subdepartments come from the person's own memberships (``delegation.selectors.own_facilities``).
+    """
+    found: dict[int, list[SecuredApplication]] = {}
+    for grant in (
+        ApplicationGrant.objects.active()
+        .filter(person=person, subdepartment_id__in=subdepartment_ids, application__is_active=True)
+        .select_related("application")
+        .order_by("application__code")
+    ):
+        found.setdefault(grant.subdepartment_id, []).append(grant.application)
+    return found

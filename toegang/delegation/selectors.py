@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication
+from toegang.applications.selectors import person_applications_by_subdepartment
 from toegang.audit.models import AuditEvent
 from toegang.delegation import authz
 from toegang.delegation.models import SUBDEPARTMENT_ROLES, Role, RoleAssignment, Status, UserImport
@@ -266,3 +267,100 @@ def user_import_for_actor(actor: User, subdepartment: Subdepartment, pk: int) ->
     if obj is None:
         raise Http404
     return obj
+
+
+# --- The user's own Home: where they work, what they may use, whom to ask -----------------------
+
+# The managers a user is shown for a facility, nearest first: its own, then its quality's.
+_FACILITY_MANAGER_ROLES = (
+    Role.SUBDEPARTMENT_MANAGER,
+    Role.CO_SUBDEPARTMENT_MANAGER,
+    Role.ACCESS_MANAGER,
+    Role.CO_ACCESS_MANAGER,
+)
+
+
+@dataclass(frozen=True)
+class FacilityManager:
+    name: str
+    role: str  # the role's label in the active language
+    email: str  # the address given for this appointment; "" when it has none
+
+
+@dataclass(frozen=True)
+class OwnFacility:
+    subdepartment: Subdepartment
+    blocked: bool
+    applications: list[SecuredApplication]
+    managers: list[FacilityManager]
+
+
+def own_facilities(actor: User) -> list[OwnFacility]:
+    """The facilities where the actor is a user, with what they may use there and who manages them.
+
+    Only the actor's own memberships that this login may use (``authz.actor_roles``), in facilities
+    still active; the applications are the actor's own grants there; the managers are the facility's
+    SB and co-SB and its quality's TB and co-TB (not the actor), with the contact address of their
+    appointment. Four queries, whatever the number of facilities.
+    """
+    memberships = {
+        r.subdepartment_id: r for r in authz.actor_roles(actor) if r.role == Role.USER and r.subdepartment_id
+    }
+    if not memberships:
+        return []
+    subdepartments = list(
+        Subdepartment.objects.active()
+        .filter(pk__in=memberships.keys())
+        .select_related("enterprise", "quality")
+        .order_by("enterprise__name", "name", "pk")
+    )
+    applications = person_applications_by_subdepartment(actor, {sd.pk for sd in subdepartments})
+    rows = (
+        RoleAssignment.objects.active()
+        .filter(role__in=_FACILITY_MANAGER_ROLES, status=Status.ACTIVE, person__is_active=True)
+        .filter(
+            Q(subdepartment_id__in=[sd.pk for sd in subdepartments])
+            | Q(
+                enterprise_quality_id__in={sd.enterprise_quality_id for sd in subdepartments},
+                subdepartment__isnull=True,
+            )
+        )
+        .exclude(person=actor)
+        .select_related("person")
+    )
+    by_subdepartment: dict[int, list[RoleAssignment]] = {}
+    by_quality: dict[int, list[RoleAssignment]] = {}
+    for r in rows:
+        if r.subdepartment_id:
+            by_subdepartment.setdefault(r.subdepartment_id, []).append(r)
+        elif r.enterprise_quality_id:
+            by_quality.setdefault(r.enterprise_quality_id, []).append(r)
+
+    def managers(sd: Subdepartment) -> list[FacilityManager]:
+        found = by_subdepartment.get(sd.pk, []) + by_quality.get(sd.enterprise_quality_id, [])
+        found.sort(key=lambda r: (_FACILITY_MANAGER_ROLES.index(Role(r.role)), r.person.last_name, r.person.first_name))
+        seen: set[int] = set()
+        result: list[FacilityManager] = []
+        for r in found:
+            if r.person_id in seen:  # named once, at the nearest of their roles
+                continue
+            seen.add(r.person_id)
+            name = f"{r.person.first_name} {r.person.last_name}".strip() or r.person.username
+            result.append(FacilityManager(name=name, role=r.get_role_display(), email=r.contact_email))
+        return result
+
+    return [
+        OwnFacility(
+            subdepartment=sd,
+            blocked=memberships[sd.pk].status == Status.BLOCKED,
+            applications=[] if memberships[sd.pk].status == Status.BLOCKED else applications.get(sd.pk, []),
+            managers=managers(sd),
+        )
+        for sd in subdepartments
+    ]
+
+
+def managed_enterprises(actor: User) -> QuerySet[Enterprise]:
+    """The entity choice of Home: the enterprises where the actor holds a role other than user."""
+    ids = {r.enterprise_id for r in authz.actor_roles(actor) if r.role != Role.USER}
+    return authz.enterprises_visible(actor).filter(pk__in=ids)

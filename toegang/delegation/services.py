@@ -22,12 +22,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.crypto import RANDOM_STRING_CHARS
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from toegang.accounts.models import Language, Title, User, UsernameValidator, salutation_format
+from toegang.accounts.models import Activation, Language, Title, User, UsernameValidator, salutation_format
 from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
 from toegang.applications.services import (
     grant_audit_columns,
@@ -45,6 +46,7 @@ from toegang.delegation.models import ImportStatus, Role, RoleAssignment, Status
 from toegang.identifiers import ssin_clean
 from toegang.lengths import length_errors
 from toegang.locks import ConcurrentChange, lock_import_run, lock_scope, lock_shared, lock_subdepartment
+from toegang.mail.links import absolute_url
 from toegang.mail.services import mail_enqueue, mail_enqueue_many
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
@@ -380,32 +382,83 @@ def activation_send(*, actor: User, assignment: RoleAssignment) -> bool:
     return True
 
 
-def notify_appointed(assignment: RoleAssignment) -> None:
-    """Queue the e-mail telling an appointed person, in their language, what they became and how to log in.
+# What each appointment makes the person do, in one sentence of the appointed manager's e-mail.
+ROLE_DUTIES: dict[str, Any] = {
+    Role.LEGAL_REPRESENTATIVE: gettext_lazy(
+        "As legal representative you appoint the main access manager of the enterprise and, if you wish, "
+        "co-main access managers."
+    ),
+    Role.MAIN_ACCESS_MANAGER: gettext_lazy(
+        "As main access manager you activate the qualities of the enterprise and appoint their access managers."
+    ),
+    Role.CO_MAIN_ACCESS_MANAGER: gettext_lazy(
+        "As co-main access manager you do the work of the main access manager beside them: activate "
+        "qualities and appoint their access managers."
+    ),
+    Role.ACCESS_MANAGER: gettext_lazy(
+        "As access manager of the quality you create its subdepartments, switch on their applications and "
+        "appoint their subdepartment managers."
+    ),
+    Role.CO_ACCESS_MANAGER: gettext_lazy(
+        "As co-access manager you do the work of the access manager of the quality beside them: "
+        "subdepartments, their applications and their managers."
+    ),
+    Role.SUBDEPARTMENT_MANAGER: gettext_lazy(
+        "As subdepartment manager you add the users of the subdepartment and give them access to its applications."
+    ),
+    Role.CO_SUBDEPARTMENT_MANAGER: gettext_lazy(
+        "As co-subdepartment manager you do the work of the subdepartment manager beside them: add users "
+        "and give them access to the applications."
+    ),
+}
 
-    To the address the appointing manager entered for this appointment, with the appointment's
-    activation link when the account is not the person's own yet (``delegation.activation``).
-    """
-    to = assignment.contact_email.strip()
-    if not to:
-        return
+
+def _login_context(assignment: RoleAssignment, language: str, *, link: bool) -> dict[str, Any]:
+    """What ``mail/login_how.txt`` needs, in the active language: where to log in, the username, the link."""
     person = assignment.person
+    return {
+        "login_url": absolute_url(reverse("account_login")),
+        "username": person.username,
+        "activation_link": activation_url(assignment, language) if link else "",
+        # An account activated already (through another appointment): the link confirms this one after a login.
+        "link_confirms": person.activation != Activation.NONE,
+        "link_days": settings.ACTIVATION_LINK_SECONDS // 86400,
+    }
+
+
+def appointed_message(assignment: RoleAssignment) -> tuple[str, str, str] | None:
+    """(to, subject, body) of the e-mail telling an appointed person, in their language, what they became.
+
+    To the address the appointing manager entered for this appointment, else to the account's own
+    login address; with the appointment's activation link when the account is not the person's own
+    yet (``delegation.activation``), which only the appointment's own address may receive. None: no address.
+    """
+    person = assignment.person
+    to = assignment.contact_email.strip() or person.email.strip()
+    if not to:
+        return None
     language = person.language or "nl"
     scope = assignment.subdepartment or assignment.enterprise_quality or assignment.enterprise
     with translation.override(language):
         context = {
             "greeting": person.salutation(),
             "role": assignment.get_role_display(),
+            "duties": str(ROLE_DUTIES.get(assignment.role, "")),
             "scope": str(scope),
             "enterprise": assignment.enterprise.name,
-            "username": person.username,
-            "base_url": settings.BASE_URL,
-            "activation_link": activation_url(assignment, language) if needs_activation_link(assignment) else "",
-            "link_days": settings.ACTIVATION_LINK_SECONDS // 86400,
+            **_login_context(assignment, language, link=needs_activation_link(assignment)),
         }
         subject = render_to_string("mail/appointed_subject.txt", context).strip()
         body = render_to_string("mail/appointed.txt", context)
-    mail_enqueue(to=to, subject=subject, body=body, language=language)
+    return to, subject, body
+
+
+def notify_appointed(assignment: RoleAssignment) -> None:
+    """Queue the appointment's e-mail (``appointed_message``) in the change's transaction (the outbox)."""
+    message = appointed_message(assignment)
+    if message is not None:
+        to, subject, body = message
+        mail_enqueue(to=to, subject=subject, body=body, language=assignment.person.language or "nl")
 
 
 def role_end(*, actor: User, assignment: RoleAssignment, reason: str = "") -> RoleAssignment:
@@ -500,7 +553,7 @@ def subdepartment_user_add(
         added, _removed = person_grants_set(
             actor=actor, person=person, subdepartment=subdepartment, applications=applications
         )
-        notify_access_changed(membership, added=added, removed=[])
+        notify_access_changed(membership, added=added, removed=[], new=True)
     return membership
 
 
@@ -587,6 +640,14 @@ def membership_end(*, actor: User, membership: RoleAssignment, reason: str = "")
 
 AccessChange = tuple[RoleAssignment, list[SecuredApplication], list[SecuredApplication], bool]
 
+
+@dataclass(frozen=True)
+class ApplicationLink:
+    """An application as the mails name it: its name in the person's language and where to open it."""
+
+    name: str
+    url: str
+
 # The person's own words in the e-mail (its greeting) are left as these slots when the text is
 # rendered, and filled per person: a CSV import of 10,000 users renders the templates once per
 # language and set of applications instead of 20,000 times (1 ms each). The slots are control
@@ -596,10 +657,12 @@ _LINK_SLOT = "\x00link\x00"
 _USERNAME_SLOT = "\x00username\x00"
 
 
-def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, str, str]]:
+def access_changed_messages(changes: Iterable[AccessChange], *, new: bool = False) -> list[tuple[str, str, str]]:
     """(to, subject, body) of each e-mail telling a person, in their language, what changed.
 
     ``changes``: (membership, added, removed, ended). A membership without any address gets none.
+    ``new``: the memberships were just made (the form's "add a user", the CSV import): the mail says
+    how to start, with the username, how to log in and a link to each application.
     """
     rendered: dict[tuple[object, ...], tuple[str, str]] = {}
     titles: dict[tuple[str, str], str] = {}
@@ -614,8 +677,10 @@ def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, 
         language = person.language or "nl"
         blocked = membership.status == Status.BLOCKED
         link = not ended and needs_activation_link(membership)
+        confirms = person.activation != Activation.NONE
         key = (
             language,
+            confirms,
             subdepartment.pk,
             tuple(a.pk for a in added),
             tuple(a.pk for a in removed),
@@ -629,13 +694,15 @@ def access_changed_messages(changes: Iterable[AccessChange]) -> list[tuple[str, 
                     "greeting": _GREETING_SLOT,
                     "subdepartment": subdepartment,
                     "enterprise": subdepartment.enterprise,
-                    "added": [a.name for a in added],
+                    "new": new,
+                    "added": [ApplicationLink(a.name, a.url) for a in added],
                     "removed": [a.name for a in removed],
                     "ended": ended,
                     "blocked": blocked,
-                    "base_url": settings.BASE_URL,
+                    "login_url": absolute_url(reverse("account_login")),
                     "username": _USERNAME_SLOT,
                     "activation_link": _LINK_SLOT if link else "",
+                    "link_confirms": confirms,
                     "link_days": settings.ACTIVATION_LINK_SECONDS // 86400,
                 }
                 rendered[key] = (
@@ -661,13 +728,14 @@ def notify_access_changed(
     added: list[SecuredApplication],
     removed: list[SecuredApplication],
     ended: bool = False,
+    new: bool = False,
 ) -> None:
     """Queue an e-mail to the person, in their own language, with the change's transaction.
 
     The outbox row commits or rolls back with the change; a job sends it after commit, so an SMTP
     failure neither fails nor undoes the change (toegang/mail).
     """
-    for to, subject, body in access_changed_messages([(membership, added, removed, ended)]):
+    for to, subject, body in access_changed_messages([(membership, added, removed, ended)], new=new):
         mail_enqueue(to=to, subject=subject, body=body, language=membership.person.language or "nl")
 
 
@@ -922,5 +990,6 @@ def _users_write(
         events.extend(grant_audit_columns(g, actor=actor, action=Action.GRANT_ADD) for g in person_grants)
     audit_record_rows(events)
     return access_changed_messages(
-        (membership, list(rows[i].applications), [], False) for i, membership in zip(indexes, memberships, strict=True)
+        ((membership, list(rows[i].applications), [], False) for i, membership in zip(indexes, memberships, strict=True)),
+        new=True,
     )

@@ -71,6 +71,7 @@ APPLICATIONS = [
     (
         "cirro",
         ("CIRRO",) * 4,
+        "https://www.zorg-en-gezondheid.be/cirro",
         (
             "Communicatie, Interactie, Resultaatsgerichtheid, Registratie, Ondersteuning",
             "Communication, Interaction, Orientation résultats, Enregistrement, Soutien",
@@ -81,6 +82,7 @@ APPLICATIONS = [
     (
         "eloket",
         ("E-loket Zorg en Gezondheid",) * 4,
+        "https://eloket.zorg-en-gezondheid.be/",
         (
             "E-loket Zorg en Gezondheid",
             "Guichet électronique Soins et Santé",
@@ -91,6 +93,7 @@ APPLICATIONS = [
     (
         "raas",
         ("RaaS",) * 4,
+        "https://www.zorg-en-gezondheid.be/raas",
         ("RVT als dienst", "MRS en tant que service", "Pflegeheim als Dienst", "Nursing home as a service"),
     ),
 ]
@@ -99,10 +102,11 @@ APPLICATIONS = [
 def catalogue_load() -> Quality:
     """The catalogue of the demo and of the tests: the three applications and the quality that offers them."""
     apps = []
-    for code, names, descriptions in APPLICATIONS:
+    for code, names, url, descriptions in APPLICATIONS:
         app, _ = SecuredApplication.objects.update_or_create(
             code=code,
             defaults={
+                "url": url,
                 **{f"name_{lang}": n for lang, n in zip(("nl", "fr", "de", "en"), names, strict=True)},
                 **{f"description_{lang}": d for lang, d in zip(("nl", "fr", "de", "en"), descriptions, strict=True)},
             },

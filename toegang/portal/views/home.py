@@ -24,18 +24,28 @@ from toegang.portal.forms import (
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The entity choice: every enterprise the person holds a role in, then that enterprise's roles."""
+    """Home: the entity choice of a manager (their roles per enterprise) and a user's own facilities.
+
+    A person with both sees both. The chosen enterprise is remembered in the session; an id there
+    that is no longer among the person's enterprises (a role ended, another login) is ignored.
+    """
     actor = request_actor(request)
     held = selectors.audiences_for_actor(actor)
     # "In welke hoedanigheid wenst u zich aan te melden?" only for a person in more than one audience.
     audience = request.session.get("toegang_audience") if len(held) > 1 else None
     if len(held) > 1 and audience not in held:
         return redirect("portal:audience")
-    enterprises = [] if authz.may_operate(actor) else list(authz.enterprises_visible(actor).order_by("name"))
+    enterprises = [] if authz.may_operate(actor) else list(selectors.managed_enterprises(actor).order_by("name"))
     if audience is not None:
         enterprises = [e for e in enterprises if e.pk in held[audience]]
     chosen: Enterprise | None = None
-    raw = request.GET.get("enterprise") or (str(enterprises[0].pk) if len(enterprises) == 1 else "")
+    if "enterprise" in request.GET:
+        raw = request.GET["enterprise"]
+    elif len(enterprises) == 1:
+        raw = str(enterprises[0].pk)
+    else:
+        remembered = request.session.get("toegang_enterprise")
+        raw = str(remembered) if isinstance(remembered, int) and any(e.pk == remembered for e in enterprises) else ""
     # ASCII digits only ("²".isdigit() is true, int("²") is not), and an id that fits in 64 bits.
     if raw.isascii() and raw.isdigit() and len(raw) < 19:
         chosen = selectors.enterprise_for_actor(actor, int(raw))
@@ -43,6 +53,8 @@ def home(request: HttpRequest) -> HttpResponse:
             # A new session id at every change of the enterprise one acts for.
             request.session.cycle_key()
             request.session["toegang_enterprise"] = chosen.pk
+    elif raw == "" and "enterprise" in request.GET:
+        request.session.pop("toegang_enterprise", None)  # "---------" chosen: no enterprise any more
     links = selectors.role_links(actor, chosen, audience) if chosen else []
     return render(
         request,
@@ -51,6 +63,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "enterprises": enterprises,
             "chosen": chosen,
             "links": links,
+            "facilities": selectors.own_facilities(actor),
             "several_audiences": len(held) > 1,
             "roles_waiting": authz.roles_waiting(actor),
         },
