@@ -22,6 +22,7 @@ from toegang.applications.models import ApplicationGrant, SecuredApplication
 from toegang.audit.actions import Action
 from toegang.audit.models import AuditEvent
 from toegang.delegation.models import TYPE_CODE, RoleAssignment, Status
+from toegang.folding import fold
 from toegang.history import active_q
 from toegang.organisations.models import Subdepartment
 
@@ -73,13 +74,49 @@ class StableOrderingFilter(django_filters.OrderingFilter):
 
 TYPE_ROLES: dict[str, str] = {code: role for role, code in TYPE_CODE.items()}
 
+# The status filter's third value: the memberships of this subdepartment that have ended (the list
+# then reads them, selectors.subdepartment_ended_members, instead of the current ones).
+ENDED = "ended"
+STATUS_CHOICES = [*Status.choices, (ENDED, _("Ended"))]
+# At most this many words of a search count; each must match (a name of five parts is rare).
+SEARCH_WORDS = 5
+
+
+def search_q(value: str) -> Q:
+    """The list's quick search: an INSZ (or its first digits) in any formatting, or words.
+
+    Each word, folded as the stored copies are (``toegang.folding``), must be part of the last name,
+    the first name or the username: "zoe lefevre" finds "Lefèvre Zoë", "EVRE" finds her too.
+    """
+    digits = _SSIN_SEPARATORS.sub("", value)
+    if digits.isdigit():
+        return Q(person_ssin__startswith=digits[:11])
+    condition = Q()
+    for word in value.split()[:SEARCH_WORDS]:
+        folded = fold(word)
+        condition &= (
+            Q(person_last_name_folded__contains=folded)
+            | Q(person_first_name_folded__contains=folded)
+            | Q(person_username__icontains=folded)
+        )
+    return condition
+
 
 class SubdepartmentUserFilter(django_filters.FilterSet):
     """The manual's "De lijst van de gebruikers tonen op basis van de volgende criteria"."""
 
-    last_name = django_filters.CharFilter(field_name="person_last_name", lookup_expr="icontains", label=_("Last name"))
+    q = django_filters.CharFilter(
+        label=_("Search"),
+        method="filter_q",
+        max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off", "spellcheck": "false"}),
+    )
+    # Naam and Voornaam compare folded, as the search does: "lefevre" finds "Lefèvre".
+    last_name = django_filters.CharFilter(
+        field_name="person_last_name_folded", label=_("Last name"), method="filter_folded", max_length=150
+    )
     first_name = django_filters.CharFilter(
-        field_name="person_first_name", lookup_expr="icontains", label=_("First name")
+        field_name="person_first_name_folded", label=_("First name"), method="filter_folded", max_length=150
     )
     username = django_filters.CharFilter(field_name="person_username", lookup_expr="icontains", label=_("Username"))
     type = django_filters.ChoiceFilter(
@@ -90,7 +127,7 @@ class SubdepartmentUserFilter(django_filters.FilterSet):
     )
     ssin = SsinPrefixFilter(label=_("INSZ"), method="filter_ssin")
     status = django_filters.ChoiceFilter(
-        field_name="status", label=_("Status"), choices=Status.choices, empty_label=_("(all)")
+        label=_("Status"), choices=STATUS_CHOICES, method="filter_status", empty_label=_("(all)")
     )
     application = django_filters.ModelChoiceFilter(
         label=_("Secured applications"),
@@ -120,6 +157,16 @@ class SubdepartmentUserFilter(django_filters.FilterSet):
             return ""
         value = self.form.cleaned_data.get("sort") or []
         return str(value[0]) if value else ""
+
+    def filter_q(self, qs: QuerySet[RoleAssignment], name: str, value: str) -> QuerySet[RoleAssignment]:
+        return qs.filter(search_q(value))
+
+    def filter_folded(self, qs: QuerySet[RoleAssignment], name: str, value: str) -> QuerySet[RoleAssignment]:
+        return qs.filter(**{f"{name}__contains": fold(value.strip())})
+
+    def filter_status(self, qs: QuerySet[RoleAssignment], name: str, value: str) -> QuerySet[RoleAssignment]:
+        # "Ended" chose the queryset itself (the view asks the selector of ended memberships).
+        return qs if value == ENDED else qs.filter(status=value)
 
     def filter_type(self, qs: QuerySet[RoleAssignment], name: str, value: str) -> QuerySet[RoleAssignment]:
         return qs.filter(role=TYPE_ROLES[value])
