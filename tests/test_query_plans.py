@@ -248,7 +248,12 @@ def _users_list(data: dict[str, Any], params: dict[str, str]) -> QuerySet[RoleAs
 def test_users_list_uses_the_subdepartment_index(data: dict[str, Any], params: dict[str, str]) -> None:
     qs = _users_list(data, params)
     for plan in (_qs_plan(qs[:50]), _qs_plan(qs.order_by())):  # the page, and the COUNT's filter
-        _assert_index_lookup(plan, "delegation_roleassignment", "subdepartment_id")
+        if "last_name" in params and _indexes(plan) & TRIGRAM_INDEXES:
+            # Naam compares the folded name: the matches read through its trigram index, the
+            # subdepartment a filter on those few rows (test_users_list_search_reads_the_trigram_indexes).
+            assert "delegation_roleassignment" not in _seq_scans(plan), json.dumps(plan, indent=1)
+        else:
+            _assert_index_lookup(plan, "delegation_roleassignment", "subdepartment_id")
 
 
 def test_users_list_application_filter_uses_grant_index(data: dict[str, Any]) -> None:
@@ -386,17 +391,24 @@ def test_a_persons_events_use_the_person_and_actor_indexes(data: dict[str, Any])
     assert "audit_auditevent" not in _seq_scans(_qs_plan(here))
 
 
-@pytest.mark.parametrize("q", ["jans", "eters", "maes", "an jans"])
+@pytest.mark.parametrize("q", ["stevens", "tevens", "jans", "eters", "an jans"])
 def test_users_list_search_reads_the_trigram_indexes(data: dict[str, Any], q: str) -> None:
-    """The quick search (and Naam) find their rows through the trigram indexes of the folded names,
-    the count as well as the page; the page sorts the rows found (a few hundred) instead of walking
-    the name index until 50 match, which read half the subdepartment when the matches share a
-    letter (docs/performance.md).
+    """The quick search finds its rows through the trigram indexes of the folded names, or (for a
+    word common in a small facility: "jans" matches a tenth of this data set's 2,100) through the
+    subdepartment's index; never a sequential scan, never the persons. The page sorts the rows found
+    instead of walking the name index until 50 match, which read half the subdepartment when the
+    matches share a letter (docs/performance.md). A rare name ("stevens", the generator's rarest)
+    is read through the trigram indexes, the count as well as the page.
     """
     qs = _users_list(data, {"q": q})
     for plan in (_qs_plan(qs[:50]), _count_plan(qs)):
         dump = json.dumps(plan, indent=1)
-        assert _indexes(plan) & TRIGRAM_INDEXES, dump
         assert not _seq_scans(plan), dump
-    page = _qs_plan(qs[:50])
-    assert "role_subdep_name_active" not in _indexes(page), json.dumps(page, indent=1)
+        assert not any(n.get("Relation Name") == "accounts_user" for n in _nodes(plan)), dump
+        assert "role_subdep_name_active" not in _indexes(plan), dump
+        if q.endswith("tevens"):
+            assert _indexes(plan) & TRIGRAM_INDEXES, dump
+        else:
+            assert _indexes(plan) & TRIGRAM_INDEXES or _scans(plan, "delegation_roleassignment"), dump
+            if not _indexes(plan) & TRIGRAM_INDEXES:
+                _assert_index_lookup(plan, "delegation_roleassignment", "subdepartment_id")
