@@ -22,7 +22,7 @@ from tests.conftest import World, login
 from toegang.accounts.models import User
 from toegang.accounts.services import person_update_self
 from toegang.delegation import csv_import
-from toegang.delegation.models import PERSON_COPIES, Role, RoleAssignment
+from toegang.delegation.models import FOLDED_COPIES, PERSON_COPIES, Role, RoleAssignment
 from toegang.delegation.services import (
     membership_end,
     membership_update,
@@ -30,6 +30,7 @@ from toegang.delegation.services import (
     role_end,
     subdepartment_user_add,
 )
+from toegang.folding import fold
 from toegang.identifiers import ssin_make
 from toegang.organisations.models import Subdepartment
 from toegang.seed.generator import generate
@@ -52,7 +53,14 @@ def _drifted() -> list[tuple[Any, ...]]:
         differs |= Q(**{f"{copy}__isnull": True}) & Q(**{f"{person_field}__isnull": False})
         differs |= Q(**{f"{copy}__isnull": False}) & Q(**{f"{person_field}__isnull": True})
     fields = [f for pair in PERSON_COPIES.items() for f in (pair[0], f"person__{pair[1]}")]
-    return list(RoleAssignment.objects.filter(differs).values_list("pk", *fields))
+    drifted = list(RoleAssignment.objects.filter(differs).values_list("pk", *fields))
+    # The folded copies are made in Python (toegang.folding): compared with the fold of the person's.
+    columns = [*FOLDED_COPIES, *(f"person__{field}" for field in FOLDED_COPIES.values())]
+    for row in RoleAssignment.objects.values_list("pk", *columns):
+        pk, copies, names = row[0], row[1 : 1 + len(FOLDED_COPIES)], row[1 + len(FOLDED_COPIES) :]
+        if tuple(copies) != tuple(fold(n or "") for n in names):
+            drifted.append((pk, *copies, *names))
+    return drifted
 
 
 def _names(client: Client, sd: Subdepartment, query: str = "") -> list[str]:
@@ -208,4 +216,37 @@ def test_the_migration_fills_existing_rows(world: World) -> None:
                 cursor.execute(sql)
 
     fill.fill_person_copies(django_apps, Editor())
+    assert _drifted() == []
+
+
+def test_the_search_migration_folds_existing_rows(world: World) -> None:
+    User.objects.filter(username="user").update(last_name="Lefèvre", first_name="Zoë")
+    RoleAssignment.objects.update(person_last_name="", person_first_name="")
+    fill = importlib.import_module("toegang.delegation.migrations.0003_role_assignment_person_copies")
+
+    class Editor:
+        quote_name = staticmethod(connection.ops.quote_name)
+        connection = connection
+
+        def execute(self, sql: str) -> None:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+
+    fill.fill_person_copies(django_apps, Editor())
+    RoleAssignment.objects.update(person_last_name_folded="", person_first_name_folded="")
+    assert _drifted()
+    search = importlib.import_module("toegang.delegation.migrations.0008_users_list_search")
+    search.fill_folded_copies(django_apps, Editor())
+    assert _drifted() == []
+    row = RoleAssignment.objects.filter(person__username="user").first()
+    assert row is not None and (row.person_last_name_folded, row.person_first_name_folded) == ("lefevre", "zoe")
+
+
+def test_a_rename_refolds_the_copies(world: World) -> None:
+    person = User.objects.get(pk=world.person("user").pk)
+    person.last_name, person.first_name = "Ødegård", "Zoë"
+    person.save(update_fields=["last_name", "first_name"])
+    assert set(
+        RoleAssignment.objects.filter(person=person).values_list("person_last_name_folded", "person_first_name_folded")
+    ) == {("odegard", "zoe")}
     assert _drifted() == []

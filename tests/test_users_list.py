@@ -724,3 +724,305 @@ def test_export_neutralises_spreadsheet_formulas(world: World, listed: Client) -
 def test_export_for_non_managers_is_refused(world: World, client: Client) -> None:
     login(client, world.person("user"))
     assert client.get(_url("portal:users_export", world.zon.sd)).status_code in (403, 404)
+
+
+# --- the quick search, accent- and case-insensitive ----------------------------------------------
+
+ZOE_SSIN = ssin_make(1992, 4, 17, 58)
+
+
+@pytest.fixture
+def zoe(world: World, listed: Client) -> RoleAssignment:
+    """Zoë Lefèvre (username zl.92, nothing of her name) beside the four rows of ``listed``; the SB is logged in."""
+    return _add_use(
+        world,
+        world.zon.sd,
+        ssin=ZOE_SSIN,
+        first_name="Zoë",
+        last_name="Lefèvre",
+        username="zl.92",
+        email="zoe@example.test",
+    )
+
+
+def _found(client: Client, sd: Subdepartment, query: str) -> list[str]:
+    return sorted(r[2] for r in table_rows(_get(client, sd, query)))
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "lefevre",  # typed without the accent
+        "Lefèvre",  # with it
+        "LEFÈVRE",
+        "LEFEVRE",
+        "zoe",
+        "Zoë",
+        "ZOË",
+        "fev",  # a part of a name
+        "ÈVR",
+        "zoe lefevre",  # two words, each must match
+        "Lefèvre   Zoë",
+        "ZL.9",  # the username (not her name)
+        "92.04.17",  # the INSZ's first digits, formatted
+        "920417",
+    ],
+)
+def test_search_finds_the_person_however_typed(world: World, listed: Client, zoe: RoleAssignment, q: str) -> None:
+    assert _found(listed, world.zon.sd, "?q=" + q.replace(" ", "+")) == ["zl.92"]
+
+
+def test_search_with_accents_finds_a_name_stored_without(world: World, listed: Client) -> None:
+    """The other way round: "Zoë Lefèvre" typed, "Zoe Lefevre" stored."""
+    _add_use(world, world.zon.sd, ssin=ZOE_SSIN, first_name="Zoe", last_name="Lefevre", username="zl")
+    assert _found(listed, world.zon.sd, "?q=Zo%C3%AB+Lef%C3%A8vre") == ["zl"]
+    assert _found(listed, world.zon.sd, "?last_name=Lef%C3%A8vre") == ["zl"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("?q=zoe+janssens", []),  # both words must match the same row
+        ("?q=janss", ["jan.janssens"]),
+        ("?q=test", ["cosb", "sb", "user"]),
+        ("?q=nobody-has-this", []),
+        ("?last_name=lefevre", ["zl.92"]),  # Naam and Voornaam compare folded too
+        ("?first_name=ZOE", ["zl.92"]),
+        ("?first_name=lefevre", []),  # Voornaam is the first name only
+        ("?q=lefevre&type=SB", []),  # the search narrows the criteria, not replaces them
+        ("?q=lefevre&status=active", ["zl.92"]),
+    ],
+)
+def test_search_with_the_criteria(
+    world: World, listed: Client, zoe: RoleAssignment, query: str, expected: list[str]
+) -> None:
+    assert _found(listed, world.zon.sd, query) == expected
+
+
+def test_search_never_finds_another_subdepartments_people(world: World, listed: Client, zoe: RoleAssignment) -> None:
+    """Zoë works elsewhere too (another enterprise, and this enterprise's other facility): found here once."""
+    _add_use(world, world.ander.sd, actor="ander_sb", ssin=ZOE_SSIN, email="zoe@ander.example")
+    namesake = _add_use(
+        world,
+        world.zon.sd2,
+        actor="sb2",
+        ssin=ssin_make(1970, 1, 1, 11),
+        first_name="Zoé",
+        last_name="Lefebvre",
+        username="zoe.lefebvre",
+    )
+    assert _found(listed, world.zon.sd, "?q=zoe") == ["zl.92"]
+    html = _get(listed, world.zon.sd, "?q=lefe")
+    assert [r[2] for r in table_rows(html)] == ["zl.92"]
+    assert namesake.person.username not in html and world.ander.sd.name not in html
+    # The other tenant's manager finds their own row of Zoë only, and nothing of this tenant.
+    ander = login(Client(), world.person("ander_sb"))
+    rows = _table(_get(ander, world.ander.sd, "?q=zoe")).rows
+    assert len(rows) == 1 and _url("portal:users", world.ander.sd) in rows[0]["links"][0]
+    assert ander.get(_url("portal:users", world.zon.sd, query="?q=zoe")).status_code == 404
+
+
+def test_search_is_kept_in_the_form_and_an_overlong_one_is_refused(world: World, listed: Client) -> None:
+    html = _get(listed, world.zon.sd, "?q=Lef%C3%A8vre")
+    assert 'name="q" value="Lefèvre"' in html
+    html = _get(listed, world.zon.sd, "?q=" + "a" * 300)
+    assert "Some criteria are not valid and were not applied." in html
+    assert len(table_rows(html)) == 4
+
+
+def test_folded_copies_follow_a_rename(world: World, listed: Client, zoe: RoleAssignment) -> None:
+    person = zoe.person
+    person.last_name, person.first_name = "Ørsted", "Ægidius"
+    person.save()
+    assert _found(listed, world.zon.sd, "?q=orsted") == ["zl.92"]
+    assert _found(listed, world.zon.sd, "?q=aegid") == ["zl.92"]
+    assert _found(listed, world.zon.sd, "?q=lefevre") == []
+
+
+# --- status "Beëindigd" ---------------------------------------------------------------------------
+
+
+def test_status_ended_lists_the_ended_memberships_without_actions(world: World, listed: Client) -> None:
+    sd = world.zon.sd
+    jan = _member(sd, "jan.janssens")
+    membership_end(actor=world.person("sb"), membership=jan)
+    assert "jan.janssens" not in [r[2] for r in table_rows(_get(listed, sd))]
+    assert "jan.janssens" not in [r[2] for r in table_rows(_get(listed, sd, "?status=active"))]
+
+    html = _get(listed, sd, "?status=ended", lang="nl")
+    table = _table(html)
+    assert table_rows(html) == [["Janssens", "Jan", "jan.janssens", "USE", "85.07.30-033.28", "Beëindigd"]]
+    assert '<option value="ended" selected>Beëindigd</option>' in html
+    # Its row leads to the person's page in this subdepartment (that membership); no checkbox and
+    # no bulk buttons: nothing of them applies to an ended membership.
+    assert table.rows[0]["checkbox"] is None
+    assert table.rows[0]["links"] == [_url("portal:users", sd, "nl") + f"{jan.pk}/"]
+    assert 'value="delete"' not in html and 'value="view"' not in html
+    # The search works among them too.
+    assert _found(listed, sd, "?status=ended&q=JANSS") == ["jan.janssens"]
+    assert _found(listed, sd, "?status=ended&q=cosb") == []
+
+
+def test_status_ended_lists_a_person_once_and_not_once_back(world: World, listed: Client) -> None:
+    sd = world.zon.sd
+    jan = _member(sd, "jan.janssens")
+    membership_end(actor=world.person("sb"), membership=jan)
+    again = _add_use(world, sd)  # given access again: among the current rows, not the ended ones
+    assert _found(listed, sd, "?status=ended") == []
+    assert "jan.janssens" in _found(listed, sd, "")
+    membership_end(actor=world.person("sb"), membership=again)  # ended a second time: one row, the last
+    table = _table(_get(listed, sd, "?status=ended"))
+    assert [r["cells"][3] for r in table.rows] == ["jan.janssens"]
+    assert table.rows[0]["links"] == [_url("portal:users", sd) + f"{again.pk}/"]
+
+
+def test_status_ended_stays_in_the_subdepartment(world: World, listed: Client) -> None:
+    """Ended memberships of another facility or tenant never show here, and the count is this list's."""
+    other = _add_use(world, world.zon.sd2, actor="sb2")
+    membership_end(actor=world.person("sb2"), membership=other)
+    ander = _member(world.ander.sd, "ander_user")
+    membership_end(actor=world.person("ander_sb"), membership=ander)
+    html = _get(listed, world.zon.sd, "?status=ended")
+    assert table_rows(html) == [] and "No user matches these criteria." in html
+    assert _found(login(Client(), world.person("sb2")), world.zon.sd2, "?status=ended") == ["jan.janssens"]
+
+
+def test_status_ended_export(world: World, listed: Client) -> None:
+    membership_end(actor=world.person("sb"), membership=_member(world.zon.sd, "jan.janssens"))
+    _, rows, _ = _export(listed, world.zon.sd, "?status=ended")
+    assert [(r["username"], r["status"]) for r in rows] == [("jan.janssens", "ended")]
+
+
+# --- paging: numbers, first and last, page size ---------------------------------------------------
+
+
+class _Pagers(HTMLParser):
+    """Each pager (nav.pager): its label and its links (text without the screen-reader spans, href)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.navs: list[dict[str, Any]] = []
+        self.in_nav = False
+        self.link: dict[str, str] | None = None
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "nav" and "pager" in (a.get("class") or ""):
+            self.in_nav = True
+            self.navs.append({"label": a.get("aria-label"), "links": []})
+        elif self.in_nav and tag == "a":
+            self.link = {"text": "", "href": a.get("href") or "", "current": a.get("aria-current") or ""}
+        elif self.link is not None and tag == "span":
+            self.hidden += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "nav":
+            self.in_nav = False
+        elif tag == "a" and self.link is not None:
+            self.link["text"] = " ".join(self.link["text"].split())
+            self.navs[-1]["links"].append(self.link)
+            self.link = None
+            self.hidden = 0
+        elif tag == "span" and self.hidden:
+            self.hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.link is not None and not self.hidden:
+            self.link["text"] += data
+
+
+def _pagers(html: str) -> list[dict[str, Any]]:
+    parser = _Pagers()
+    parser.feed(html)
+    return parser.navs
+
+
+def test_pager_above_and_below_with_numbers_first_and_last(world: World, client: Client) -> None:
+    sd = world.zon.sd2
+    _bulk_members(world, sd, 299, grants=False)  # + the SB: 300 rows, 12 pages of 25
+    login(client, world.person("sb2"))
+    html = _get(client, sd, "?q=bulk&sort=-first_name&size=25&page=6", lang="nl")
+    above, below = _pagers(html)
+    assert (above["label"], below["label"]) == ("Pagina's boven de lijst", "Pagina's onder de lijst")
+    assert above["links"] == below["links"]
+    texts = [link["text"] for link in above["links"]]
+    assert texts == ["Eerste pagina", "Vorige pagina", "1", "4", "5", "6", "7", "8", "12", "Volgende pagina",
+                     "Laatste pagina"]  # fmt: skip
+    assert [link["text"] for link in above["links"] if link["current"] == "page"] == ["6"]
+    by_text = {link["text"]: link["href"] for link in above["links"]}
+    for text, page in (("Eerste pagina", 1), ("Vorige pagina", 5), ("4", 4), ("Volgende pagina", 7),
+                       ("Laatste pagina", 12)):  # fmt: skip
+        assert by_text[text] == f"?q=bulk&sort=-first_name&size=25&page={page}", text
+    assert len(table_rows(html)) == 25
+    # The pager's "next" is not the add-user form's "Volgende": a screen reader tells them apart.
+    assert "Volgende pagina" in html and '<button type="submit">Volgende</button>' in html
+    # On the first page no "first" or "previous", on the last no "next" or "last".
+    first = [link["text"] for link in _pagers(_get(client, sd, "?size=25", lang="nl"))[0]["links"]]
+    assert first[:2] == ["1", "2"] and first[-2:] == ["Volgende pagina", "Laatste pagina"]
+    last = [link["text"] for link in _pagers(_get(client, sd, "?size=25&page=12", lang="nl"))[0]["links"]]
+    assert last[:2] == ["Eerste pagina", "Vorige pagina"] and last[-1] == "12"
+    # One page: no pager at all.
+    assert _pagers(_get(client, sd, "?size=200&q=bulk0000", lang="nl")) == []
+
+
+@pytest.mark.parametrize(
+    ("size", "chosen"),
+    [
+        ("25", 25),
+        ("50", 50),
+        ("100", 100),
+        ("200", 200),
+        ("", 50),
+        ("7", 50),  # not one of the choices: the default
+        ("0", 50),
+        ("-25", 50),
+        ("1000000", 50),
+        ("abc", 50),
+        ("2e2", 50),
+        ("%D9%A2%D9%A5", 50),  # 25 in Arabic-Indic digits
+        ("25&size=100", 100),  # repeated: the last counts, as for every filter
+    ],
+)
+def test_page_size_choice_and_its_bounds(world: World, client: Client, size: str, chosen: int) -> None:
+    sd = world.zon.sd2
+    _bulk_members(world, sd, 120, grants=False)  # + the SB: 121 rows
+    login(client, world.person("sb2"))
+    html = _get(client, sd, f"?size={size}")
+    assert len(table_rows(html)) == min(chosen, 121)
+    assert f'<strong aria-current="true">{chosen}</strong>' in html
+
+
+def test_page_size_links_keep_the_filters_and_start_at_page_one(world: World, client: Client) -> None:
+    sd = world.zon.sd2
+    _bulk_members(world, sd, 60, grants=False)
+    login(client, world.person("sb2"))
+    html = _get(client, sd, "?q=bulk&type=USE&sort=username&page=2&size=25")
+    assert 'href="?q=bulk&amp;type=USE&amp;sort=username&amp;size=100"' in html
+    # The criteria form carries the size and the sort along; "clear" keeps them and drops the rest.
+    assert '<input type="hidden" name="size" value="25">' in html
+    assert 'href="?sort=username&amp;size=25">' in html
+    # The sort links keep the search and the size.
+    assert "q=bulk" in _table(html).headers[1]["href"] and "size=25" in _table(html).headers[1]["href"]
+
+
+@pytest.mark.parametrize("query", ["?q=bulk", "?q=F000&size=25", "?q=91.0&sort=-last_name", "?status=ended&q=b"])
+def test_search_query_count_does_not_depend_on_rows(world: World, client: Client, query: str) -> None:
+    sd = world.zon.sd2
+    login(client, world.person("sb2"))
+    _bulk_members(world, sd, 5)
+    url = _url("portal:users", sd, query=query)
+    if "ended" in query:
+        _end_all(world, sd)
+    client.get(url)  # the session's own bookkeeping (activity tracking) happens on the first request
+    few = _count_queries(client, url)
+    _bulk_members(world, sd, 55, start=5)
+    if "ended" in query:
+        _end_all(world, sd)
+    assert _count_queries(client, url) == few
+    assert len(table_rows(client.get(url).content.decode())) >= 25
+
+
+def _end_all(world: World, sd: Subdepartment) -> None:
+    for m in RoleAssignment.objects.active().filter(subdepartment=sd, role=Role.USER).select_related("person"):
+        membership_end(actor=world.person("sb2"), membership=m)

@@ -7,10 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from toegang.folding import fold
 from toegang.history import Ended, HistoryQuerySet
 
 
@@ -60,21 +61,39 @@ PERSON_COPIES: dict[str, str] = {
 }
 
 
+# The person's names once more, folded (``toegang.folding.fold``: lower case, no accents), for the
+# list's search: "lefevre" finds "Lefèvre" with a plain LIKE on both databases. Kept in step with
+# the copies above, by the same code paths; on PostgreSQL each has a trigram index (migration 0008).
+FOLDED_COPIES: dict[str, str] = {
+    "person_last_name_folded": "last_name",
+    "person_first_name_folded": "first_name",
+}
+
+
+def copies_of(values: dict[str, Any]) -> dict[str, object]:
+    """The copy columns' values (plain and folded) from the person's field values."""
+    return {
+        **{copy: values[field] for copy, field in PERSON_COPIES.items()},
+        **{copy: fold(values[field] or "") for copy, field in FOLDED_COPIES.items()},
+    }
+
+
 def person_copies(person: models.Model) -> dict[str, object]:
     """The copy columns' values for a role assignment of ``person``."""
-    return {copy: getattr(person, field) for copy, field in PERSON_COPIES.items()}
+    return copies_of({field: getattr(person, field) for field in PERSON_COPIES.values()})
 
 
 def person_copies_update(person: models.Model) -> int:
     """Rewrite the copies on all of ``person``'s role assignments (ended ones too, like the join did).
 
     From the person's row as saved, not from the instance: a ``save(update_fields=…)`` may have
-    left other edited fields of the instance unsaved.
+    left other edited fields of the instance unsaved. Read first (the folded copies are made in
+    Python), written in one UPDATE, inside the caller's transaction (``User.save``).
     """
-    saved = get_user_model().objects.filter(pk=OuterRef("person_id"))
-    return RoleAssignment.objects.filter(person_id=person.pk).update(
-        **{copy: Subquery(saved.values(field)[:1]) for copy, field in PERSON_COPIES.items()}
-    )
+    saved = get_user_model().objects.filter(pk=person.pk).values(*PERSON_COPIES.values()).first()
+    if saved is None:
+        return 0
+    return RoleAssignment.objects.filter(person_id=person.pk).update(**copies_of(saved))
 
 
 class RoleAssignmentQuerySet(HistoryQuerySet["RoleAssignment"]):
@@ -117,6 +136,9 @@ class RoleAssignment(Ended):
     person_first_name = models.CharField(max_length=150, blank=True, editable=False)
     person_username = models.CharField(max_length=150, blank=True, editable=False)
     person_ssin = models.CharField(max_length=11, null=True, blank=True, editable=False)  # noqa: DJ001 (as User.ssin)
+    # Folded copies of the names (FOLDED_COPIES above), what the list's search compares with.
+    person_last_name_folded = models.CharField(max_length=150, blank=True, editable=False)
+    person_first_name_folded = models.CharField(max_length=150, blank=True, editable=False)
 
     objects = RoleAssignmentQuerySet.as_manager()
 
@@ -189,7 +211,7 @@ class RoleAssignment(Ended):
             for copy, value in person_copies(self.person).items():
                 setattr(self, copy, value)
             if kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = {*kwargs["update_fields"], *PERSON_COPIES}
+                kwargs["update_fields"] = {*kwargs["update_fields"], *PERSON_COPIES, *FOLDED_COPIES}
         super().save(*args, **kwargs)
 
     @property

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from toegang.accounts.models import User
@@ -196,6 +197,31 @@ def subdepartment_members(actor: User, subdepartment: Subdepartment) -> QuerySet
     """
     authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_VIEW, subdepartment))
     return RoleAssignment.objects.active().filter(subdepartment=subdepartment, role__in=SUBDEPARTMENT_ROLES)
+
+
+def subdepartment_ended_members(actor: User, subdepartment: Subdepartment) -> QuerySet[RoleAssignment]:
+    """The rows of the list's status "Ended": the people whose membership here has ended.
+
+    One row per person, their membership that ended last (a person ended twice is listed once),
+    and only while they hold no membership here that has not ended (current, or planned to start):
+    someone given access again is back among the current rows. What the list filters, sorts and
+    shows are the row's copies, as for the current rows.
+    """
+    authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_VIEW, subdepartment))
+    now = timezone.now()
+    here = RoleAssignment.objects.filter(
+        subdepartment=subdepartment, role__in=SUBDEPARTMENT_ROLES, person=OuterRef("person")
+    )
+    not_ended = here.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+    ended_later = here.filter(valid_until__lte=now).filter(
+        Q(valid_until__gt=OuterRef("valid_until")) | Q(valid_until=OuterRef("valid_until"), pk__gt=OuterRef("pk"))
+    )
+    return (
+        RoleAssignment.objects.ended(at=now)
+        .filter(subdepartment=subdepartment, role__in=SUBDEPARTMENT_ROLES)
+        .exclude(Exists(not_ended))
+        .exclude(Exists(ended_later))
+    )
 
 
 def subdepartment_members_by_ids(actor: User, subdepartment: Subdepartment, ids: list[int]) -> list[RoleAssignment]:

@@ -207,6 +207,18 @@ def demo_load() -> list[DemoPerson]:
         email=greet.email,
         applications=[a for a in apps if a.code in ("eloket", "raas")],
     )
+    # A user whose name has accents, found by the list's search as people type it ("lefevre").
+    subdepartment_user_add(
+        actor=people["sb"],
+        subdepartment=noord,
+        ssin=ssin_make(1993, 10, 5, 117),
+        email="zoe.lefevre@demo.toegang.invalid",
+        first_name="Zoë",
+        last_name="Lefèvre",
+        title=Title.MS,
+        language="fr",
+        applications=[a for a in apps if a.code == "raas"],
+    )
     # A third facility, managed by the TB directly (the TB may do step 6 too), where the same user
     # also works: the applications' facility picker then offers two facilities.
     kortverblijf = subdepartment_create(

@@ -47,7 +47,8 @@ from toegang.accounts.models import Activation, User
 from toegang.applications.models import ApplicationGrant, SubdepartmentApplication
 from toegang.audit.actions import Action, Reason
 from toegang.audit.services import audit_record
-from toegang.delegation.models import PERSON_COPIES, Role, RoleAssignment, Status
+from toegang.delegation.models import FOLDED_COPIES, PERSON_COPIES, Role, RoleAssignment, Status
+from toegang.folding import fold
 from toegang.identifiers import cbe_make, ssin_make
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 from toegang.seed.demo import catalogue_load
@@ -263,10 +264,14 @@ def generate(*, scale: float, seed: int = 7, progress: Callable[[str, int, float
             person_cursor += 1
             return pk
 
-        def copies(pk: int) -> tuple[str, str, str, str]:
-            """The person's fields that each role assignment copies (delegation's PERSON_COPIES)."""
+        folded_lasts = {name: fold(name) for name in set(lasts)}
+        folded_firsts = {name: fold(name) for name in set(firsts)}
+
+        def copies(pk: int) -> tuple[str, str, str, str, str, str]:
+            """The person's fields that each role assignment copies (delegation's PERSON_COPIES, then
+            FOLDED_COPIES)."""
             i = pk - p0
-            return (lasts[i], firsts[i], f"g{i:07d}", ssins[i])
+            return (lasts[i], firsts[i], f"g{i:07d}", ssins[i], folded_lasts[lasts[i]], folded_firsts[firsts[i]])
 
         # Enterprises, activated qualities.
         t0 = time.perf_counter()
@@ -312,7 +317,7 @@ def generate(*, scale: float, seed: int = 7, progress: Callable[[str, int, float
         roles = _Writer(
             RoleAssignment,
             ["person_id", "role", "enterprise_id", "enterprise_quality_id", "subdepartment_id", "status",
-             "valid_from", "granted_by_id", *PERSON_COPIES],
+             "valid_from", "granted_by_id", *PERSON_COPIES, *FOLDED_COPIES],
         )  # fmt: skip
         active, blocked = Status.ACTIVE.value, Status.BLOCKED.value
         user_role = Role.USER.value

@@ -48,9 +48,11 @@ from toegang.delegation.services import membership_end
 from toegang.identifiers import ssin_format
 from toegang.organisations.models import Subdepartment
 from toegang.portal.common import crumbs, csv_cell, request_actor
-from toegang.portal.filters import DEFAULT_ORDER, SubdepartmentUserFilter
+from toegang.portal.filters import DEFAULT_ORDER, ENDED, STATUS_CHOICES, SubdepartmentUserFilter
 
 PAGE_SIZE = 50
+# The page sizes a manager may choose ("size" in the query string); any other value is the default.
+PAGE_SIZES = (25, 50, 100, 200)
 # A bulk POST names at most a page of rows; far more than that is not a form of ours.
 BULK_MAX = 500
 EXPORT_CHUNK = 1000
@@ -67,7 +69,9 @@ EXPORT_COLUMNS = [
     "application_names",
 ]
 # GET parameters of the list that survive a redirect back to it (filters, sort, page).
-LIST_PARAMS = ("last_name", "first_name", "username", "type", "ssin", "status", "application", "sort", "page")
+LIST_PARAMS = (
+    "q", "last_name", "first_name", "username", "type", "ssin", "status", "application", "sort", "size", "page",
+)  # fmt: skip
 
 COLUMNS = [
     ("last_name", gettext_lazy("Last name")),
@@ -89,9 +93,46 @@ def _endable_roles(actor: User, sd: Subdepartment) -> frozenset[str]:
     return frozenset(r for r in SUBDEPARTMENT_ROLES if authz.may_appoint(actor, r, sd))
 
 
+def _wants_ended(params: QueryDict) -> bool:
+    return params.get("status") == ENDED
+
+
 def _filterset(request: HttpRequest, actor: User, sd: Subdepartment) -> SubdepartmentUserFilter:
-    members = selectors.subdepartment_members(actor, sd).order_by(*DEFAULT_ORDER)
-    return SubdepartmentUserFilter(request.GET or None, queryset=members, subdepartment=sd)
+    if _wants_ended(request.GET):
+        members = selectors.subdepartment_ended_members(actor, sd)
+    else:
+        members = selectors.subdepartment_members(actor, sd)
+    return SubdepartmentUserFilter(request.GET or None, queryset=members.order_by(*DEFAULT_ORDER), subdepartment=sd)
+
+
+def _page_size(params: QueryDict) -> int:
+    """The chosen page size if it is one of PAGE_SIZES, else the default (never an error)."""
+    value = params.get("size", "")
+    return int(value) if value.isascii() and value.isdigit() and int(value) in PAGE_SIZES else PAGE_SIZE
+
+
+def _pager(params: QueryDict, page: Page[RoleAssignment]) -> dict[str, Any]:
+    """The pager's links, each keeping the filters, the sort and the page size: first, previous,
+    the numbers around the current page (with the first and the last), next, last."""
+
+    def url(n: int) -> str:
+        return _query(params, page=str(n))
+
+    last = page.paginator.num_pages
+    numbers = page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)
+    return {
+        "first_url": url(1) if page.number > 1 else "",
+        "prev_url": url(page.previous_page_number()) if page.has_previous() else "",
+        "next_url": url(page.next_page_number()) if page.has_next() else "",
+        "last_url": url(last) if page.number < last else "",
+        "page_links": [
+            {"number": n, "url": url(n)} if isinstance(n, int) else {"number": None, "url": ""} for n in numbers
+        ],
+        "sizes": [
+            {"size": n, "url": _query(params, size=str(n), page=None), "current": n == page.paginator.per_page}
+            for n in PAGE_SIZES
+        ],
+    }
 
 
 def _query(params: QueryDict, **changes: str | None) -> str:
@@ -127,16 +168,19 @@ def _detail_url(sd: Subdepartment, membership: RoleAssignment) -> str:
     return reverse("portal:user_detail", args=[sd.pk, membership.pk])
 
 
-def _rows(sd: Subdepartment, members: Iterable[RoleAssignment], endable: frozenset[str]) -> list[dict[str, Any]]:
+def _rows(
+    sd: Subdepartment, members: Iterable[RoleAssignment], endable: frozenset[str], ended: bool = False
+) -> list[dict[str, Any]]:
     """The page's cells as plain strings, so that the template only prints them. They come from the
     person's fields copied onto the membership row, the very values the list filters and sorts on:
-    the page reads no person. Choice labels are looked up once per page, not per cell."""
+    the page reads no person. Choice labels are looked up once per page, not per cell. An ended
+    row is never selectable: nothing of the bulk actions applies to it."""
     roles = dict(Role.choices)
-    statuses = dict(Status.choices)
+    statuses = {**dict(Status.choices), ENDED: _("Ended")}
     return [
         {
             "pk": str(m.pk),
-            "selectable": m.role in endable,
+            "selectable": not ended and m.role in endable,
             "person": f"{m.person_last_name} {m.person_first_name}".strip() or m.person_username,
             "last_name": m.person_last_name,
             "first_name": m.person_first_name,
@@ -144,7 +188,7 @@ def _rows(sd: Subdepartment, members: Iterable[RoleAssignment], endable: frozens
             "type_code": m.type_code,
             "role": roles.get(m.role, m.role),
             "ssin": ssin_format(m.person_ssin or ""),
-            "status": statuses.get(m.status, m.status),
+            "status": statuses[ENDED] if ended else statuses.get(m.status, m.status),
             "detail_url": _detail_url(sd, m),
         }
         for m in members
@@ -158,9 +202,10 @@ def users_list(request: HttpRequest, pk: int) -> HttpResponse:
     actor = request_actor(request)
     sd = selectors.subdepartment_for_actor(actor, pk)
     fs = _filterset(request, actor, sd)
-    page: Page[RoleAssignment] = Paginator(fs.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    ended = _wants_ended(request.GET) and "status" not in fs.form.errors
+    page: Page[RoleAssignment] = Paginator(fs.qs, _page_size(request.GET)).get_page(request.GET.get("page"))
     endable = _endable_roles(actor, sd)
-    rows = _rows(sd, page.object_list, endable)
+    rows = _rows(sd, page.object_list, endable, ended=ended)
     return render(
         request,
         "portal/users/list.html",
@@ -168,14 +213,17 @@ def users_list(request: HttpRequest, pk: int) -> HttpResponse:
             "sd": sd,
             "enterprise": sd.enterprise,
             "filter": fs,
-            "fields": [f for f in fs.form if f.name != "sort"],
+            "search": fs.form["q"],
+            "fields": [f for f in fs.form if f.name not in ("sort", "q")],
+            "ended": ended,
+            "default_size": PAGE_SIZE,
             "sort": fs.sort_value,
             "page": page,
             "rows": rows,
             "headers": _sort_headers(request.GET, fs.sort_value),
-            "prev_url": _query(request.GET, page=str(page.previous_page_number())) if page.has_previous() else "",
-            "next_url": _query(request.GET, page=str(page.next_page_number())) if page.has_next() else "",
+            **_pager(request.GET, page),
             "back": _query(request.GET),
+            "clear_url": _query(request.GET, **dict.fromkeys(set(LIST_PARAMS) - {"sort", "size"})),
             "export_url": reverse("portal:users_export", args=[sd.pk]) + _query(request.GET, page=None),
             "may_delete": bool(endable),
             "may_add": Role.USER in endable,
@@ -277,7 +325,7 @@ _EXPORT_FIELDS = (
 )
 
 
-def _export_rows(qs: QuerySet[RoleAssignment], sd: Subdepartment, language: str) -> Iterator[str]:
+def _export_rows(qs: QuerySet[RoleAssignment], sd: Subdepartment, language: str, ended: bool = False) -> Iterator[str]:
     """Belgian Excel's CSV (csv_import's dialect: ';', BOM, CRLF), headers and status in ``language``.
 
     The columns the import reads, plus type, status and the applications' names (which it ignores),
@@ -286,7 +334,7 @@ def _export_rows(qs: QuerySet[RoleAssignment], sd: Subdepartment, language: str)
     """
     with translation.override(language):
         names = {a.code: a.name for a in SecuredApplication.objects.all()}
-        statuses = {str(value): str(label) for value, label in Status.choices}
+        statuses = {str(value): str(label) for value, label in STATUS_CHOICES}
         # The BOM tells Excel the file is UTF-8 (without it, é and ë come out garbled).
         writer = csv_import.line_writer()
         yield csv_import.BOM + writer.writerow(csv_import.header_row(EXPORT_COLUMNS))
@@ -305,7 +353,7 @@ def _export_rows(qs: QuerySet[RoleAssignment], sd: Subdepartment, language: str)
                         csv_cell(first),
                         csv_cell(username),
                         TYPE_CODE.get(role, ""),
-                        statuses.get(status, status),
+                        statuses[ENDED] if ended else statuses.get(status, status),
                         csv_cell(contact_email or email),
                         lang,
                         csv_import.APPLICATION_SEPARATOR.join(codes),
@@ -320,9 +368,10 @@ def users_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """CSV of the filtered, sorted list for Belgian Excel: the columns the CSV import reads, streamed."""
     actor = request_actor(request)
     sd = selectors.subdepartment_for_actor(actor, pk)
-    qs = _filterset(request, actor, sd).qs
+    fs = _filterset(request, actor, sd)
+    ended = _wants_ended(request.GET) and "status" not in fs.form.errors
     language = translation.get_language() or settings.LANGUAGE_CODE
-    response = StreamingHttpResponse(_export_rows(qs, sd, language), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(_export_rows(fs.qs, sd, language, ended), content_type="text/csv; charset=utf-8")
     filename = f"users-{sd.pk}-{timezone.localdate():%Y%m%d}.csv"
     disposition = content_disposition_header(as_attachment=True, filename=filename)
     assert disposition is not None
