@@ -448,6 +448,9 @@ def test_bulk_end_date_needs_a_valid_day(world: World, client: Client) -> None:
     members = _three(world)
     ids = [m.pk for m in members]
     login(client, world.person("sb"))
+    page = _post(client, world.zon.sd, "bulk", ids, bulk="end_date")
+    assert "Last day: none yet → the day chosen below" in page.content.decode()
+    assert 'type="date"' in page.content.decode()
     page = _post(client, world.zon.sd, "bulk_confirm", ids, bulk="end_date", last_day="")
     assert page.context["form"].errors["last_day"]
     past = (timezone.localdate() - timedelta(days=2)).isoformat()
@@ -457,6 +460,10 @@ def test_bulk_end_date_needs_a_valid_day(world: World, client: Client) -> None:
     day = timezone.localdate() + timedelta(days=7)
     _post(client, world.zon.sd, "bulk_confirm", ids, bulk="end_date", last_day=day.isoformat())
     assert RoleAssignment.objects.filter(pk__in=ids, valid_until=bulk_until(day)).count() == 3
+    page = _post(client, world.zon.sd, "bulk", ids, bulk="end_date")
+    assert f"Last day: {day:%d/%m/%Y} now → the day chosen below" in page.content.decode()
+    # The user's page shows the planned last day.
+    assert f"{day:%d/%m/%Y}" in client.get(_url(world.zon.sd, f"{ids[0]}/")).content.decode()
 
 
 @pytest.mark.parametrize("where", ["sd2", "ander"])

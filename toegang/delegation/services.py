@@ -692,6 +692,11 @@ def last_day_of(until: datetime | None) -> date | None:
     return None if until is None else (timezone.localtime(until) - timedelta(microseconds=1)).date()
 
 
+def change_text(field: str, before: str, after: str) -> str:
+    """ "Status: Active → Blocked", as the active language writes a label before its value."""
+    return _("%(field)s: %(before)s → %(after)s") % {"field": field, "before": before, "after": after}
+
+
 def _day(value: date | None) -> str:
     return "—" if value is None else f"{value:%d/%m/%Y}"
 
@@ -718,14 +723,14 @@ def _bulk_row(
         wanted = Status.BLOCKED if action == BulkAction.BLOCK else Status.ACTIVE
         if m.status == wanted:
             return BulkRow(m, "", _("already %(status)s") % {"status": str(statuses[wanted]).lower()})
-        return BulkRow(m, f"{_('Status')}: {statuses[m.status]} → {statuses[wanted]}")
+        return BulkRow(m, change_text(_("Status"), str(statuses[m.status]), str(statuses[wanted])))
     if action == BulkAction.END:
         return BulkRow(m, _("no longer a user of this subdepartment; their applications here end"))
     assert last_day is not None
     current = last_day_of(m.valid_until)
     if current == last_day:
         return BulkRow(m, "", _("already ends on %(day)s") % {"day": _day(last_day)})
-    return BulkRow(m, f"{_('Last day')}: {_day(current)} → {_day(last_day)}")
+    return BulkRow(m, change_text(_("Last day"), _day(current), _day(last_day)))
 
 
 def memberships_bulk(

@@ -44,7 +44,7 @@ from toegang.applications.models import SecuredApplication
 from toegang.applications.selectors import application_codes_by_person, switched_on_applications
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import SUBDEPARTMENT_ROLES, TYPE_CODE, Role, RoleAssignment, Status
-from toegang.delegation.services import BulkAction, membership_end, memberships_bulk
+from toegang.delegation.services import BulkAction, last_day_of, membership_end, memberships_bulk
 from toegang.identifiers import ssin_format
 from toegang.organisations.models import Subdepartment
 from toegang.portal.common import crumbs, csv_cell, request_actor
@@ -370,6 +370,8 @@ def _bulk_action(
         {
             **context,
             "plan": None if action == BulkAction.END_DATE else plan,
+            # A last day still to choose: each row's current one.
+            "current_days": [(m, last_day_of(m.valid_until)) for m in members],
             "form": form,
             "bulk": request.POST.get("bulk", ""),
             "label": _bulk_label(action, application),
@@ -380,7 +382,9 @@ def _bulk_action(
 
 def _bulk_label(action: str, application: SecuredApplication | None) -> str:
     label = str(BulkAction(action).label)
-    return f"{label}: {application.name}" if application is not None else label
+    if application is None:
+        return label
+    return _("%(action)s: %(application)s") % {"action": label, "application": application.name}
 
 
 class _Echo:
