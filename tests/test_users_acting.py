@@ -91,6 +91,7 @@ def test_add_form_preselects_the_suggested_title_and_marks_required_fields(world
     assert "Suggested from the INSZ" in str(form.fields["title"].help_text)
     assert form.fields["last_name"].label == "Last name *" and form.fields["first_name"].label == "First name *"
     assert form.fields["username"].label == "Username"  # optional: no mark
+    assert form.fields["email"].label == "E-mail address *"  # marked once, in its own label
     # Never forced: another title is saved as chosen.
     response = client.post(
         _url(world.zon.sd, "new/"),
@@ -371,6 +372,26 @@ def test_bulk_refuses_rows_the_actor_may_not_change_and_changes_nothing(world: W
             _bulk(world, "sb", [members[0], foreign], BulkAction.BLOCK)
     assert not RoleAssignment.objects.filter(status=Status.BLOCKED).exists()
     assert not AuditEvent.objects.filter(action="user.change").exists()
+
+
+@pytest.mark.parametrize("action", BulkAction.values)
+@pytest.mark.parametrize("who", ["cosb", "ander_sb", "user", "sb2"])
+def test_bulk_each_action_needs_the_right_on_every_row(world: World, action: str, who: str) -> None:
+    """The co-SB's own row (their level), and for the others rows outside their reach: refused, nothing saved."""
+    members = _three(world)
+    cosb_row = RoleAssignment.objects.active().get(person=world.person("cosb"), subdepartment=world.zon.sd)
+    rows = [members[0], cosb_row] if who == "cosb" else members
+    extra = {"application": world.apps[0], "last_day": timezone.localdate() + timedelta(days=3)}
+    with pytest.raises(PermissionDenied):
+        _bulk(world, who, rows, action, **extra)
+    assert (
+        not RoleAssignment.objects.filter(pk__in=[r.pk for r in rows])
+        .exclude(status=Status.ACTIVE, valid_until__isnull=True)
+        .exists()
+    )
+    assert ApplicationGrant.objects.active().filter(person=members[0].person).count() == 1
+    # The SB may do it (on the rows below their level).
+    _bulk(world, "sb", members, action, **extra)
 
 
 def test_bulk_grant_of_an_application_not_switched_on_is_refused(world: World) -> None:

@@ -199,6 +199,10 @@ class MembershipForm(ApplicationsForm):
     status = forms.ChoiceField(label=_("Status"), choices=Status.choices)
     field_order = ["email", "local_email", "status", "applications"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        mark_required(self)
+
 
 class PersonCorrectForm(forms.Form):
     """Naam, Voornaam, Titel and Taalkeuze as a manager typed them, corrected until the identity is confirmed."""
