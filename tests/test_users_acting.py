@@ -561,3 +561,12 @@ def test_bulk_delete_takes_a_reason(world: World, client: Client) -> None:
     _post(client, world.zon.sd, "delete_confirm", [members[0].pk], reason="contract ended")
     m = RoleAssignment.objects.get(pk=members[0].pk)
     assert not m.is_active() and m.end_reason == "contract ended"
+
+
+def test_the_correction_reads_with_the_screens_own_labels(world: World) -> None:
+    m = _add(world, world.zon.sd)
+    _correct(world, "sb", m.person, first_name="Pieter")
+    event = AuditEvent.objects.get(action="person.correct")
+    for lang, expected in (("nl", {"Naam", "Voornaam", "Taalkeuze"}), ("fr", {"Nom", "Prénom", "Langue"})):
+        with translation.override(lang):
+            assert {c.field for c in render_events([event])[0].changes} == expected

@@ -114,6 +114,14 @@ _FIELDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# The portal's own words where the model's label differs (Django's User calls the last name
+# "achternaam"; the manual's screens say "Naam").
+_LABELS: dict[str, Promise] = {
+    "last_name": gettext_lazy("Last name"),
+    "first_name": gettext_lazy("First name"),
+}
+
+
 @dataclass(frozen=True)
 class Change:
     field: str
@@ -210,7 +218,7 @@ def _changes(ev: AuditEvent) -> list[Change]:
         if key in _NOT_CHANGES or key not in before or before[key] == new:
             continue
         field = _field(key)
-        label = str(field.verbose_name) if field is not None else key.replace("_", " ")
+        label = str(_LABELS.get(key) or (field.verbose_name if field is not None else key.replace("_", " ")))
         changes.append(
             Change(label[:1].upper() + label[1:], _choice_label(field, before[key]), _choice_label(field, new))
         )
