@@ -17,6 +17,7 @@ from django.utils import timezone, translation
 from tests.conftest import World, login
 from toegang.accounts.models import Activation, Title, User
 from toegang.applications.models import ApplicationGrant
+from toegang.applications.services import person_grants_set
 from toegang.audit.models import AuditEvent
 from toegang.audit.rendering import render_events
 from toegang.delegation import authz, services
@@ -105,7 +106,7 @@ def test_add_form_preselects_the_suggested_title_and_marks_required_fields(world
     form = client.get(_url(world.zon.sd, "new/"), {"ssin": bis}).context["form"]
     assert "title" not in form.initial and not form.fields["title"].help_text
     # A person already known: their identity is shown, nothing to fill in, nothing marked.
-    known = client.get(_url(world.zon.sd, "new/"), {"ssin": world.person("sb2").ssin}).context["form"]
+    known = client.get(_url(world.zon.sd, "new/"), {"ssin": world.person("sb2").ssin or ""}).context["form"]
     assert known.fields["last_name"].label == "Last name"
 
 
@@ -535,7 +536,7 @@ def test_bulk_lost_race_saves_nothing_and_says_so(
     world: World, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     members = _three(world)
-    real = services.person_grants_set
+    real = person_grants_set
     calls: list[int] = []
 
     def racing(**kw: Any) -> Any:
@@ -544,6 +545,7 @@ def test_bulk_lost_race_saves_nothing_and_says_so(
             raise ConcurrentChange
         return real(**kw)
 
+    # The name the bulk service calls, in its own module.
     monkeypatch.setattr(services, "person_grants_set", racing)
     login(client, world.person("sb"))
     app = world.apps[1]

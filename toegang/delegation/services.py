@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -770,7 +771,8 @@ def memberships_bulk(
     reason = reason.strip()
     if len(reason) > 200:
         raise ValidationError({"reason": _("Enter a reason of at most 200 characters.")})
-    with transaction.atomic():
+    # A dry run only reads: no transaction (on SQLite every transaction takes the write lock).
+    with nullcontext() if dry_run else transaction.atomic():
         if not dry_run:
             lock_subdepartment(subdepartment.pk)
             lock_shared(User.objects.filter(pk__in=[m.person_id for m in memberships]))
