@@ -135,4 +135,7 @@ def test_end_membership_page_ends_it_and_returns_to_the_list(world: World, clien
     assert response.status_code == 302 and response["Location"] == f"/nl/s/{world.zon.sd.pk}/users/"
     m.refresh_from_db()
     assert m.valid_until is not None and m.end_reason == "uit dienst"
-    assert client.get(f"/nl/s/{world.zon.sd.pk}/users/{m.pk}/").status_code == 404
+    # The ended row keeps its page: the end, by whom and why (tests/test_users_acting.py for the rest).
+    page = client.get(f"/nl/s/{world.zon.sd.pk}/users/{m.pk}/")
+    assert page.status_code == 200 and "uit dienst" in page.content.decode()
+    assert client.post(f"/nl/s/{world.zon.sd.pk}/users/{m.pk}/end/", {"reason": "x"}).status_code == 404

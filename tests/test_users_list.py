@@ -494,12 +494,16 @@ def _bulk(client: Client, sd: Subdepartment, action: str, ids: list[Any], back: 
     )
 
 
-def test_bulk_view_opens_the_first_checked_row(world: World, listed: Client) -> None:
+def test_bulk_view_opens_the_checked_row_or_lists_all_checked(world: World, listed: Client) -> None:
     sd = world.zon.sd
     user, cosb = _member(sd, "user"), _member(sd, "cosb")
-    response = _bulk(listed, sd, "view", [user.pk, cosb.pk])
+    response = _bulk(listed, sd, "view", [user.pk])
     assert response.status_code == 302
     assert response["Location"] == _url("portal:users", sd) + f"{user.pk}/"
+    # Several ticked: every one of them, each with a link to its page (not only the first).
+    html = _bulk(listed, sd, "view", [user.pk, cosb.pk]).content.decode()
+    assert f'href="{_url("portal:users", sd)}{user.pk}/"' in html
+    assert f'href="{_url("portal:users", sd)}{cosb.pk}/"' in html
 
 
 def test_bulk_without_a_checked_row_says_so(world: World, listed: Client) -> None:
@@ -605,7 +609,7 @@ def test_bulk_delete_refuses_rows_the_actor_may_not_end(world: World, listed: Cl
 
 
 @pytest.mark.parametrize("where", ["sd2", "ander_sd", "ander_membership_of_same_person", "enterprise_role"])
-def test_bulk_ids_of_another_scope_are_404_and_nothing_ends(world: World, listed: Client, where: str) -> None:
+def test_bulk_ids_of_another_scope_are_refused_and_nothing_ends(world: World, listed: Client, where: str) -> None:
     sd = world.zon.sd
     foreign = {
         "sd2": lambda: _member(world.zon.sd2, "sb2"),
@@ -616,9 +620,12 @@ def test_bulk_ids_of_another_scope_are_404_and_nothing_ends(world: World, listed
         ),
     }[where]()
     jan = _member(sd, "jan.janssens")
+    refused = "Nothing was changed: the selection holds rows that are not users of this subdepartment."
     for action in ("view", "delete", "delete_confirm"):
-        assert _bulk(listed, sd, action, [jan.pk, foreign.pk]).status_code == 404
-        assert _bulk(listed, sd, action, [foreign.pk]).status_code == 404
+        for ids in ([jan.pk, foreign.pk], [foreign.pk]):
+            response = _bulk(listed, sd, action, ids, follow=True)
+            assert response.redirect_chain[-1][0] == _url("portal:users", sd)
+            assert refused in response.content.decode()
     assert RoleAssignment.objects.active().filter(pk__in=[jan.pk, foreign.pk]).count() == 2
 
 

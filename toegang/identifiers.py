@@ -34,6 +34,20 @@ def ssin_format(value: str) -> str:
     return str(stdnum_ssn.format(value)) if value else ""
 
 
+def ssin_sex(value: str) -> str | None:
+    """ "M" or "F" as the INSZ says it, None where it does not say (python-stdnum's be.ssn).
+
+    A national register number's sequence number is odd for a man and even for a woman. A BIS
+    number carries the sex only when its month was raised by 40 (raised by 20: the sex was unknown).
+    Only a suggestion: the person's title is what they are called, not what the number says.
+    """
+    raw = _NON_DIGITS.sub("", value or "")
+    if not raw.isdigit() or len(raw) != 11 or not stdnum_ssn.is_valid(raw):
+        return None
+    sex = stdnum_ssn.get_gender(raw)
+    return sex if sex in ("M", "F") else None
+
+
 def cbe_clean(value: str) -> str:
     """Return the 10-digit enterprise number (KBO/BCE) or raise a translated ValidationError."""
     raw = _NON_DIGITS.sub("", (value or "").upper().removeprefix("BE").strip())

@@ -19,6 +19,8 @@ class Action(models.TextChoices):
     USER_ADD = "user.add", _("User added")
     USER_CHANGE = "user.change", _("User changed")
     USER_END = "user.end", _("User removed")
+    USER_END_PLANNED = "user.end_planned", _("User's end date set")
+    PERSON_CORRECT = "person.correct", _("Person's data corrected")
     GRANT_ADD = "grant.add", _("Access given")
     GRANT_END = "grant.end", _("Access ended")
     # Organisations and their applications.

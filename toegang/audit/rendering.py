@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from django.apps import apps
@@ -33,6 +34,10 @@ SENTENCES: dict[Action, Promise] = {
     Action.USER_ADD: gettext_lazy("%(actor)s added %(person)s as a user of %(subdepartment)s"),
     Action.USER_CHANGE: gettext_lazy("%(actor)s changed the data of %(person)s in %(subdepartment)s"),
     Action.USER_END: gettext_lazy("%(actor)s removed %(person)s as a user of %(subdepartment)s"),
+    Action.USER_END_PLANNED: gettext_lazy(
+        "%(actor)s set the last day of %(person)s as a user of %(subdepartment)s to %(until)s"
+    ),
+    Action.PERSON_CORRECT: gettext_lazy("%(actor)s corrected the personal data of %(person)s"),
     Action.GRANT_ADD: gettext_lazy("%(actor)s gave %(person)s access to %(application)s in %(subdepartment)s"),
     Action.GRANT_END: gettext_lazy("%(actor)s ended the access of %(person)s to %(application)s in %(subdepartment)s"),
     Action.ENTERPRISE_REGISTER: gettext_lazy("%(actor)s registered the enterprise %(enterprise)s"),
@@ -94,6 +99,8 @@ _NOT_CHANGES = frozenset(
 
 # Where a snapshot key's label and value labels come from: (app label, model, field).
 _FIELDS: dict[str, tuple[str, str, str]] = {
+    "last_name": ("accounts", "User", "last_name"),
+    "first_name": ("accounts", "User", "first_name"),
     "title": ("accounts", "User", "title"),
     "email": ("accounts", "User", "email"),
     "local_email": ("accounts", "User", "local_email"),
@@ -104,6 +111,14 @@ _FIELDS: dict[str, tuple[str, str, str]] = {
     "contact_email": ("delegation", "RoleAssignment", "contact_email"),
     "contact_local_email": ("delegation", "RoleAssignment", "contact_local_email"),
     "contact_phone": ("delegation", "RoleAssignment", "contact_phone"),
+}
+
+
+# The portal's own words where the model's label differs (Django's User calls the last name
+# "achternaam"; the manual's screens say "Naam").
+_LABELS: dict[str, Promise] = {
+    "last_name": gettext_lazy("Last name"),
+    "first_name": gettext_lazy("First name"),
 }
 
 
@@ -203,7 +218,7 @@ def _changes(ev: AuditEvent) -> list[Change]:
         if key in _NOT_CHANGES or key not in before or before[key] == new:
             continue
         field = _field(key)
-        label = str(field.verbose_name) if field is not None else key.replace("_", " ")
+        label = str(_LABELS.get(key) or (field.verbose_name if field is not None else key.replace("_", " ")))
         changes.append(
             Change(label[:1].upper() + label[1:], _choice_label(field, before[key]), _choice_label(field, new))
         )
@@ -271,7 +286,16 @@ def _facts(ev: AuditEvent, catalogue: _Catalogue, role_field: models.Field[Any, 
         client=str(p.get("client_id", "—")),
         entry=str(p.get("code", "—")),
         scale=str(p.get("scale", "—")),
+        until=_date(p.get("until")),
     )
+
+
+def _date(value: Any) -> str:
+    """An ISO date of the params (``"2026-12-31"``) as the portal writes dates (31/12/2026)."""
+    try:
+        return f"{date.fromisoformat(str(value)):%d/%m/%Y}"
+    except ValueError:
+        return "—"
 
 
 def _legacy_sentence(ev: AuditEvent) -> str:

@@ -288,6 +288,41 @@ def may_manage_main_access_manager(actor: User, enterprise: Enterprise) -> bool:
     return may_appoint(actor, Role.MAIN_ACCESS_MANAGER, enterprise)
 
 
+def identity_confirmed(person: User) -> bool:
+    """Does the person's identity (INSZ, names) now rest on their own proof rather than a manager's typing?
+
+    The account became the person's own at a login that proved the INSZ (eID, itsme, the federal
+    login) or by claiming it from such a session (``Activation.PERSON``, docs/security.md, "Identity
+    model"); the names are the national register's from then on.
+    """
+    return person.activation == Activation.PERSON
+
+
+def creating_assignment(person: User) -> RoleAssignment | None:
+    """The role assignment that created the person: their first (adding a user or appointing a
+    manager creates the person together with it); None for a person created otherwise (an operator)."""
+    return RoleAssignment.objects.filter(person=person).order_by("valid_from", "pk").first()
+
+
+def may_correct_person(actor: User, person: User) -> bool:
+    """May ``actor`` correct the names, title and language of ``person`` typed by a manager?
+
+    Until the person's identity is confirmed (``identity_confirmed``): an operator, or whoever may
+    appoint (and end) the role of the assignment that created the person, in its scope: the manager
+    who added them while they still manage there, and the managers above that role there (for a
+    user added to a subdepartment: its SB and co-SB, its quality's TB and co-TB, the enterprise's HTB
+    and co-HTB). Never one's own data (that is the personal-data page), never an operator's account.
+    """
+    if not actor.is_authenticated or not actor.is_active or actor.pk == person.pk or person.is_staff:
+        return False
+    if identity_confirmed(person):
+        return False
+    if actor.is_operator:
+        return True
+    first = creating_assignment(person)
+    return first is not None and may_appoint(actor, first.role, first)
+
+
 # --- Who may give a person access to an application in a subdepartment. ----------------------------
 
 # Giving access is adding the person as a user with the application ticked (``may_appoint`` of USER:

@@ -185,6 +185,48 @@ def membership_for_actor(actor: User, subdepartment: Subdepartment, pk: int) -> 
     return obj
 
 
+def membership_or_ended_for_actor(actor: User, subdepartment: Subdepartment, pk: int) -> RoleAssignment:
+    """A row of the subdepartment's users list, current or ended (the ended user's page), for those who may see it.
+
+    A row whose membership ended keeps its URL: its page says when, by whom and why it ended.
+    """
+    authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_VIEW, subdepartment))
+    obj = (
+        RoleAssignment.objects.filter(pk=pk, subdepartment=subdepartment, role__in=SUBDEPARTMENT_ROLES)
+        .select_related("person", "subdepartment", "enterprise", "enterprise_quality", "ended_by", "granted_by")
+        .first()
+    )
+    if obj is None:
+        raise Http404
+    return obj
+
+
+def current_membership(subdepartment: Subdepartment, person: User) -> RoleAssignment | None:
+    """The person's active row in the subdepartment's users list (after their ended one, say), if any."""
+    return (
+        RoleAssignment.objects.active()
+        .filter(subdepartment=subdepartment, person=person, role__in=SUBDEPARTMENT_ROLES)
+        .order_by("-valid_from")
+        .first()
+    )
+
+
+def subdepartment_rows_chosen(actor: User, subdepartment: Subdepartment, ids: list[int]) -> list[RoleAssignment] | None:
+    """The rows ticked for a bulk action, in the order given (ended ones too); None if any id is not a
+    row of this subdepartment's list (another subdepartment's, another enterprise's, unknown): the
+    caller refuses the whole selection without saying which, so nothing outside the scope is revealed."""
+    authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_VIEW, subdepartment))
+    found = {
+        a.pk: a
+        for a in RoleAssignment.objects.filter(
+            pk__in=ids, subdepartment=subdepartment, role__in=SUBDEPARTMENT_ROLES
+        ).select_related("person", "subdepartment", "enterprise", "enterprise_quality")
+    }
+    if any(pk not in found for pk in ids):
+        return None
+    return [found[pk] for pk in dict.fromkeys(ids)]
+
+
 def subdepartment_members(actor: User, subdepartment: Subdepartment) -> QuerySet[RoleAssignment]:
     """The rows of the subdepartment's users list: its active SB, co-SB and USE.
 

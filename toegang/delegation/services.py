@@ -12,13 +12,15 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, UNUSABLE_PASSWORD_SUFFIX_LENGTH
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.template.loader import render_to_string
@@ -636,6 +638,283 @@ def membership_end(*, actor: User, membership: RoleAssignment, reason: str = "")
         )
         notify_access_changed(membership, added=[], removed=removed, ended=True)
     return membership
+
+
+# --- Correcting what a manager typed about a person, until their identity is confirmed ----------
+
+# The person's data a manager types when adding them, and may correct (``authz.may_correct_person``).
+CORRECTABLE = ("last_name", "first_name", "title", "language")
+
+
+def identity_confirmed_error() -> str:
+    return _(
+        "This person's identity has been confirmed with eID or itsme: their name, title and language "
+        "come from the national register and can no longer be corrected here."
+    )
+
+
+def person_correct(
+    *,
+    actor: User,
+    person: User,
+    subdepartment: Subdepartment,
+    last_name: str,
+    first_name: str,
+    title: str,
+    language: str,
+) -> User:
+    """Correct the names, title and language a manager typed for ``person``; audited "label: before → after".
+
+    ``subdepartment`` is where the correction is made (the user's page): the event is recorded in its
+    scope, so its managers read it in the person's history there. Allowed until the person's identity
+    is confirmed (``authz.may_correct_person``, checked again under the person's lock).
+    """
+    authz.require(authz.may_correct_person(actor, person))
+    authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_VIEW, subdepartment))
+    values = {"last_name": last_name.strip(), "first_name": first_name.strip(), "title": title, "language": language}
+    errors: dict[str, str] = length_errors(
+        (
+            ("last_name", values["last_name"], User, "last_name", gettext_lazy("Last name")),
+            ("first_name", values["first_name"], User, "first_name", gettext_lazy("First name")),
+        )
+    )
+    if not values["last_name"]:
+        errors["last_name"] = _("Enter the last name.")
+    if not values["first_name"]:
+        errors["first_name"] = _("Enter the first name.")
+    if title not in Title.values:
+        errors["title"] = _("Choose a valid title.")
+    if language not in Language.values:
+        errors["language"] = _("Choose a valid language.")
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        locked = User.objects.select_for_update(of=("self",)).get(pk=person.pk)
+        if authz.identity_confirmed(locked):  # confirmed meanwhile (a login with eID, say)
+            raise ValidationError(identity_confirmed_error())
+        before = {f: getattr(locked, f) for f in CORRECTABLE}
+        if before == values:
+            return locked
+        for field, value in values.items():
+            setattr(locked, field, value)
+        # User.save rewrites the copies of the names on the person's role assignments (the users list).
+        locked.save(update_fields=list(CORRECTABLE))
+        audit_record(
+            actor=actor,
+            action=Action.PERSON_CORRECT,
+            obj=locked,
+            person=locked,
+            enterprise=subdepartment.enterprise,
+            enterprise_quality=subdepartment.enterprise_quality,
+            subdepartment=subdepartment,
+            before=before,
+            after={f: getattr(locked, f) for f in CORRECTABLE},
+        )
+    for field in CORRECTABLE:
+        setattr(person, field, getattr(locked, field))
+    return locked
+
+
+# --- Bulk actions on rows of the users list -----------------------------------------------------
+
+
+class BulkAction(models.TextChoices):
+    GRANT = "grant", gettext_lazy("Give an application")
+    REVOKE = "revoke", gettext_lazy("Take an application away")
+    BLOCK = "block", gettext_lazy("Block")
+    UNBLOCK = "unblock", gettext_lazy("Unblock")
+    END = "end", gettext_lazy("End the membership")
+    END_DATE = "end_date", gettext_lazy("Set the last day")
+
+
+@dataclass(frozen=True)
+class BulkRow:
+    """One chosen row: what the action changes for it (``change`` empty: nothing, ``unchanged`` says why)."""
+
+    membership: RoleAssignment
+    change: str
+    unchanged: str = ""
+
+
+def bulk_already_ended_error(names: str) -> str:
+    return _("Nothing was changed: %(names)s had already ended. Check the list and try again.") % {"names": names}
+
+
+def bulk_until(last_day: date) -> datetime:
+    """The ``valid_until`` of a membership whose last day is ``last_day``: the next midnight, Brussels time."""
+    return timezone.make_aware(datetime.combine(last_day + timedelta(days=1), time.min))
+
+
+def last_day_of(until: datetime | None) -> date | None:
+    """The last day (Brussels time) of a validity ending at ``until``: the day before a midnight end."""
+    return None if until is None else (timezone.localtime(until) - timedelta(microseconds=1)).date()
+
+
+def change_text(field: str, before: str, after: str) -> str:
+    """ "Status: Active → Blocked", as the active language writes a label before its value."""
+    return _("%(field)s: %(before)s → %(after)s") % {"field": field, "before": before, "after": after}
+
+
+def _day(value: date | None) -> str:
+    return "—" if value is None else f"{value:%d/%m/%Y}"
+
+
+def _bulk_row(
+    m: RoleAssignment,
+    action: str,
+    application: SecuredApplication | None,
+    last_day: date | None,
+    granted: set[tuple[int, int]],
+) -> BulkRow:
+    statuses = dict(Status.choices)
+    if action in (BulkAction.GRANT, BulkAction.REVOKE):
+        assert application is not None
+        has = (m.person_id, application.pk) in granted
+        if action == BulkAction.GRANT:
+            if has:
+                return BulkRow(m, "", _("already has %(application)s") % {"application": application.name})
+            return BulkRow(m, _("gets %(application)s") % {"application": application.name})
+        if not has:
+            return BulkRow(m, "", _("does not have %(application)s") % {"application": application.name})
+        return BulkRow(m, _("loses %(application)s") % {"application": application.name})
+    if action in (BulkAction.BLOCK, BulkAction.UNBLOCK):
+        wanted = Status.BLOCKED if action == BulkAction.BLOCK else Status.ACTIVE
+        if m.status == wanted:
+            return BulkRow(m, "", _("already %(status)s") % {"status": str(statuses[wanted]).lower()})
+        return BulkRow(m, change_text(_("Status"), str(statuses[m.status]), str(statuses[wanted])))
+    if action == BulkAction.END:
+        return BulkRow(m, _("no longer a user of this subdepartment; their applications here end"))
+    assert last_day is not None
+    current = last_day_of(m.valid_until)
+    if current == last_day:
+        return BulkRow(m, "", _("already ends on %(day)s") % {"day": _day(last_day)})
+    return BulkRow(m, change_text(_("Last day"), _day(current), _day(last_day)))
+
+
+def memberships_bulk(
+    *,
+    actor: User,
+    subdepartment: Subdepartment,
+    memberships: Sequence[RoleAssignment],
+    action: str,
+    application: SecuredApplication | None = None,
+    reason: str = "",
+    last_day: date | None = None,
+    dry_run: bool = False,
+) -> list[BulkRow]:
+    """One action on many rows of the users list, all or nothing: what changes per row, and (unless
+    ``dry_run``) the change made, through the single row's rules, audited per person.
+
+    ``action``: give (``GRANT``) or take away (``REVOKE``) ``application``, ``BLOCK``/``UNBLOCK``,
+    ``END`` (with ``reason``), ``END_DATE`` (the membership's last day, ``last_day``: a planned end).
+    Every row must be an active row of ``subdepartment`` that the actor may change (authz, as for one
+    row); one that ended meanwhile (a confirmation posted twice) changes nothing at all. A row the
+    action leaves as it is (already blocked, already has the application) is listed, not touched,
+    so a double post applies nothing twice.
+    """
+    if action not in BulkAction.values:
+        raise ValidationError(_("Choose an action."))
+    for m in memberships:
+        authz.require(m.subdepartment_id == subdepartment.pk and authz.may_appoint(actor, m.role, m))
+    if action in (BulkAction.GRANT, BulkAction.REVOKE) and application is None:
+        raise ValidationError({"application": _("Choose an application.")})
+    if action == BulkAction.GRANT and application is not None and application.pk not in switched_on_ids(subdepartment):
+        raise ValidationError({"application": not_switched_on_error([application.name])})
+    if action == BulkAction.END_DATE:
+        if last_day is None:
+            raise ValidationError({"last_day": _("Enter the last day.")})
+        if last_day < timezone.localdate():
+            raise ValidationError({"last_day": _("The last day cannot lie in the past.")})
+    reason = reason.strip()
+    if len(reason) > 200:
+        raise ValidationError({"reason": _("Enter a reason of at most 200 characters.")})
+    # A dry run only reads: no transaction (on SQLite every transaction takes the write lock).
+    with nullcontext() if dry_run else transaction.atomic():
+        if not dry_run:
+            lock_subdepartment(subdepartment.pk)
+            lock_shared(User.objects.filter(pk__in=[m.person_id for m in memberships]))
+        rows_qs = RoleAssignment.objects.filter(pk__in=[m.pk for m in memberships], subdepartment=subdepartment)
+        if not dry_run:
+            rows_qs = rows_qs.select_for_update(of=("self",))
+        found = {r.pk: r for r in rows_qs.select_related("person", "subdepartment", "enterprise")}
+        rows = [found[m.pk] for m in memberships if m.pk in found]
+        gone = [r for r in rows if not r.is_active()]
+        if gone or len(rows) != len(memberships):
+            raise ValidationError(bulk_already_ended_error(", ".join(str(r.person) for r in gone)))
+        granted: set[tuple[int, int]] = set()
+        if application is not None:
+            granted = set(
+                ApplicationGrant.objects.active()
+                .filter(subdepartment=subdepartment, application=application, person__in=[r.person_id for r in rows])
+                .values_list("person_id", "application_id")
+            )
+        plan = [_bulk_row(r, action, application, last_day, granted) for r in rows]
+        if dry_run:
+            return plan
+        for row in plan:
+            if row.change:
+                _bulk_apply(actor, subdepartment, row.membership, action, application, reason, last_day)
+    return plan
+
+
+def _bulk_apply(
+    actor: User,
+    subdepartment: Subdepartment,
+    m: RoleAssignment,
+    action: str,
+    application: SecuredApplication | None,
+    reason: str,
+    last_day: date | None,
+) -> None:
+    """One row of ``memberships_bulk``, inside its transaction and locks."""
+    if action == BulkAction.END:
+        before = assignment_snapshot(m)
+        _end(m, actor=actor, reason=reason or Reason.DELETED)
+        _audit_assignment(actor, Action.USER_END, m, before=before, reason=reason)
+        still_member = RoleAssignment.objects.active().filter(person=m.person, subdepartment=subdepartment).exists()
+        removed = (
+            []
+            if still_member
+            else person_grants_end_all(
+                actor=actor, person=m.person, subdepartment=subdepartment, reason=Reason.MEMBERSHIP_ENDED
+            )
+        )
+        notify_access_changed(m, added=[], removed=removed, ended=True)
+    elif action in (BulkAction.BLOCK, BulkAction.UNBLOCK):
+        before = assignment_snapshot(m)
+        m.status = Status.BLOCKED if action == BulkAction.BLOCK else Status.ACTIVE
+        m.save(update_fields=["status"])
+        _audit_assignment(actor, Action.USER_CHANGE, m, before=before)
+        notify_access_changed(m, added=[], removed=[])
+    elif action == BulkAction.END_DATE:
+        assert last_day is not None
+        before = assignment_snapshot(m)
+        m.valid_until = bulk_until(last_day)
+        m.save(update_fields=["valid_until"])
+        audit_record(
+            actor=actor,
+            reason=reason,
+            **{
+                **_assignment_audit(m, before=before),
+                "action": Action.USER_END_PLANNED,
+                "params": {"role": m.role, "until": last_day.isoformat()},
+            },
+        )
+    else:
+        assert application is not None
+        current = set(
+            ApplicationGrant.objects.active()
+            .filter(person=m.person, subdepartment=subdepartment)
+            .values_list("application_id", flat=True)
+        )
+        wanted = current | {application.pk} if action == BulkAction.GRANT else current - {application.pk}
+        added, removed = person_grants_set(
+            actor=actor,
+            person=m.person,
+            subdepartment=subdepartment,
+            applications=SecuredApplication.objects.filter(pk__in=wanted),
+        )
+        notify_access_changed(m, added=added, removed=removed)
 
 
 AccessChange = tuple[RoleAssignment, list[SecuredApplication], list[SecuredApplication], bool]

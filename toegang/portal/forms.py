@@ -146,6 +146,29 @@ class SsinLookupForm(forms.Form):
     ssin = SsinField()
 
 
+def mark_required(form: forms.Form) -> None:
+    """Append "*" to the label of every field the person must fill in (the page's legend says what * means).
+
+    Not to a disabled or read-only field: nothing to fill in there. A label that carries its * in its
+    text already (the e-mail address's) is left as it is.
+    """
+    for field in form.fields.values():
+        if not field.required or field.disabled or field.widget.attrs.get("readonly"):
+            continue
+        label = str(field.label or "")
+        if not label.rstrip().endswith("*"):
+            field.label = f"{label} *"
+
+
+def title_suggested(ssin: str) -> str | None:
+    """The title the INSZ suggests (odd sequence number: a man, even: a woman), None where it says nothing.
+
+    Only a pre-selected suggestion on the add-user form: what a person is called is theirs to say.
+    """
+    sex = identifiers.ssin_sex(ssin)
+    return {"M": Title.MR, "F": Title.MS}.get(sex or "")
+
+
 class UserCreateForm(ApplicationsForm):
     """The manual's "Een gebruiker aanmaken"; names are read-only for a person already known."""
 
@@ -165,7 +188,7 @@ class UserCreateForm(ApplicationsForm):
     )
     field_order = ["username", "last_name", "first_name", "title", "ssin", "language", "email", "local_email"]
 
-    def __init__(self, *args: Any, known: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, known: bool = False, title_suggestion: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # A new person's Taalkeuze starts as the language the manager works in (a French-speaking
         # facility adds French-speaking staff), not always Dutch; the manager may still change it.
@@ -176,6 +199,19 @@ class UserCreateForm(ApplicationsForm):
             for name in ("username", "last_name", "first_name", "title", "language"):
                 self.fields[name].disabled = True
                 self.fields[name].help_text = ""
+        else:
+            # A new INSZ: the names are required (the service says so too, in the same words).
+            self.fields["last_name"].required = True
+            self.fields["last_name"].error_messages["required"] = _("This INSZ is not known yet: enter the last name.")
+            self.fields["first_name"].required = True
+            self.fields["first_name"].error_messages["required"] = _(
+                "This INSZ is not known yet: enter the first name."
+            )
+            if title_suggestion:
+                self.fields["title"].help_text = _(
+                    "Suggested from the INSZ; change it if the person is called otherwise."
+                )
+        mark_required(self)
 
 
 class MembershipForm(ApplicationsForm):
@@ -185,3 +221,52 @@ class MembershipForm(ApplicationsForm):
     local_email = forms.EmailField(label=_("Local e-mail address"), required=False)
     status = forms.ChoiceField(label=_("Status"), choices=Status.choices)
     field_order = ["email", "local_email", "status", "applications"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        mark_required(self)
+
+
+class PersonCorrectForm(forms.Form):
+    """Naam, Voornaam, Titel and Taalkeuze as a manager typed them, corrected until the identity is confirmed."""
+
+    last_name = forms.CharField(label=_("Last name"), max_length=150)
+    first_name = forms.CharField(label=_("First name"), max_length=150)
+    title = forms.ChoiceField(label=_("Title"), choices=Title.choices)
+    language = forms.ChoiceField(label=_("Language"), choices=Language.choices)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        mark_required(self)
+
+
+class AccessAgainForm(ApplicationsForm):
+    """The ended user's page: "give access again", a new membership with the applications ticked."""
+
+    email = forms.EmailField(label=_("E-mail address *"))
+    local_email = forms.EmailField(label=_("Local e-mail address"), required=False)
+    field_order = ["email", "local_email", "applications"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        mark_required(self)
+
+
+class BulkEndForm(forms.Form):
+    """The confirmation of ending many memberships: the reason, as for one."""
+
+    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
+
+
+class BulkEndDateForm(forms.Form):
+    """The confirmation of a planned end for many memberships: their last day."""
+
+    last_day = forms.DateField(
+        label=_("Last day"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text=_("The access ends at midnight after this day (Brussels time)."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        mark_required(self)

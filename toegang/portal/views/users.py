@@ -41,14 +41,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication
-from toegang.applications.selectors import application_codes_by_person
+from toegang.applications.selectors import application_codes_by_person, switched_on_applications
 from toegang.delegation import authz, csv_import, selectors
 from toegang.delegation.models import SUBDEPARTMENT_ROLES, TYPE_CODE, Role, RoleAssignment, Status
-from toegang.delegation.services import membership_end
+from toegang.delegation.services import BulkAction, last_day_of, membership_end, memberships_bulk
 from toegang.identifiers import ssin_format
 from toegang.organisations.models import Subdepartment
 from toegang.portal.common import crumbs, csv_cell, request_actor
 from toegang.portal.filters import DEFAULT_ORDER, ENDED, STATUS_CHOICES, SubdepartmentUserFilter
+from toegang.portal.forms import BulkEndDateForm, BulkEndForm, apply_errors
 
 PAGE_SIZE = 50
 # The page sizes a manager may choose ("size" in the query string); any other value is the default.
@@ -226,6 +227,7 @@ def users_list(request: HttpRequest, pk: int) -> HttpResponse:
             "clear_url": _query(request.GET, **dict.fromkeys(set(LIST_PARAMS) - {"sort", "size"})),
             "export_url": reverse("portal:users_export", args=[sd.pk]) + _query(request.GET, page=None),
             "may_delete": bool(endable),
+            "bulk_choices": bulk_choices(sd) if endable else [],
             "may_add": Role.USER in endable,
             "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd),
         },
@@ -243,25 +245,78 @@ def _names(members: list[RoleAssignment]) -> str:
     return ", ".join(str(m.person) for m in members)
 
 
+def _bulk_choice(value: str, offered: dict[int, SecuredApplication]) -> tuple[str, SecuredApplication | None] | None:
+    """The list's "action on the selected users": ``block``, ``unblock``, ``end_date``, or
+    ``grant:<application id>`` / ``revoke:<application id>`` of an application switched on here."""
+    action, _sep, app_id = value.partition(":")
+    if action in (BulkAction.GRANT, BulkAction.REVOKE):
+        application = offered.get(int(app_id)) if app_id.isascii() and app_id.isdigit() and len(app_id) < 10 else None
+        return (action, application) if application is not None else None
+    if action in (BulkAction.BLOCK, BulkAction.UNBLOCK, BulkAction.END_DATE) and not app_id:
+        return action, None
+    return None
+
+
+def bulk_choices(sd: Subdepartment) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The options of the list's "action on the selected users" select, grouped as it shows them."""
+    apps = list(switched_on_applications(sd))
+    groups = [
+        (str(BulkAction.GRANT.label), [(f"grant:{a.pk}", a.name) for a in apps]),
+        (str(BulkAction.REVOKE.label), [(f"revoke:{a.pk}", a.name) for a in apps]),
+        (
+            _("Status and end"),
+            [
+                (BulkAction.BLOCK.value, str(BulkAction.BLOCK.label)),
+                (BulkAction.UNBLOCK.value, str(BulkAction.UNBLOCK.label)),
+                (BulkAction.END_DATE.value, str(BulkAction.END_DATE.label)),
+            ],
+        ),
+    ]
+    return [(label, options) for label, options in groups if options]
+
+
 @login_required
 @require_POST
 def users_bulk(request: HttpRequest, pk: int) -> HttpResponse:
-    """The buttons under the list: Bekijken (the first checked row) and Wissen (after confirmation)."""
+    """The buttons under the list: Bekijken, Wissen (after confirmation, with a reason) and the action on
+    the selected users (give or take away an application, block, unblock, a last day), confirmed on a
+    page that lists the people and what changes for each."""
     actor = request_actor(request)
     sd = selectors.subdepartment_for_actor(actor, pk)
     back_query = _query(QueryDict(request.POST.get("back", "").lstrip("?")))
     back = reverse("portal:users", args=[sd.pk]) + back_query
     action = request.POST.get("action", "")
+    if action not in ("view", "delete", "delete_confirm", "bulk", "bulk_confirm"):
+        return HttpResponse(status=400)
     ids = _posted_ids(request)
     if not ids:
         messages.warning(request, _("Select at least one user in the list first."))
         return HttpResponseRedirect(back)
-    members = selectors.subdepartment_members_by_ids(actor, sd, ids)
+    chosen = selectors.subdepartment_rows_chosen(actor, sd, ids)
+    if chosen is None:
+        # An id of another subdepartment or enterprise (or none at all): a crafted or stale form.
+        messages.error(
+            request, _("Nothing was changed: the selection holds rows that are not users of this subdepartment.")
+        )
+        return HttpResponseRedirect(back)
+    members = chosen
+    context = {
+        "sd": sd,
+        "members": members,
+        "back": back,
+        "back_query": back_query,
+        "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd),
+    }
 
     if action == "view":
-        return HttpResponseRedirect(_detail_url(sd, members[0]))
-    if action not in ("delete", "delete_confirm"):
-        return HttpResponse(status=400)
+        if len(members) == 1:
+            return HttpResponseRedirect(_detail_url(sd, members[0]))
+        # Several ticked: all of them, each with its own page.
+        rows = [{"m": m, "url": _detail_url(sd, m)} for m in members]
+        return render(request, "portal/users/selected.html", {**context, "rows": rows})
+
+    if action in ("bulk", "bulk_confirm"):
+        return _bulk_action(request, actor, sd, members, context)
 
     gone = [m for m in members if not m.is_active()]
     if gone:
@@ -280,24 +335,15 @@ def users_bulk(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return HttpResponseRedirect(back)
 
-    if action == "delete":
-        return render(
-            request,
-            "portal/users/confirm_delete.html",
-            {
-                "sd": sd,
-                "members": members,
-                "back": back,
-                "back_query": back_query,
-                "crumbs": crumbs(sd.enterprise, sd.enterprise_quality, sd),
-            },
-        )
+    form = BulkEndForm(request.POST if action == "delete_confirm" else None)
+    if action == "delete" or not form.is_valid():
+        return render(request, "portal/users/confirm_delete.html", {**context, "form": form})
 
     try:
         # All or nothing: the services' own atomic blocks nest as savepoints inside this one.
         with transaction.atomic():
             for m in members:
-                membership_end(actor=actor, membership=m)
+                membership_end(actor=actor, membership=m, reason=form.cleaned_data["reason"])
     except ValidationError as exc:
         messages.error(request, _("Nothing was deleted: %(reason)s") % {"reason": " ".join(exc.messages)})
         return HttpResponseRedirect(back)
@@ -307,6 +353,97 @@ def users_bulk(request: HttpRequest, pk: int) -> HttpResponse:
         % {"count": len(members), "names": _names(members)},
     )
     return HttpResponseRedirect(back)
+
+
+def _bulk_action(
+    request: HttpRequest, actor: User, sd: Subdepartment, members: list[RoleAssignment], context: dict[str, Any]
+) -> HttpResponse:
+    """The action on the selected users: its confirmation page (``bulk``), then the change (``bulk_confirm``)."""
+    back = context["back"]
+    offered = {a.pk: a for a in switched_on_applications(sd)}
+    choice = _bulk_choice(request.POST.get("bulk", ""), offered)
+    if choice is None:
+        messages.error(request, _("Choose an action for the selected users."))
+        return HttpResponseRedirect(back)
+    action, application = choice
+    refused = [m for m in members if not authz.may_appoint(actor, m.role, m)]
+    if refused:
+        messages.error(
+            request,
+            _("Nothing was changed: you may not change %(names)s (only a manager of a higher level may).")
+            % {"names": _names(refused)},
+        )
+        return HttpResponseRedirect(back)
+    confirm = request.POST.get("action") == "bulk_confirm"
+    form = BulkEndDateForm(request.POST if confirm else None) if action == BulkAction.END_DATE else None
+    last_day = None
+    if form is not None and form.is_bound and form.is_valid():
+        last_day = form.cleaned_data["last_day"]
+    try:
+        plan = memberships_bulk(
+            actor=actor,
+            subdepartment=sd,
+            memberships=members,
+            action=action,
+            application=application,
+            last_day=last_day or timezone.localdate(),
+            dry_run=True,
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return HttpResponseRedirect(back)
+    if confirm and (form is None or form.is_valid()):
+        changed = [row.membership for row in plan if row.change]
+        if not changed:
+            messages.info(request, _("Nothing was changed: the selected users were already as asked."))
+            return HttpResponseRedirect(back)
+        try:
+            memberships_bulk(
+                actor=actor,
+                subdepartment=sd,
+                memberships=members,
+                action=action,
+                application=application,
+                last_day=last_day,
+            )
+        except ValidationError as exc:
+            if form is not None and hasattr(exc, "error_dict"):
+                apply_errors(form, exc)
+            else:
+                messages.error(request, " ".join(exc.messages))
+                return HttpResponseRedirect(back)
+        else:
+            messages.success(
+                request,
+                ngettext(
+                    "%(action)s: %(count)s user changed: %(names)s.",
+                    "%(action)s: %(count)s users changed: %(names)s.",
+                    len(changed),
+                )
+                % {"action": _bulk_label(action, application), "count": len(changed), "names": _names(changed)},
+            )
+            return HttpResponseRedirect(back)
+    return render(
+        request,
+        "portal/users/confirm_bulk.html",
+        {
+            **context,
+            "plan": None if action == BulkAction.END_DATE else plan,
+            # A last day still to choose: each row's current one.
+            "current_days": [(m, last_day_of(m.valid_until)) for m in members],
+            "form": form,
+            "bulk": request.POST.get("bulk", ""),
+            "label": _bulk_label(action, application),
+            "changes": sum(1 for row in plan if row.change),
+        },
+    )
+
+
+def _bulk_label(action: str, application: SecuredApplication | None) -> str:
+    label = str(BulkAction(action).label)
+    if application is None:
+        return label
+    return _("%(action)s: %(application)s") % {"action": label, "application": application.name}
 
 
 # The export reads tuples, not model instances: building 40,000 instances (membership and person)
