@@ -350,7 +350,11 @@ def test_an_operator_changes_the_web_address_in_the_catalogue_and_it_is_audited(
     assert app.url == "https://eloket.example.test/start"
     event = AuditEvent.objects.filter(action=Action.CATALOGUE_CHANGE, object_id=str(app.pk)).latest("pk")
     assert event.actor_id == world.operator.pk
-    assert event.before["url"] == old and event.after == {"url": "https://eloket.example.test/start"}
+    assert (
+        event.before is not None
+        and event.before["url"] == old
+        and event.after == {"url": "https://eloket.example.test/start"}
+    )
     # Typed without a scheme: https://, never http://.
     client.post(page, _admin_form(app, url="raas.example.test"))
     app.refresh_from_db()
