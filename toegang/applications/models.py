@@ -32,6 +32,14 @@ class SecuredApplication(TranslatedName, TranslatedDescription):
         ),
     )
 
+    @property
+    def link(self) -> str:
+        """``url`` if it is an http(s) address, else "": what a page or an e-mail may link to.
+
+        The catalogue's form validates it; this guards a value written around the form (a shell, a migration).
+        """
+        return self.url if self.url.lower().startswith(("https://", "http://")) else ""
+
     class Meta:
         verbose_name = _("secured application")
         verbose_name_plural = _("secured applications")

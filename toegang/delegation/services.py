@@ -692,7 +692,7 @@ def access_changed_messages(changes: Iterable[AccessChange], *, new: bool = Fals
                     "subdepartment": subdepartment,
                     "enterprise": subdepartment.enterprise,
                     "new": new,
-                    "added": [ApplicationLink(a.name, a.url) for a in added],
+                    "added": [ApplicationLink(a.name, a.link) for a in added],
                     "removed": [a.name for a in removed],
                     "ended": ended,
                     "blocked": blocked,
