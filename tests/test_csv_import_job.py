@@ -218,7 +218,7 @@ def test_bulk_mails_read_as_the_single_forms(world: World, settings: Any) -> Non
     with translation.override("fr"):
         context = {
             "greeting": person.salutation(), "subdepartment": sd, "enterprise": sd.enterprise, "new": True,
-            "added": [ApplicationLink(a.name, a.url) for a in apps],
+            "added": [ApplicationLink(a.name, a.link) for a in apps],
             "removed": [], "ended": False, "blocked": False,
             "login_url": f"{settings.BASE_URL}/fr/accounts/login/",
             "username": "ee", "link_days": 14, "link_confirms": False,

@@ -156,6 +156,30 @@ def test_an_application_without_a_web_address_is_named_without_a_link(
 
 
 @pytest.mark.django_db
+def test_an_address_written_around_the_catalogues_form_is_never_linked(
+    world: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    SecuredApplication.objects.filter(pk=world.apps[0].pk).update(url="javascript:alert(1)")
+    app = SecuredApplication.objects.get(pk=world.apps[0].pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        subdepartment_user_add(
+            actor=world.person("sb"),
+            subdepartment=world.zon.sd,
+            ssin=NEW,
+            email="nieuw@example.test",
+            first_name="Nele",
+            last_name="Nieuwkomer",
+            applications=[app],
+        )
+    assert "javascript:" not in str(only_mail_to("nieuw@example.test").body)
+    person_grants_set(
+        actor=world.person("sb"), person=world.person("user"), subdepartment=world.zon.sd, applications=[app]
+    )
+    page = _home(login(Client(), world.person("user"), method="password"))
+    assert app.name in page and "javascript:" not in page
+
+
+@pytest.mark.django_db
 def test_the_csv_imports_mail_is_the_forms(world: World, django_capture_on_commit_callbacks: Any) -> None:
     rows = [
         UserToAdd(
@@ -350,7 +374,11 @@ def test_an_operator_changes_the_web_address_in_the_catalogue_and_it_is_audited(
     assert app.url == "https://eloket.example.test/start"
     event = AuditEvent.objects.filter(action=Action.CATALOGUE_CHANGE, object_id=str(app.pk)).latest("pk")
     assert event.actor_id == world.operator.pk
-    assert event.before["url"] == old and event.after == {"url": "https://eloket.example.test/start"}
+    assert (
+        event.before is not None
+        and event.before["url"] == old
+        and event.after == {"url": "https://eloket.example.test/start"}
+    )
     # Typed without a scheme: https://, never http://.
     client.post(page, _admin_form(app, url="raas.example.test"))
     app.refresh_from_db()

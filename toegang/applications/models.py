@@ -11,7 +11,6 @@ from django.utils.translation import gettext_lazy as _
 from toegang.history import Ended, HistoryQuerySet
 from toegang.translated import TranslatedDescription, TranslatedName
 
-
 # Where a person opens the application: a web address, never javascript:, data: or ftp: (the e-mails
 # and the user's Home link to it). 500 characters: longer than any real entry page, short enough for a mail line.
 APPLICATION_URL_MAX_LENGTH = 500
@@ -28,8 +27,18 @@ class SecuredApplication(TranslatedName, TranslatedDescription):
         max_length=APPLICATION_URL_MAX_LENGTH,
         blank=True,
         validators=[application_url_validator],
-        help_text=_("Where users open the application (https:// or http://). Shown in their e-mails and on their Home."),
+        help_text=_(
+            "Where users open the application (https:// or http://). Shown in their e-mails and on their Home."
+        ),
     )
+
+    @property
+    def link(self) -> str:
+        """``url`` if it is an http(s) address, else "": what a page or an e-mail may link to.
+
+        The catalogue's form validates it; this guards a value written around the form (a shell, a migration).
+        """
+        return self.url if self.url.lower().startswith(("https://", "http://")) else ""
 
     class Meta:
         verbose_name = _("secured application")

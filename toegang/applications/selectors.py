@@ -85,7 +85,9 @@ def application_codes_by_person(subdepartment: Subdepartment, person_ids: set[in
     return codes
 
 
-def person_applications_by_subdepartment(person: User, subdepartment_ids: set[int]) -> dict[int, list[SecuredApplication]]:
+def person_applications_by_subdepartment(
+    person: User, subdepartment_ids: set[int]
+) -> dict[int, list[SecuredApplication]]:
     """The applications ``person`` may use now in each of these subdepartments, by code (one query).
 
     An application the operator switched off in the catalogue (``is_active`` false) is left out.

@@ -927,6 +927,7 @@ class ApplicationLink:
     name: str
     url: str
 
+
 # The person's own words in the e-mail (its greeting) are left as these slots when the text is
 # rendered, and filled per person: a CSV import of 10,000 users renders the templates once per
 # language and set of applications instead of 20,000 times (1 ms each). The slots are control
@@ -974,7 +975,7 @@ def access_changed_messages(changes: Iterable[AccessChange], *, new: bool = Fals
                     "subdepartment": subdepartment,
                     "enterprise": subdepartment.enterprise,
                     "new": new,
-                    "added": [ApplicationLink(a.name, a.url) for a in added],
+                    "added": [ApplicationLink(a.name, a.link) for a in added],
                     "removed": [a.name for a in removed],
                     "ended": ended,
                     "blocked": blocked,
@@ -1268,7 +1269,7 @@ def _users_write(
         )
         events.extend(grant_audit_columns(g, actor=actor, action=Action.GRANT_ADD) for g in person_grants)
     audit_record_rows(events)
-    return access_changed_messages(
-        ((membership, list(rows[i].applications), [], False) for i, membership in zip(indexes, memberships, strict=True)),
-        new=True,
+    changes: Iterator[AccessChange] = (
+        (membership, list(rows[i].applications), [], False) for i, membership in zip(indexes, memberships, strict=True)
     )
+    return access_changed_messages(changes, new=True)
