@@ -266,24 +266,6 @@ def subdepartment_ended_members(actor: User, subdepartment: Subdepartment) -> Qu
     )
 
 
-def subdepartment_members_by_ids(actor: User, subdepartment: Subdepartment, ids: list[int]) -> list[RoleAssignment]:
-    """The rows chosen for a bulk action, in the order given; 404 if any is not a row of this list.
-
-    Rows of this subdepartment that ended meanwhile (a form posted twice) are returned too, so the
-    caller can say so instead of answering 404.
-    """
-    authz.require(authz.may(actor, authz.Action.SUBDEPARTMENT_VIEW, subdepartment))
-    found = {
-        a.pk: a
-        for a in RoleAssignment.objects.filter(
-            pk__in=ids, subdepartment=subdepartment, role__in=SUBDEPARTMENT_ROLES
-        ).select_related("person", "subdepartment", "enterprise", "enterprise_quality")
-    }
-    if not ids or any(pk not in found for pk in ids):
-        raise Http404
-    return [found[pk] for pk in dict.fromkeys(ids)]
-
-
 def membership_counts(subdepartment: Subdepartment) -> dict[str, int]:
     """Active members of the subdepartment per role (SB, co-SB, user): one grouped query."""
     rows = (

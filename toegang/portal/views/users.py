@@ -2,8 +2,9 @@
 
 Views are transports. The subdepartment comes from ``selectors.subdepartment_for_actor`` (404 outside
 the actor's scope), the rows from ``selectors.subdepartment_members`` (which asks authz for
-SUBDEPARTMENT_VIEW), the ids of a bulk POST from ``selectors.subdepartment_members_by_ids`` (404 if one
-is not a row of this list), and ending a membership is the service ``membership_end``.
+SUBDEPARTMENT_VIEW), the ids of a bulk POST from ``selectors.subdepartment_rows_chosen`` (a selection
+holding an id that is not a row of this list is refused as a whole, with a message), ending a
+membership is the service ``membership_end`` and the other bulk actions ``memberships_bulk``.
 
 Scale: a subdepartment may hold 20,000 users. A page is one COUNT and one LIMIT/OFFSET query on the
 partial index ``role_subdep_active`` joined to the person; the export streams the rows in chunks with
@@ -390,8 +391,11 @@ def _bulk_action(
             dry_run=True,
         )
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return HttpResponseRedirect(back)
+        if form is None or "last_day" not in getattr(exc, "error_dict", {}):
+            messages.error(request, " ".join(exc.messages))
+            return HttpResponseRedirect(back)
+        apply_errors(form, exc)  # a day in the past: said next to the field, on this page
+        plan = []
     if confirm and (form is None or form.is_valid()):
         changed = [row.membership for row in plan if row.change]
         if not changed:
