@@ -895,9 +895,10 @@ def test_status_ended_stays_in_the_subdepartment(world: World, listed: Client) -
 
 
 def test_status_ended_export(world: World, listed: Client) -> None:
+    """Ended rows export with the status in the reader's language, as the other statuses do."""
     membership_end(actor=world.person("sb"), membership=_member(world.zon.sd, "jan.janssens"))
     _, rows, _ = _export(listed, world.zon.sd, "?status=ended")
-    assert [(r["username"], r["status"]) for r in rows] == [("jan.janssens", "ended")]
+    assert [(r["username"], r["status"]) for r in rows] == [("jan.janssens", "Ended")]
 
 
 # --- paging: numbers, first and last, page size ---------------------------------------------------
