@@ -192,6 +192,7 @@ ALLAUTH_TRUSTED_PROXY_COUNT = int(env("TRUSTED_PROXY_COUNT", "0"))
 MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_TOTP_ISSUER = "toegang"
 MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_FORMS = {"add_webauthn": "toegang.accounts.forms.AddWebAuthnForm"}
 # Browsers treat http://127.0.0.1 and localhost as secure contexts; production runs on https.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not BASE_URL.startswith("https://")
 USERSESSIONS_TRACK_ACTIVITY = True

@@ -85,6 +85,7 @@ def test_two_errors_the_summary_takes_focus_and_links_to_the_fields(sb: Walk, la
     page.get_by_role("button", name=tr(lang, "Save"), exact=True).click()
     page.locator("[data-error-summary]").wait_for()
     assert _summary_has_focus(sb), page.evaluate("document.activeElement.outerHTML.slice(0, 120)")
+    assert page.title().startswith(tr(lang, "Error:"))
     summary = page.locator("[data-error-summary]")
     assert summary.get_by_role("heading", name=tr(lang, "There is a problem")).is_visible()
     links = summary.get_by_role("link")

@@ -99,8 +99,8 @@ def test_add_a_security_key_and_log_in_with_it(cosb: tuple[Walk, Any]) -> None:
     page.wait_for_url(re.compile(r"/2fa/webauthn/add/"))
     walk.check("add-security-key")
     page.get_by_role("heading", name=tr(LANG, "Add Security Key"), level=1).wait_for()
-    # allauth's form leaves the name field to Django's label from the field name: "Name" in every language.
-    page.get_by_label(re.compile(r"^Name\s*:?$")).fill(KEY_NAME)
+    # allauth leaves the name field unlabelled ("Name" in every language); toegang's form names it.
+    page.get_by_label(label(LANG, "Name of the security key")).fill(KEY_NAME)
     page.get_by_label(label(LANG, "Passwordless")).check()
     page.get_by_role("button", name=tr(LANG, "Add"), exact=True).click()
     page.wait_for_url(lambda url: "/webauthn/add/" not in url)

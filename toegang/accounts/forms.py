@@ -6,6 +6,7 @@ from typing import Any
 
 from allauth.account.forms import AddEmailForm as AllauthAddEmailForm
 from allauth.account.models import EmailAddress
+from allauth.mfa.webauthn.forms import AddWebAuthnForm as AllauthAddWebAuthnForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -31,3 +32,12 @@ class AddEmailForm(AllauthAddEmailForm):
         if taken:
             raise ValidationError(EMAIL_TAKEN)
         return value
+
+
+class AddWebAuthnForm(AllauthAddWebAuthnForm):
+    """allauth's form to add a security key, its name field labelled (allauth gives it none: "Name")."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].label = _("Name of the security key")
+        self.fields["name"].help_text = _('So you recognise it in the list, e.g. "Blue key" or "Laptop".')

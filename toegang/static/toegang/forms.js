@@ -7,6 +7,11 @@
   if (!summary) {
     return;
   }
+  // The title says it too ("Fout: Een gebruiker aanmaken"), as the first thing a screen reader reads.
+  var prefix = summary.getAttribute("data-title-prefix");
+  if (prefix && document.title.indexOf(prefix) !== 0) {
+    document.title = prefix + document.title;
+  }
   summary.focus();
   summary.addEventListener("click", function (event) {
     var link = event.target.closest("a[href^='#']");
