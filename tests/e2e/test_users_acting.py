@@ -1,9 +1,10 @@
 """Acting on users in Chromium, as the demo subdepartment manager does it, in nl, fr and de.
 
 Per language: sb adds a person with a misspelt name (the title pre-selected from the INSZ), corrects
-the name on the person's page, ends the person, opens the ended person's page (when, by whom, why)
-and gives access again; then selects all the rows of the list with the header's checkbox and takes
-an application away from all of them at once, after the confirmation page. Each walk ends by
+the name on the person's page, ends the person, finds them under the list's status "Beëindigd",
+opens the ended person's page (when, by whom, why) and gives access again; then selects all the
+rows of the list with the header's checkbox and takes an application away from all of them at
+once, after the confirmation page. Each walk ends by
 deleting the person, so the next one (and test_step6) starts from the manual's list. Every page goes
 through axe-core and is photographed at 1280 px and at 390 px.
 """
@@ -95,8 +96,15 @@ def test_correct_end_give_again_and_take_away_in_bulk(sb: Walk, lang: str) -> No
     page.get_by_role("button", name=tr(lang, "End"), exact=True).click()
     page.wait_for_url(re.compile(r"/users/(\?.*)?$"))
 
-    # The ended person's page: when, by whom, why; then access again.
-    page.goto(person_url)
+    # The ended person is found under the list's status "Beëindigd", and their page says when, by
+    # whom and why; then access again.
+    page.get_by_label(label(lang, "Status")).select_option(label=tr(lang, "Ended"))
+    page.get_by_role("button", name=tr(lang, "Apply the criteria"), exact=True).click()
+    page.wait_for_url(re.compile(r"status=ended"))
+    _check(sb, f"{lang}-list-ended")
+    page.get_by_role("row").filter(has_text=last).get_by_role("link").first.click()
+    page.wait_for_load_state()
+    assert page.url.split("?")[0] == person_url.split("?")[0]
     page.get_by_role("heading", name=re.compile(re.escape(tr(lang, "Ended user"))), level=1).wait_for()
     page.get_by_role("definition").filter(has_text="contract").wait_for()
     _check(sb, f"{lang}-ended")
