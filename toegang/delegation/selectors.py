@@ -20,6 +20,7 @@ from toegang.applications.selectors import person_applications_by_subdepartment
 from toegang.audit.models import AuditEvent
 from toegang.delegation import authz
 from toegang.delegation.models import SUBDEPARTMENT_ROLES, Role, RoleAssignment, Status, UserImport
+from toegang.history import ended_q
 from toegang.organisations.models import Enterprise, EnterpriseQuality, Subdepartment
 
 
@@ -254,7 +255,7 @@ def subdepartment_ended_members(actor: User, subdepartment: Subdepartment) -> Qu
     here = RoleAssignment.objects.filter(
         subdepartment=subdepartment, role__in=SUBDEPARTMENT_ROLES, person=OuterRef("person")
     )
-    not_ended = here.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+    not_ended = here.exclude(ended_q(at=now))
     ended_later = here.filter(valid_until__lte=now).filter(
         Q(valid_until__gt=OuterRef("valid_until")) | Q(valid_until=OuterRef("valid_until"), pk__gt=OuterRef("pk"))
     )
