@@ -80,7 +80,10 @@ def test_two_errors_the_summary_takes_focus_and_links_to_the_fields(sb: Walk, la
     page.get_by_text(tr(lang, "For example name@facility.be")).wait_for()
     assert not _summary_has_focus(sb)
 
-    # Two errors: no e-mail address, and a local address that is not one.
+    # Two errors: no e-mail address, and a local address that is not one (the names, required for a
+    # new INSZ, are given).
+    page.get_by_label(label(lang, "Last name")).fill("Fout")
+    page.get_by_label(label(lang, "First name")).fill("Formulier")
     page.get_by_label(label(lang, "Local e-mail address")).fill("geen-adres")
     page.get_by_role("button", name=tr(lang, "Save"), exact=True).click()
     page.locator("[data-error-summary]").wait_for()
