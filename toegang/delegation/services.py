@@ -623,21 +623,26 @@ def membership_end(*, actor: User, membership: RoleAssignment, reason: str = "")
         )
         if not membership.is_active():
             raise ValidationError(_("This assignment has already ended."))
-        before = assignment_snapshot(membership)
-        _end(membership, actor=actor, reason=reason or Reason.DELETED)
-        _audit_assignment(actor, Action.USER_END, membership, before=before, reason=reason)
-        still_member = (
-            RoleAssignment.objects.active().filter(person=membership.person, subdepartment=subdepartment).exists()
-        )
-        removed = (
-            []
-            if still_member
-            else person_grants_end_all(
-                actor=actor, person=membership.person, subdepartment=subdepartment, reason=Reason.MEMBERSHIP_ENDED
-            )
-        )
-        notify_access_changed(membership, added=[], removed=removed, ended=True)
+        _membership_end_locked(actor, membership, subdepartment, reason)
     return membership
+
+
+def _membership_end_locked(actor: User, membership: RoleAssignment, subdepartment: Subdepartment, reason: str) -> None:
+    """End one locked, active membership: audited, and the person's grants here end with their last one."""
+    before = assignment_snapshot(membership)
+    _end(membership, actor=actor, reason=reason or Reason.DELETED)
+    _audit_assignment(actor, Action.USER_END, membership, before=before, reason=reason)
+    still_member = (
+        RoleAssignment.objects.active().filter(person=membership.person, subdepartment=subdepartment).exists()
+    )
+    removed = (
+        []
+        if still_member
+        else person_grants_end_all(
+            actor=actor, person=membership.person, subdepartment=subdepartment, reason=Reason.MEMBERSHIP_ENDED
+        )
+    )
+    notify_access_changed(membership, added=[], removed=removed, ended=True)
 
 
 # --- Correcting what a manager typed about a person, until their identity is confirmed ----------
@@ -868,18 +873,7 @@ def _bulk_apply(
 ) -> None:
     """One row of ``memberships_bulk``, inside its transaction and locks."""
     if action == BulkAction.END:
-        before = assignment_snapshot(m)
-        _end(m, actor=actor, reason=reason or Reason.DELETED)
-        _audit_assignment(actor, Action.USER_END, m, before=before, reason=reason)
-        still_member = RoleAssignment.objects.active().filter(person=m.person, subdepartment=subdepartment).exists()
-        removed = (
-            []
-            if still_member
-            else person_grants_end_all(
-                actor=actor, person=m.person, subdepartment=subdepartment, reason=Reason.MEMBERSHIP_ENDED
-            )
-        )
-        notify_access_changed(m, added=[], removed=removed, ended=True)
+        _membership_end_locked(actor, m, subdepartment, reason)
     elif action in (BulkAction.BLOCK, BulkAction.UNBLOCK):
         before = assignment_snapshot(m)
         m.status = Status.BLOCKED if action == BulkAction.BLOCK else Status.ACTIVE
