@@ -191,3 +191,31 @@ def test_log_out_elsewhere_and_own_history(world: World) -> None:
     other = Client()
     login(other, world.person("user"))
     assert str(sb) not in other.get(_url("portal:my_history")).content.decode()  # only one's own
+
+
+@pytest.mark.django_db
+def test_the_sessions_last_seen_is_written_once_a_minute_not_on_every_read(world: World) -> None:
+    """The sessions page's "last seen" (allauth.usersessions) moves on the session's minute tick, not
+    with every GET: allauth's own middleware wrote its row on every request, reads included."""
+    import time_machine
+    from allauth.usersessions.models import UserSession
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sb = world.person("sb")
+    client = Client()
+    with time_machine.travel("2026-12-07T10:00:00Z", tick=False) as clock:
+        password_login(client, "nl", sb.username, PASSWORD)
+        client.get(_url("portal:me"))
+        row = UserSession.objects.get(user=sb)
+        assert row.session_key == client.session.session_key  # the key the login ended with
+        first_seen = row.last_seen_at
+        clock.shift(30)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(_url("portal:me")).status_code == 200
+        writes = [q["sql"] for q in queries.captured_queries if "usersessions_usersession" in q["sql"]]
+        assert writes == []
+        assert UserSession.objects.get(user=sb).last_seen_at == first_seen
+        clock.shift(61)
+        assert client.get(_url("portal:me")).status_code == 200
+        assert UserSession.objects.get(user=sb).last_seen_at > first_seen

@@ -92,7 +92,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "toegang.accounts.middleware.MustChangePasswordMiddleware",
-    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "toegang.accounts.sessions.SessionTimeoutMiddleware",
     "toegang.accounts.sessions.StepUpMiddleware",
     "toegang.audit.middleware.RequestContextMiddleware",
@@ -195,6 +194,8 @@ MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_FORMS = {"add_webauthn": "toegang.accounts.forms.AddWebAuthnForm"}
 # Browsers treat http://127.0.0.1 and localhost as secure contexts; production runs on https.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not BASE_URL.startswith("https://")
+# The sessions page's "last seen": updated once a minute by toegang.accounts.sessions.SessionTimeoutMiddleware
+# (allauth's own UserSessionsMiddleware writes its row on every request, reads included).
 USERSESSIONS_TRACK_ACTIVITY = True
 SOCIALACCOUNT_ADAPTER = "toegang.accounts.adapter.SocialAccountAdapter"
 SOCIALACCOUNT_AUTO_SIGNUP = False

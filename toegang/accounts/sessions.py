@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -28,6 +29,7 @@ from toegang.delegation.authz import required_level
 
 LOGIN_AT = "toegang_login_at"
 SEEN_AT = "toegang_seen_at"
+TRACKED_KEY = "toegang_tracked_key"
 
 # Pages every logged-in person reaches with a password: the entity choice, help, their own data,
 # the audience choice and the step-up page itself. Everything else in the portal, and the Django
@@ -70,8 +72,16 @@ class SessionTimeoutMiddleware:
                     f"{reverse('account_login')}?{urlencode({'next': request.get_full_path()})}"
                 )
             # Written at most once a minute, so that reads do not turn every request into a write.
-            if now - seen_at > 60 or SEEN_AT not in request.session:
+            tick = now - seen_at > 60 or SEEN_AT not in request.session
+            if tick:
                 request.session[SEEN_AT] = now
+            # The person's sessions page (allauth.usersessions: "last seen", "log out elsewhere") on the
+            # same tick, and whenever the session key changed since (a login step cycles it), instead of
+            # allauth's middleware, which writes its row on every request, reads included.
+            key = request.session.session_key
+            if settings.USERSESSIONS_TRACK_ACTIVITY and key and (tick or request.session.get(TRACKED_KEY) != key):
+                UserSession.objects.create_from_request(request)
+                request.session[TRACKED_KEY] = key
             # What the authorization rules need to know of this session (``authz.role_usable``).
             request.user.ssin_proven = ssin_proven(request)
             if request.user.ssin_proven and request.user.activation == Activation.NONE:

@@ -8,6 +8,7 @@ key, an application of another subdepartment) is reported on the form and that f
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -20,11 +21,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from toegang.applications.models import ApplicationGrant, SecuredApplication
+from toegang.applications.selectors import switched_on_applications
 from toegang.audit.actions import Action
 from toegang.audit.models import AuditEvent
 from toegang.delegation.models import TYPE_CODE, RoleAssignment, Status
 from toegang.folding import fold
-from toegang.history import active_q
 from toegang.organisations.models import Subdepartment
 
 _SSIN_SEPARATORS = re.compile(r"[\s.\-/]")
@@ -161,11 +162,8 @@ class SubdepartmentUserFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         label=_("Status"), choices=STATUS_CHOICES, method="filter_status", empty_label=_("(all)")
     )
-    application = django_filters.ModelChoiceFilter(
-        label=_("Secured applications"),
-        queryset=SecuredApplication.objects.none(),
-        method="filter_application",
-        empty_label=_("(all)"),
+    application = django_filters.ChoiceFilter(
+        label=_("Secured applications"), choices=[], method="filter_application", empty_label=_("(all)")
     )
     sort = StableOrderingFilter(fields=[(field, param) for param, field in SORT_FIELDS.items()])
 
@@ -173,14 +171,20 @@ class SubdepartmentUserFilter(django_filters.FilterSet):
         model = RoleAssignment
         fields: list[str] = []
 
-    def __init__(self, *args: Any, subdepartment: Subdepartment, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        subdepartment: Subdepartment,
+        applications: Sequence[SecuredApplication] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.subdepartment = subdepartment
         # Only the applications switched on here: an application id of elsewhere is an invalid choice.
-        apps = self.filters["application"]
-        apps.queryset = SecuredApplication.objects.filter(
-            active_q("subdepartment_links__"), subdepartment_links__subdepartment=subdepartment
-        ).order_by("code")
+        # The caller passes them when it shows them elsewhere too (the list's bulk actions): one query.
+        if applications is None:
+            applications = list(switched_on_applications(subdepartment))
+        self.filters["application"].extra["choices"] = [(str(a.pk), a.name) for a in applications]
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         qs: QuerySet[Any] = super().filter_queryset(queryset)
@@ -215,13 +219,12 @@ class SubdepartmentUserFilter(django_filters.FilterSet):
             return qs.filter(person_ssin=value)
         return qs.filter(person_ssin__startswith=value)
 
-    def filter_application(
-        self, qs: QuerySet[RoleAssignment], name: str, value: SecuredApplication
-    ) -> QuerySet[RoleAssignment]:
+    def filter_application(self, qs: QuerySet[RoleAssignment], name: str, value: str) -> QuerySet[RoleAssignment]:
+        # ``value`` is one of the choices: the id of an application switched on here.
         held_here = ApplicationGrant.objects.active().filter(
             person=OuterRef("person"),
             subdepartment=self.subdepartment,
-            application=value,
+            application_id=int(value),
         )
         return qs.filter(Exists(held_here))
 
