@@ -321,6 +321,7 @@ def test_a_page_of_fifty_events_costs_a_fixed_number_of_queries(world: World) ->
     z = world.zon
     client = login(Client(), z.people["tb"])
     path = url("portal:audit", "s", z.sd.pk)
+    client.get(path)  # the session's first request records it for the sessions page: not the page's cost
     few = _queries(client, path)
     _toggle_grants(world, 60)
     subdepartment_applications_set(actor=z.people["tb"], subdepartment=z.sd, applications=world.apps)
@@ -354,7 +355,9 @@ def test_trail_filters_who_whom_action_and_period(world: World) -> None:
     assert rows(page(client, f"{base}?until={today - dt.timedelta(days=1)}")) == []
     # An invalid value is reported and ignored, not a server error.
     html = page(client, f"{base}?action=nonsense&since=yesterday")
-    assert 'class="errors"' in html and rows(html)
+    assert 'class="error-summary"' in html and rows(html)
+    # The GOV.UK error summary: a link to each field in error, named by its label.
+    assert 'href="#id_action"' in html and 'href="#id_since"' in html
 
 
 @pytest.mark.django_db
