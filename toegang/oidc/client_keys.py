@@ -4,7 +4,8 @@ Used for ``private_key_jwt`` client assertions (client_auth.py) and signed reque
 (request_object.py). A client registers its JWKS inline (``ClientProfile.jwks``) or at a URL
 (``ClientProfile.jwks_uri``), which is fetched with a timeout and a size limit and kept in the shared
 cache for ``JWKS_CACHE_SECONDS``; a JWT whose ``kid`` the cached set does not hold makes one new
-fetch (at most every ``JWKS_REFETCH_SECONDS`` per client), so a client rotates its keys by publishing
+fetch (at most one such fetch every ``JWKS_REFETCH_SECONDS`` per client, so made-up kids cannot
+make toegang hammer the client's server), so a client rotates its keys by publishing
 the new one and signing with it, without telling the operator.
 
 Only asymmetric signatures: PS256, ES256, RS256. ``none`` and the HMAC algorithms (whose key would be
@@ -94,7 +95,6 @@ def client_jwks(profile: ClientProfile, *, refresh: bool = False) -> dict[str, A
             return cached
         raise
     cache.set(key, data, JWKS_CACHE_SECONDS)
-    cache.add(key + ":refetch", 1, JWKS_REFETCH_SECONDS)
     return data
 
 
