@@ -27,21 +27,15 @@ from django.db import transaction
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
-from tests.test_oidc_provider import (  # noqa: F401 (toegang_url, demo: fixtures)
-    NODE,
-    NPM,
-    REDIRECT_URI,
-    browse,
-    demo,
-    live_db,
-    log_in,
-    query,
-    requires_node,
-    toegang_url,
-)
+from tests import test_oidc_provider as provider
+from tests.test_oidc_provider import NODE, NPM, REDIRECT_URI, browse, live_db, log_in, query, requires_node
 from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication
 from toegang.oidc.services import relying_party_register
+
+# The live server as issuer, and the demo data with E-loket: test_oidc_provider.py's fixtures.
+toegang_url = provider.toegang_url
+demo = provider.demo
 
 PEER_DIR = Path(__file__).resolve().parent / "oauth4webapi-peer"
 SCOPE = "openid profile access"
@@ -60,7 +54,11 @@ def register(client_id: str, key: Any, **profile: Any) -> None:
             client_id=client_id,
             client_secret="unused-0123456789-0123456789-0123456789",
             redirect_uris=[REDIRECT_URI],
-            profile={"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.as_dict(private=False)]}, **profile},
+            profile={
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [key.as_dict(private=False)]},
+                **profile,
+            },
         )
 
 

@@ -28,12 +28,12 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
+from oauth2_provider.exceptions import FatalClientError
 from oauth2_provider.oauth2_backends import OAuthLibCore
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views.mixins import OAuthLibMixin
@@ -52,7 +52,7 @@ CLIENT_AUTH_PARAMS = frozenset({"client_secret", "client_assertion", "client_ass
 ATTRIBUTE = "toegang_authorization_params"
 
 
-class AuthorizationCore(OAuthLibCore):  # type: ignore[misc]
+class AuthorizationCore(OAuthLibCore):
     """django-oauth-toolkit's bridge to oauthlib, giving oauthlib the resolved parameters (pushed
     or from a request object) instead of the URL's ``client_id`` and ``request_uri``/``request``."""
 
@@ -176,7 +176,7 @@ def resolve_authorization_request(view: Any, request: HttpRequest) -> HttpRespon
         setattr(request, ATTRIBUTE, params)
         resolved = QueryDict(mutable=True)
         resolved.update(params)
-        request.GET = resolved
+        request.GET = resolved  # type: ignore[assignment]
     return None
 
 
@@ -210,7 +210,7 @@ def _json_error(error: str, description: str, status: int = 400) -> JsonResponse
 
 
 @method_decorator([csrf_exempt, login_not_required, never_cache], name="dispatch")
-class PushedAuthorizationRequestView(OAuthLibMixin, View):  # type: ignore[misc]
+class PushedAuthorizationRequestView(OAuthLibMixin, View):
     """RFC 9126 §2: the pushed authorization request endpoint."""
 
     http_method_names = ["post"]

@@ -58,7 +58,7 @@ def _fetch(uri: str) -> dict[str, Any]:
             allow_redirects=False,
             headers={"Accept": "application/jwk-set+json, application/json"},
         ) as response:
-            if response.status_code != 200:  # noqa: PLR2004
+            if response.status_code != 200:
                 raise ClientKeyError(f"jwks_uri answered {response.status_code}")
             body = b""
             for chunk in response.iter_content(8192):

@@ -60,6 +60,8 @@ class ClientAuthMethod(models.TextChoices):
     TLS_CLIENT_AUTH = "tls_client_auth", _("a TLS client certificate (RFC 8705)")
 
 
+# The ID token signature of FAPI 2.0 clients (which allows PS256 and ES256 only); the others get RS256.
+ES256 = "ES256"
 SECRET_METHODS = frozenset({ClientAuthMethod.CLIENT_SECRET_BASIC, ClientAuthMethod.CLIENT_SECRET_POST})
 
 

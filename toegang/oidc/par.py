@@ -35,7 +35,7 @@ def par_push(client_id: str, params: dict[str, str]) -> tuple[str, int]:
 def par_take(request_uri: str, client_id: str) -> dict[str, str] | None:
     """The parameters pushed as ``request_uri`` by ``client_id``, once; None if unknown, expired,
     used before or pushed by another client (which also spends it: a leaked request_uri is dead)."""
-    if not request_uri.startswith(REQUEST_URI_PREFIX) or len(request_uri) > 200:  # noqa: PLR2004
+    if not request_uri.startswith(REQUEST_URI_PREFIX) or len(request_uri) > 200:
         return None
     key = _key(request_uri)
     pushed: Any = cache.get(key)

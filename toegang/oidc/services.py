@@ -15,7 +15,7 @@ from toegang.applications.models import SecuredApplication
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.lengths import length_errors
-from toegang.oidc.models import SECRET_METHODS, ClientAuthMethod, ClientProfile, RelyingParty
+from toegang.oidc.models import ES256, SECRET_METHODS, ClientAuthMethod, ClientProfile, RelyingParty
 
 KEY_METHODS = frozenset({ClientAuthMethod.PRIVATE_KEY_JWT, ClientAuthMethod.TLS_CLIENT_AUTH})
 
@@ -97,7 +97,7 @@ def relying_party_register(
 
 def _public_jwks(jwks: Any) -> dict[str, Any]:
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
-        raise ValidationError({"jwks": "a JWK set: {\"keys\": [...]}, with at least one key"})
+        raise ValidationError({"jwks": 'a JWK set: {"keys": [...]}, with at least one key'})
     for key in jwks["keys"]:
         if not isinstance(key, dict) or key.get("kty") not in ("RSA", "EC"):
             raise ValidationError({"jwks": "only RSA and EC public keys"})
@@ -142,7 +142,7 @@ def client_profile_clean(profile: dict[str, Any]) -> dict[str, Any]:
         if method in SECRET_METHODS:
             raise ValidationError({"token_endpoint_auth_method": "FAPI 2.0: private_key_jwt or tls_client_auth"})
         cleaned["require_pushed_authorization_requests"] = True
-        cleaned["id_token_signed_response_alg"] = "ES256"
+        cleaned["id_token_signed_response_alg"] = ES256
     if cleaned["id_token_signed_response_alg"] not in ("RS256", "ES256"):
         raise ValidationError({"id_token_signed_response_alg": "RS256 or ES256"})
     return cleaned

@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.db import router, transaction
 from django.utils import translation
-from jwcrypto import jwk, jwt
+from jwcrypto import jwk, jwt  # type: ignore[import-untyped]
 from oauth2_provider import oauth2_validators
 from oauth2_provider.models import AbstractApplication, AccessToken, Grant, IDToken, RefreshToken
 from oauthlib.common import Request  # type: ignore[import-untyped]
@@ -34,7 +34,7 @@ from oauthlib.common import Request  # type: ignore[import-untyped]
 from toegang.accounts.models import EXTERNAL
 from toegang.delegation.authz import access_until, facilities_for, usable_subdepartment_ids
 from toegang.oidc import client_auth
-from toegang.oidc.models import LoginContext, RelyingParty
+from toegang.oidc.models import ES256, LoginContext, RelyingParty
 
 PERSON_SCOPES = frozenset({"openid", "profile", "email", "ssin", "access", "offline_access"})
 CLIENT_SCOPES = frozenset({"authz"})
@@ -240,7 +240,7 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         """ES256 for a client that registered it (FAPI 2.0: PS256 or ES256), with toegang's EC key;
         RS256 (django-oauth-toolkit's, the RSA key) for the others."""
         profile = client_auth.client_profile(request.client)
-        if profile is None or profile.id_token_signed_response_alg != "ES256":
+        if profile is None or profile.id_token_signed_response_alg != ES256:
             return str(super().finalize_id_token(id_token, token, token_handler, request))
         claims, expiration_time = self.get_id_token_dictionary(token, token_handler, request)
         id_token.update(**claims)

@@ -37,7 +37,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from jwcrypto import jwk
+from jwcrypto import jwk  # type: ignore[import-untyped]
 from oauth2_provider import views as oauth2_views
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import Application
@@ -202,7 +202,9 @@ class JwksInfoView(oauth2_views.JwksInfoView):
         data = json.loads(response.content)
         for pem in (settings.OIDC_EC_PRIVATE_KEY, *settings.OIDC_EC_OLD_KEYS):
             key = jwk.JWK.from_pem(pem.encode())
-            data["keys"].append({"alg": "ES256", "use": "sig", "kid": key.thumbprint(), **key.export_public(as_dict=True)})
+            data["keys"].append(
+                {"alg": "ES256", "use": "sig", "kid": key.thumbprint(), **key.export_public(as_dict=True)}
+            )
         response.content = json.dumps(data).encode()
         return response  # type: ignore[no-any-return]
 

@@ -49,7 +49,9 @@ class Command(BaseCommand):
         parser.add_argument("--auth-method", choices=ClientAuthMethod.values, help="token_endpoint_auth_method")
         parser.add_argument("--jwks-file", help="the client's public keys, a JWK set in a JSON file")
         parser.add_argument("--jwks-uri", help="where the client publishes its JWK set (https)")
-        parser.add_argument("--tls-client-auth-subject-dn", help="tls_client_auth: the certificate's subject (RFC 4514)")
+        parser.add_argument(
+            "--tls-client-auth-subject-dn", help="tls_client_auth: the certificate's subject (RFC 4514)"
+        )
         parser.add_argument("--tls-client-auth-san-dns", help="tls_client_auth: a DNS name of the certificate")
         parser.add_argument("--require-par", action="store_true", help="only pushed authorization requests")
         parser.add_argument("--fapi", action="store_true", help="the FAPI 2.0 Security Profile's rules")
@@ -100,7 +102,9 @@ class Command(BaseCommand):
             except (OSError, ValueError) as exc:
                 raise CommandError(f"cannot read the JWKS file: {exc}") from exc
         method = options.get("auth_method") or (
-            ClientAuthMethod.PRIVATE_KEY_JWT if (jwks or options.get("jwks_uri")) else ClientAuthMethod.CLIENT_SECRET_BASIC
+            ClientAuthMethod.PRIVATE_KEY_JWT
+            if (jwks or options.get("jwks_uri"))
+            else ClientAuthMethod.CLIENT_SECRET_BASIC
         )
         return {
             "token_endpoint_auth_method": method,
