@@ -759,3 +759,20 @@ def test_the_command_registers_a_key_client(world: World, tmp_path: Path) -> Non
 
 
 _ = NameOID  # the subject names above are RFC 4514 strings
+
+
+@pytest.mark.parametrize("garbage", ["", "x", "a.b.c", "e30.e30.", "eyJhbGciOiJQUzI1NiJ9.bm90IGpzb24.c2ln"])
+def test_garbage_is_a_protocol_error_never_a_500(keyed: World, garbage: str) -> None:
+    assert client_credentials({"client_assertion_type": ASSERTION_TYPE, "client_assertion": garbage}).status_code == 401
+    assert client_credentials({"client_assertion_type": garbage, "client_assertion": garbage}).status_code == 401
+    r = push({"client_id": "eloket-key", "request": garbage})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request_object"
+    browser = login(Client(), keyed.person("user"))
+    for params in (
+        {"client_id": "eloket-key", "request": garbage},
+        {"client_id": "eloket-key", "request_uri": "urn:ietf:params:oauth:request_uri:" + garbage},
+        {"client_id": garbage, "request_uri": "urn:ietf:params:oauth:request_uri:x"},
+        {"request": garbage},
+    ):
+        assert browser.get("/oauth/authorize/", params).status_code in (302, 400), params
+    assert Client().get("/oauth/par/").status_code == 405
