@@ -178,4 +178,6 @@ def test_discovery_names_the_introspection_and_revocation_endpoints(db: None) ->
             assert config[f"{endpoint}_endpoint_auth_methods_supported"] == [
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",  # test_oidc_client_auth.py
+                "tls_client_auth",
             ]

@@ -271,9 +271,19 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 # `make run` calls it). Without that file (tests, a one-off shell) the process signs with a key of
 # its own, made once at start-up: tokens then do not survive a restart. Old keys stay in the JWKS,
 # so tokens they signed still verify, from TOEGANG_OIDC_OLD_KEY_FILES (comma-separated PEM files).
-from toegang.oidc.keys import load_old_keys, load_private_key  # noqa: E402
+from toegang.oidc.keys import load_ec_private_key, load_old_keys, load_private_key  # noqa: E402
 
 OIDC_KEY_FILE = Path(env("OIDC_KEY_FILE", str(VAR_DIR / "oidc-rsa.pem")))
+# ES256 ID tokens (FAPI 2.0 clients, docs/oidc.md): an EC P-256 key, made and loaded as the RSA one.
+OIDC_EC_KEY_FILE = Path(env("OIDC_EC_KEY_FILE", str(VAR_DIR / "oidc-ec.pem")))
+OIDC_EC_PRIVATE_KEY = load_ec_private_key(OIDC_EC_KEY_FILE)
+OIDC_EC_OLD_KEYS = load_old_keys(env("OIDC_EC_OLD_KEY_FILES"))
+# tls_client_auth (RFC 8705): the CAs that issue the clients' certificates (comma-separated PEM
+# files), checked again here after the reverse proxy; empty: no client authenticates by certificate.
+# The certificate comes in TOEGANG_EID_HEADER from TOEGANG_EID_TRUSTED_PROXIES, as for the eID.
+OIDC_CLIENT_CA_BUNDLE = [p.strip() for p in env("OIDC_CLIENT_CA_BUNDLE").split(",") if p.strip()]
+# Pushed authorization requests (RFC 9126) for every client, not only those registered for it.
+OIDC_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS = env_bool("OIDC_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS")
 OAUTH2_PROVIDER: dict[str, object] = {
     "OIDC_ENABLED": True,
     "OIDC_RSA_PRIVATE_KEY": load_private_key(OIDC_KEY_FILE),
@@ -304,7 +314,12 @@ OAUTH2_PROVIDER: dict[str, object] = {
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
     "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
     "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
-    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "tls_client_auth",
+    ],
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,

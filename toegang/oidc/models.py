@@ -48,3 +48,51 @@ class LoginContext(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} acr={self.acr}"
+
+
+class ClientAuthMethod(models.TextChoices):
+    """How a client authenticates at the token, introspection, revocation and PAR endpoints
+    (``token_endpoint_auth_method``, RFC 7591 §2; docs/oidc.md, "Client authentication")."""
+
+    CLIENT_SECRET_BASIC = "client_secret_basic", _("client secret (HTTP Basic)")
+    CLIENT_SECRET_POST = "client_secret_post", _("client secret (in the request body)")
+    PRIVATE_KEY_JWT = "private_key_jwt", _("a JWT signed with the client's key (RFC 7523)")
+    TLS_CLIENT_AUTH = "tls_client_auth", _("a TLS client certificate (RFC 8705)")
+
+
+# The ID token signature of FAPI 2.0 clients (which allows PS256 and ES256 only); the others get RS256.
+ES256 = "ES256"
+SECRET_METHODS = frozenset({ClientAuthMethod.CLIENT_SECRET_BASIC, ClientAuthMethod.CLIENT_SECRET_POST})
+
+
+class ClientProfile(models.Model):
+    """What a client registered beyond django-oauth-toolkit's Application: how it authenticates,
+    its keys, and the stricter rules it asked for (PAR, FAPI 2.0). A client without a profile
+    authenticates with its secret, by HTTP Basic or in the body, as before issue 14."""
+
+    client = models.OneToOneField(Application, on_delete=models.PROTECT, related_name="toegang_profile")
+    token_endpoint_auth_method = models.CharField(
+        _("client authentication"),
+        max_length=32,
+        choices=ClientAuthMethod.choices,
+        default=ClientAuthMethod.CLIENT_SECRET_BASIC,
+    )
+    # private_key_jwt and request objects: the client's public keys, inline or at an https URL.
+    jwks = models.JSONField(_("JWKS"), null=True, blank=True)
+    jwks_uri = models.URLField(_("JWKS URI"), max_length=500, blank=True)
+    # tls_client_auth (RFC 8705 §2.1.2): the certificate's subject DN (RFC 4514) or a DNS SAN.
+    tls_client_auth_subject_dn = models.CharField(_("certificate subject DN"), max_length=500, blank=True)
+    tls_client_auth_san_dns = models.CharField(_("certificate DNS name"), max_length=253, blank=True)
+    require_pushed_authorization_requests = models.BooleanField(_("pushed authorization requests only"), default=False)
+    # FAPI 2.0 Security Profile: PAR, PKCE S256, key-based authentication, ES256 ID tokens.
+    fapi = models.BooleanField(_("FAPI 2.0 profile"), default=False)
+    id_token_signed_response_alg = models.CharField(
+        _("ID token signature"), max_length=5, choices=[("RS256", "RS256"), ("ES256", "ES256")], default="RS256"
+    )
+
+    class Meta:
+        verbose_name = _("client profile")
+        verbose_name_plural = _("client profiles")
+
+    def __str__(self) -> str:
+        return f"{self.client.client_id}: {self.token_endpoint_auth_method}"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
+from cryptography import x509
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from oauth2_provider.models import AbstractApplication, Application
@@ -11,7 +15,9 @@ from toegang.applications.models import SecuredApplication
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.lengths import length_errors
-from toegang.oidc.models import RelyingParty
+from toegang.oidc.models import ES256, SECRET_METHODS, ClientAuthMethod, ClientProfile, RelyingParty
+
+KEY_METHODS = frozenset({ClientAuthMethod.PRIVATE_KEY_JWT, ClientAuthMethod.TLS_CLIENT_AUTH})
 
 
 def _post_logout_uris(redirect_uris: list[str]) -> list[str]:
@@ -34,11 +40,14 @@ def relying_party_register(
     client_secret: str,
     redirect_uris: list[str],
     name: str = "",
+    profile: dict[str, Any] | None = None,
 ) -> tuple[RelyingParty, bool]:
     """Create or update the confidential client ``client_id`` of ``application``; True if created.
 
     Exact redirect URIs; no consent screen (the operator registered the client, and the person's
-    access is decided by the grants); ID tokens signed with RS256.
+    access is decided by the grants); ID tokens signed with RS256 (ES256 if the profile says so).
+    ``profile``: the ``ClientProfile`` fields to set (``client_profile_clean`` checks them); None
+    keeps the client's profile as it is (or none: its secret by Basic or in the body).
     """
     errors = length_errors(
         (
@@ -48,6 +57,7 @@ def relying_party_register(
     )
     if errors:
         raise ValidationError(errors)
+    cleaned = client_profile_clean(profile) if profile is not None else None
     client = Application.objects.filter(client_id=client_id).first()
     created = client is None
     if client is None:
@@ -56,17 +66,83 @@ def relying_party_register(
     client.client_type = AbstractApplication.CLIENT_CONFIDENTIAL
     client.authorization_grant_type = AbstractApplication.GRANT_AUTHORIZATION_CODE
     client.client_secret = client_secret
+    # A client that authenticates by key or certificate has no usable secret: a random one, never shown.
+    if cleaned is not None and cleaned["token_endpoint_auth_method"] in KEY_METHODS:
+        client.client_secret = secrets.token_urlsafe(48)
     client.redirect_uris = " ".join(redirect_uris)
     client.post_logout_redirect_uris = " ".join(_post_logout_uris(redirect_uris))
     client.algorithm = AbstractApplication.RS256_ALGORITHM
     client.skip_authorization = True
     client.save()
     rp, _ = RelyingParty.objects.update_or_create(client=client, defaults={"application": application})
+    after_profile: dict[str, Any] = {}
+    if cleaned is not None:
+        ClientProfile.objects.update_or_create(client=client, defaults=cleaned)
+        after_profile = {k: str(v) for k, v in cleaned.items() if k != "jwks"}
+        after_profile["jwks_kids"] = [k.get("kid") for k in (cleaned.get("jwks") or {}).get("keys", [])]
     audit_record(
         actor=actor,
         action=Action.OIDC_CLIENT_REGISTERED if created else Action.OIDC_CLIENT_UPDATED,
         params={"client_id": client_id, "application": application.code},
         obj=rp,
-        after={"client_id": client_id, "application": application.code, "redirect_uris": redirect_uris},
+        after={
+            "client_id": client_id,
+            "application": application.code,
+            "redirect_uris": redirect_uris,
+            **after_profile,
+        },
     )
     return rp, created
+
+
+def _public_jwks(jwks: Any) -> dict[str, Any]:
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        raise ValidationError({"jwks": 'a JWK set: {"keys": [...]}, with at least one key'})
+    for key in jwks["keys"]:
+        if not isinstance(key, dict) or key.get("kty") not in ("RSA", "EC"):
+            raise ValidationError({"jwks": "only RSA and EC public keys"})
+        if any(private in key for private in ("d", "p", "q", "dp", "dq", "qi")):
+            raise ValidationError({"jwks": "a private key: register the public key only"})
+    return {"keys": jwks["keys"]}
+
+
+def client_profile_clean(profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile's fields, checked: a key-based method has its keys or certificate name; a FAPI
+    2.0 client authenticates by key or certificate, pushes its requests and gets ES256 ID tokens."""
+    method = profile.get("token_endpoint_auth_method") or ClientAuthMethod.CLIENT_SECRET_BASIC
+    if method not in ClientAuthMethod.values:
+        raise ValidationError({"token_endpoint_auth_method": f"one of {', '.join(ClientAuthMethod.values)}"})
+    jwks = profile.get("jwks")
+    jwks_uri = profile.get("jwks_uri") or ""
+    cleaned: dict[str, Any] = {
+        "token_endpoint_auth_method": method,
+        "jwks": _public_jwks(jwks) if jwks is not None else None,
+        "jwks_uri": jwks_uri,
+        "tls_client_auth_subject_dn": profile.get("tls_client_auth_subject_dn") or "",
+        "tls_client_auth_san_dns": profile.get("tls_client_auth_san_dns") or "",
+        "require_pushed_authorization_requests": bool(profile.get("require_pushed_authorization_requests")),
+        "fapi": bool(profile.get("fapi")),
+        "id_token_signed_response_alg": profile.get("id_token_signed_response_alg") or "RS256",
+    }
+    if jwks is not None and jwks_uri:
+        raise ValidationError({"jwks": "either a JWKS or a jwks_uri, not both"})
+    if jwks_uri and not jwks_uri.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise ValidationError({"jwks_uri": "https (or http on the loopback address)"})
+    if method == ClientAuthMethod.PRIVATE_KEY_JWT and not (jwks is not None or jwks_uri):
+        raise ValidationError({"jwks": "private_key_jwt needs the client's JWKS or jwks_uri"})
+    if method == ClientAuthMethod.TLS_CLIENT_AUTH:
+        if not (cleaned["tls_client_auth_subject_dn"] or cleaned["tls_client_auth_san_dns"]):
+            raise ValidationError({"tls_client_auth_subject_dn": "tls_client_auth needs the certificate's subject DN"})
+        if cleaned["tls_client_auth_subject_dn"]:
+            try:
+                x509.Name.from_rfc4514_string(cleaned["tls_client_auth_subject_dn"])
+            except ValueError as exc:
+                raise ValidationError({"tls_client_auth_subject_dn": "not an RFC 4514 name"}) from exc
+    if cleaned["fapi"]:
+        if method in SECRET_METHODS:
+            raise ValidationError({"token_endpoint_auth_method": "FAPI 2.0: private_key_jwt or tls_client_auth"})
+        cleaned["require_pushed_authorization_requests"] = True
+        cleaned["id_token_signed_response_alg"] = ES256
+    if cleaned["id_token_signed_response_alg"] not in ("RS256", "ES256"):
+        raise ValidationError({"id_token_signed_response_alg": "RS256 or ES256"})
+    return cleaned

@@ -8,10 +8,12 @@ from __future__ import annotations
 from django.urls import URLPattern, path, re_path
 from oauth2_provider import views as oauth2_views
 
+from toegang.oidc.authorization_requests import PushedAuthorizationRequestView
 from toegang.oidc.views import (
     AuthorizationView,
     ConnectDiscoveryInfoView,
     IntrospectTokenView,
+    JwksInfoView,
     RevokeTokenView,
     TokenView,
 )
@@ -20,6 +22,7 @@ app_name = "oauth2_provider"
 
 urlpatterns: list[URLPattern] = [
     path("authorize/", AuthorizationView.as_view(), name="authorize"),
+    path("par/", PushedAuthorizationRequestView.as_view(), name="pushed-authorization-request"),
     path("token/", TokenView.as_view(), name="token"),
     path("revoke_token/", RevokeTokenView.as_view(), name="revoke-token"),
     path("introspect/", IntrospectTokenView.as_view(), name="introspect"),
@@ -28,7 +31,7 @@ urlpatterns: list[URLPattern] = [
         ConnectDiscoveryInfoView.as_view(),
         name="oidc-connect-discovery-info",
     ),
-    path(".well-known/jwks.json", oauth2_views.JwksInfoView.as_view(), name="jwks-info"),
+    path(".well-known/jwks.json", JwksInfoView.as_view(), name="jwks-info"),
     path("userinfo/", oauth2_views.UserInfoView.as_view(), name="user-info"),
     path("logout/", oauth2_views.RPInitiatedLogoutView.as_view(), name="rp-initiated-logout"),
 ]
@@ -37,5 +40,5 @@ urlpatterns: list[URLPattern] = [
 # and the key set beside it.
 root_urlpatterns: list[URLPattern] = [
     path(".well-known/openid-configuration", ConnectDiscoveryInfoView.as_view()),
-    path(".well-known/jwks.json", oauth2_views.JwksInfoView.as_view()),
+    path(".well-known/jwks.json", JwksInfoView.as_view()),
 ]

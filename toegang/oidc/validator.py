@@ -3,6 +3,9 @@
 The protocol (codes, PKCE, tokens, refresh rotation, introspection, revocation, logout) stays in
 django-oauth-toolkit and oauthlib. This class only decides:
 
+- how clients authenticate: the method each registered (``client_auth.authenticate_client``:
+  secret, ``private_key_jwt``, ``tls_client_auth``), and which key signs its ID tokens (RS256, or
+  ES256 for the clients that registered it: FAPI 2.0);
 - which clients exist: a client is usable only while it is linked to an active secured application
   (``RelyingParty``); an unlinked client is an unknown client (``invalid_client``);
 - what they may ask: people's scopes for the authorization-code flow, ``authz`` alone for client
@@ -16,17 +19,22 @@ django-oauth-toolkit and oauthlib. This class only decides:
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.db import router, transaction
 from django.utils import translation
+from jwcrypto import jwk, jwt  # type: ignore[import-untyped]
 from oauth2_provider import oauth2_validators
-from oauth2_provider.models import AbstractApplication, AccessToken, Grant, RefreshToken
+from oauth2_provider.models import AbstractApplication, AccessToken, Grant, IDToken, RefreshToken
 from oauthlib.common import Request  # type: ignore[import-untyped]
 
 from toegang.accounts.models import EXTERNAL
 from toegang.delegation.authz import access_until, facilities_for, usable_subdepartment_ids
-from toegang.oidc.models import LoginContext, RelyingParty
+from toegang.oidc import client_auth
+from toegang.oidc.models import ES256, LoginContext, RelyingParty
 
 PERSON_SCOPES = frozenset({"openid", "profile", "email", "ssin", "access", "offline_access"})
 CLIENT_SCOPES = frozenset({"authz"})
@@ -84,6 +92,20 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             request.client = None
             return None
         return client
+
+    def client_authentication_required(self, request: Request, *args: Any, **kwargs: Any) -> bool:
+        if client_auth.presents_assertion(request):
+            return True  # private_key_jwt, even without client_id in the body
+        return bool(super().client_authentication_required(request, *args, **kwargs))
+
+    def authenticate_client(self, request: Request, *args: Any, **kwargs: Any) -> bool:
+        # The method the client registered, and only that one (client_auth.py).
+        return client_auth.authenticate_client(
+            request,
+            load=self._load_application,
+            secret=lambda: bool(super(OAuth2Validator, self).authenticate_client(request, *args, **kwargs)),
+            issuer=str(self.get_oidc_issuer_endpoint(request)),
+        )
 
     def validate_grant_type(
         self, client_id: str, grant_type: str, client: Any, request: Request, *args: Any, **kwargs: Any
@@ -213,3 +235,25 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         if login is not None:
             claims["auth_time"] = int(login.auth_time.timestamp())
         return claims, expires
+
+    def finalize_id_token(self, id_token: dict[str, Any], token: Any, token_handler: Any, request: Request) -> str:
+        """ES256 for a client that registered it (FAPI 2.0: PS256 or ES256), with toegang's EC key;
+        RS256 (django-oauth-toolkit's, the RSA key) for the others."""
+        profile = client_auth.client_profile(request.client)
+        if profile is None or profile.id_token_signed_response_alg != ES256:
+            return str(super().finalize_id_token(id_token, token, token_handler, request))
+        claims, expiration_time = self.get_id_token_dictionary(token, token_handler, request)
+        id_token.update(**claims)
+        if "nonce" not in id_token and request.nonce:
+            id_token["nonce"] = request.nonce
+        key = jwk.JWK.from_pem(settings.OIDC_EC_PRIVATE_KEY.encode())
+        signed = jwt.JWT(
+            header=json.dumps({"typ": "JWT", "alg": "ES256", "kid": key.thumbprint()}),
+            claims=json.dumps(id_token, default=str),
+        )
+        signed.make_signed_token(key)
+        with transaction.atomic(using=router.db_for_write(IDToken)):
+            saved = self._save_id_token(id_token["jti"], request, expiration_time)
+        request.access_token = saved
+        request.id_token = saved
+        return str(signed.serialize())

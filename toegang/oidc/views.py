@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from allauth.account.authentication import get_authentication_records
+from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
@@ -36,6 +37,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from jwcrypto import jwk  # type: ignore[import-untyped]
 from oauth2_provider import views as oauth2_views
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import Application
@@ -46,6 +48,7 @@ from oauthlib.oauth2.rfc6749.errors import AccessDeniedError, LoginRequired  # t
 from toegang.accounts.assurance import session_amr, session_level
 from toegang.delegation.authz import facilities_for
 from toegang.delegation.selectors import managers_to_ask
+from toegang.oidc import authorization_requests, client_auth
 from toegang.oidc.selectors import oauth_application, token_introspection
 from toegang.oidc.validator import relying_party
 from toegang.portal.common import request_actor
@@ -69,6 +72,15 @@ def _without(full_path: str, *names: str) -> str:
 
 
 class AuthorizationView(oauth2_views.AuthorizationView):
+    # Pushed requests and request objects (authorization_requests.py): oauthlib reads their parameters.
+    oauthlib_backend_class = authorization_requests.AuthorizationCore
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        refused = authorization_requests.resolve_authorization_request(self, request)
+        if refused is not None:
+            return refused
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[no-any-return]
+
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             _scopes, credentials = self.validate_authorization_request(request)
@@ -88,6 +100,7 @@ class AuthorizationView(oauth2_views.AuthorizationView):
             if "none" in prompt:
                 return self._refuse(LoginRequired, credentials, application)
             logout(request)
+            authorization_requests.keep_pushed_request_after_logout(request)
             return redirect_to_login(
                 _without(request.get_full_path(), "prompt", "max_age"),
                 resolve_url(self.get_login_url()),
@@ -114,6 +127,7 @@ class AuthorizationView(oauth2_views.AuthorizationView):
             "amr": session_amr(request),
             "auth_time": login_time(request),
         }
+        authorization_requests.forget_pushed_request(request)
         return super().create_authorization_response(request, scopes, credentials, allow)
 
     def _may_use(self, request: HttpRequest, application: Application) -> bool:
@@ -171,9 +185,28 @@ class ConnectDiscoveryInfoView(oauth2_views.ConnectDiscoveryInfoView):
         for endpoint, name in (("introspection", "introspect"), ("revocation", "revoke-token")):
             data[f"{endpoint}_endpoint"] = self._get_endpoint_url(request, name, required=True)
             data[f"{endpoint}_endpoint_auth_methods_supported"] = methods
+        data.update(client_auth.discovery_metadata())
+        par_url = self._get_endpoint_url(request, "pushed-authorization-request", required=True)
+        data.update(authorization_requests.discovery_metadata(par_url))
+        data["id_token_signing_alg_values_supported"] = ["RS256", "ES256"]
         answer = JsonResponse(data)
         answer["Access-Control-Allow-Origin"] = "*"
         return answer
+
+
+class JwksInfoView(oauth2_views.JwksInfoView):
+    """django-oauth-toolkit's key set (the RSA keys, RS256) and toegang's EC keys (ES256 ID tokens)."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().get(request, *args, **kwargs)
+        data = json.loads(response.content)
+        for pem in (settings.OIDC_EC_PRIVATE_KEY, *settings.OIDC_EC_OLD_KEYS):
+            key = jwk.JWK.from_pem(pem.encode())
+            data["keys"].append(
+                {"alg": "ES256", "use": "sig", "kid": key.thumbprint(), **key.export_public(as_dict=True)}
+            )
+        response.content = json.dumps(data).encode()
+        return response  # type: ignore[no-any-return]
 
 
 class TokenView(oauth2_views.TokenView):

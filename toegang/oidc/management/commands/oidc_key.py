@@ -1,4 +1,5 @@
-"""Create the OpenID Connect signing key (TOEGANG_OIDC_KEY_FILE) if it does not exist yet."""
+"""Create the OpenID Connect signing keys (TOEGANG_OIDC_KEY_FILE, RSA; TOEGANG_OIDC_EC_KEY_FILE,
+EC P-256 for the clients whose ID tokens are ES256) if they do not exist yet."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from toegang.oidc.keys import write_private_key
 
 
 class Command(BaseCommand):
-    help = "Create the RS256 key that signs ID tokens (TOEGANG_OIDC_KEY_FILE), if it is missing."
+    help = "Create the keys that sign ID tokens (TOEGANG_OIDC_KEY_FILE, TOEGANG_OIDC_EC_KEY_FILE), if missing."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path = settings.OIDC_KEY_FILE
-        if write_private_key(path):
-            self.stdout.write(f"created {path}")
-        elif options["verbosity"] > 1:
-            self.stdout.write(f"{path} exists")
+        for path, ec_key in ((settings.OIDC_KEY_FILE, False), (settings.OIDC_EC_KEY_FILE, True)):
+            if write_private_key(path, ec_key=ec_key):
+                self.stdout.write(f"created {path}")
+            elif options["verbosity"] > 1:
+                self.stdout.write(f"{path} exists")
