@@ -13,7 +13,9 @@ from toegang.oidc.views import (
     ConnectDiscoveryInfoView,
     IntrospectTokenView,
     RevokeTokenView,
+    RPInitiatedLogoutView,
     TokenView,
+    UserInfoView,
 )
 
 app_name = "oauth2_provider"
@@ -29,8 +31,8 @@ urlpatterns: list[URLPattern] = [
         name="oidc-connect-discovery-info",
     ),
     path(".well-known/jwks.json", oauth2_views.JwksInfoView.as_view(), name="jwks-info"),
-    path("userinfo/", oauth2_views.UserInfoView.as_view(), name="user-info"),
-    path("logout/", oauth2_views.RPInitiatedLogoutView.as_view(), name="rp-initiated-logout"),
+    path("userinfo/", UserInfoView.as_view(), name="user-info"),
+    path("logout/", RPInitiatedLogoutView.as_view(), name="rp-initiated-logout"),
 ]
 
 # At the site root: <issuer>/.well-known/openid-configuration (OpenID Connect Discovery 1.0 §4)
