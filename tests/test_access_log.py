@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET_HINT = "eyJhbGciOiJSUzI1NiJ9.eyJzc2luIjoiODUwNzMwMDMzMjgifQ.c2lnbmF0dXJl"  # noqa: S105
+SECRET_HINT = "eyJhbGciOiJSUzI1NiJ9.eyJzc2luIjoiODUwNzMwMDMzMjgifQ.c2lnbmF0dXJl"
 SSIN = "85073003328"
 
 

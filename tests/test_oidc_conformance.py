@@ -63,7 +63,7 @@ def basic(rp: tuple[str, str, str]) -> dict[str, Any]:
     return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{rp[0]}:{rp[1]}".encode()).decode()}
 
 
-def request_params(rp: tuple[str, str, str] = ELOKET, **params: str) -> dict[str, str]:
+def request_params(rp: tuple[str, str, str] = ELOKET, /, **params: str) -> dict[str, str]:
     query = {
         "client_id": rp[0],
         "response_type": "code",
@@ -232,12 +232,19 @@ def test_replaying_a_code_revokes_the_tokens_it_gave(clients: World) -> None:
     other = code_flow(http, RAAS)  # another client's tokens: untouched
     again = http.post(
         "/oauth/token/",
-        {"grant_type": "authorization_code", "code": first["code"], "redirect_uri": ELOKET[2], "code_verifier": VERIFIER},
+        {
+            "grant_type": "authorization_code",
+            "code": first["code"],
+            "redirect_uri": ELOKET[2],
+            "code_verifier": VERIFIER,
+        },
         **basic(ELOKET),
     )
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     assert userinfo_status(http, first["access_token"]) == 401
-    r = http.post("/oauth/token/", {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}, **basic(ELOKET))
+    r = http.post(
+        "/oauth/token/", {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}, **basic(ELOKET)
+    )
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     assert userinfo_status(http, other["access_token"]) == 200
     event = AuditEvent.objects.get(action=Action.OIDC_CODE_REPLAYED)
@@ -356,7 +363,9 @@ def test_logout_without_id_token_hint_asks_the_person_by_get_and_by_post(clients
     r = http.post("/oauth/logout/", {"client_id": ELOKET[0], "allow": "on", "csrfmiddlewaretoken": "y" * 64})
     assert r.status_code == 403 and session_alive(http)
     page = http.get("/oauth/logout/", {"client_id": ELOKET[0]})
-    r = http.post("/oauth/logout/", {"client_id": ELOKET[0], "allow": "on", "csrfmiddlewaretoken": page.context["csrf_token"]})
+    r = http.post(
+        "/oauth/logout/", {"client_id": ELOKET[0], "allow": "on", "csrfmiddlewaretoken": page.context["csrf_token"]}
+    )
     assert r.status_code == 302 and not session_alive(http)
     assert not AccessToken.objects.filter(application__client_id=ELOKET[0]).exists()
 

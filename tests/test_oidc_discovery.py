@@ -110,7 +110,9 @@ def test_response_types_and_modes_are_what_discovery_says(clients: World) -> Non
     login(http, clients.person("user"))
     for response_type in config["response_types_supported"]:
         for mode in config["response_modes_supported"]:
-            answer = conf.answer_of(http.get("/oauth/authorize/", conf.request_params(response_type=response_type, response_mode=mode)))
+            answer = conf.answer_of(
+                http.get("/oauth/authorize/", conf.request_params(response_type=response_type, response_mode=mode))
+            )
             assert answer["code"] and answer["iss"] == config["issuer"]
     for response_type in ALL_RESPONSE_TYPES:
         answer = conf.answer_of(http.get("/oauth/authorize/", conf.request_params(response_type=response_type)))
@@ -137,10 +139,17 @@ def test_grants_and_client_authentication_are_what_discovery_says(clients: World
     login(http, clients.person("user"))
     for how in ("basic", "post"):  # client_secret_basic, client_secret_post
         code = conf.answer_of(http.get("/oauth/authorize/", conf.request_params()))["code"]
-        grant = {"grant_type": "authorization_code", "code": code, "redirect_uri": ELOKET[2], "code_verifier": conf.VERIFIER}
+        grant = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": ELOKET[2],
+            "code_verifier": conf.VERIFIER,
+        }
         tokens = token_request(http, grant, how=how).json()
         assert tokens["id_token"], how
-        refreshed = token_request(http, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, how=how)
+        refreshed = token_request(
+            http, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, how=how
+        )
         assert refreshed.status_code == 200, refreshed.content
         cc = token_request(http, {"grant_type": "client_credentials", "scope": "authz"}, how=how)
         assert cc.status_code == 200 and cc.json()["scope"] == "authz"
@@ -168,7 +177,8 @@ def test_scopes_claims_and_signing_are_what_discovery_says(clients: World) -> No
     login(http, clients.person("user"))
     code = conf.answer_of(http.get("/oauth/authorize/", conf.request_params(scope=" ".join(person_scopes))))["code"]
     tokens = token_request(
-        http, {"grant_type": "authorization_code", "code": code, "redirect_uri": ELOKET[2], "code_verifier": conf.VERIFIER}
+        http,
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": ELOKET[2], "code_verifier": conf.VERIFIER},
     ).json()
     assert set(tokens["scope"].split()) == set(person_scopes) and tokens["refresh_token"]  # offline_access
     assert jwt_part(tokens["id_token"], 0)["alg"] in config["id_token_signing_alg_values_supported"]
@@ -187,5 +197,11 @@ def test_scopes_claims_and_signing_are_what_discovery_says(clients: World) -> No
     ).json()
     assert jwt_part(raas["id_token"], 1)["sub"] == claims["sub"]
     # authz: client credentials only; a scope discovery does not list is refused.
-    assert conf.answer_of(http.get("/oauth/authorize/", conf.request_params(scope="openid authz")))["error"] == "invalid_scope"
-    assert conf.answer_of(http.get("/oauth/authorize/", conf.request_params(scope="openid phone")))["error"] == "invalid_scope"
+    assert (
+        conf.answer_of(http.get("/oauth/authorize/", conf.request_params(scope="openid authz")))["error"]
+        == "invalid_scope"
+    )
+    assert (
+        conf.answer_of(http.get("/oauth/authorize/", conf.request_params(scope="openid phone")))["error"]
+        == "invalid_scope"
+    )

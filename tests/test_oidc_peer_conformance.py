@@ -65,14 +65,19 @@ def read_response(s: requests.Session, base: str, **params: str) -> dict[str, An
     """oauth4webapi's request, the browser's walk to the client's redirect URI, oauth4webapi's reading."""
     auth = oauth4webapi(base, "authorize", params=params)
     callback = provider.callback_of(provider.browse(s, auth["url"], base))
-    return oauth4webapi(base, "callback", callback_url=callback, state=auth["state"], code_verifier=auth["code_verifier"])
+    return oauth4webapi(
+        base, "callback", callback_url=callback, state=auth["state"], code_verifier=auth["code_verifier"]
+    )
 
 
 def test_oauth4webapi_reads_every_authorization_error_by_its_iss(
     peer_modules: Path, toegang_url: str, demo: dict[str, User]
 ) -> None:
     anonymous = requests.Session()
-    assert read_response(anonymous, toegang_url, prompt="none") == {"error": "login_required", "error_description": None}
+    assert read_response(anonymous, toegang_url, prompt="none") == {
+        "error": "login_required",
+        "error_description": None,
+    }
     s = requests.Session()
     provider.log_in(s, toegang_url, "gebruiker")
     for params, error in (

@@ -31,8 +31,8 @@ def relying_party_register(
     """Create or update the confidential client ``client_id`` of ``application``; True if created.
 
     Exact redirect URIs, and exact post-logout redirect URIs (RP-Initiated Logout §3; none: the
-    person stays on toegang's page after logout); no consent screen (the operator registered the client, and the person's
-    access is decided by the grants); ID tokens signed with RS256.
+    person stays on toegang's page after logout); no consent screen (the operator registered the
+    client, and the person's access is decided by the grants); ID tokens signed with RS256.
     """
     errors = length_errors(
         (

@@ -150,7 +150,7 @@ def _form_post_as_get(request: HttpRequest) -> HttpResponse | None:
         return HttpResponseRedirect(f"{request.path}?{params.urlencode()}", status=303)
     request.method = "GET"
     request.META["QUERY_STRING"] = params.urlencode()
-    request.GET = params
+    request.GET = params  # type: ignore[assignment]
     request.POST = QueryDict()
     return None
 
@@ -160,7 +160,7 @@ class AuthorizationView(oauth2_views.AuthorizationView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # The decorators above: Django reads them from this dispatch (django-oauth-toolkit's
         # login_not_required included); CSRF is checked by _form_post_as_get where a form has it.
-        return _form_post_as_get(request) or super().dispatch(request, *args, **kwargs)  # type: ignore[no-any-return]
+        return _form_post_as_get(request) or super().dispatch(request, *args, **kwargs)
 
     def redirect(self, redirect_to: str, application: Application | None) -> HttpResponse:
         """Every answer at the client's redirect URI leaves through here, the code and every error
@@ -173,7 +173,11 @@ class AuthorizationView(oauth2_views.AuthorizationView):
             oauthlib_error = error.oauthlib_error
             message = FATAL_MESSAGES.get(type(oauthlib_error), FATAL_DEFAULT)
             return _error_page(
-                self.request, message, oauthlib_error.error, oauthlib_error.description or "", oauthlib_error.status_code
+                self.request,
+                message,
+                oauthlib_error.error,
+                oauthlib_error.description or "",
+                oauthlib_error.status_code,
             )
         return super().error_response(error, application, **kwargs)  # type: ignore[no-any-return]
 
@@ -185,7 +189,7 @@ class AuthorizationView(oauth2_views.AuthorizationView):
             return self.error_response(error, application=None)
         application = oauth_application(credentials["client_id"])
         refused = self._unsupported(credentials, application)
-        return refused or super().handle_no_permission()  # type: ignore[no-any-return]
+        return refused or super().handle_no_permission()
 
     def _unsupported(self, credentials: dict[str, Any], application: Application | None) -> HttpResponse | None:
         """Parameters this provider does not support, refused at the (validated) redirect URI."""
@@ -409,13 +413,13 @@ class UserInfoView(oauth2_views.UserInfoView):
         return super().dispatch(request, *args, **kwargs)  # type: ignore[no-any-return]
 
 
-class OtherPersonLogout(OIDCError):  # type: ignore[misc]
+class OtherPersonLogout(OIDCError):
     status_code = 400
     error = "invalid_request"
     description = "The id_token_hint names another person than the one logged in."
 
 
-class UnregisteredPostLogoutURI(InvalidOIDCRedirectURIError):  # type: ignore[misc]
+class UnregisteredPostLogoutURI(InvalidOIDCRedirectURIError):
     description = "This post_logout_redirect_uri is not registered for the client (exact match)."
 
 
@@ -450,7 +454,7 @@ class RPInitiatedLogoutView(oauth2_views.RPInitiatedLogoutView):
     template_name = "oidc/logout_confirm.html"
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return _form_post_as_get(request) or super().dispatch(request, *args, **kwargs)  # type: ignore[no-any-return]
+        return _form_post_as_get(request) or super().dispatch(request, *args, **kwargs)
 
     def validate_post_logout_redirect_uri(self, application: Any, post_logout_redirect_uri: str | None) -> None:
         super().validate_post_logout_redirect_uri(application, post_logout_redirect_uri)
