@@ -28,6 +28,7 @@ ISSUER = "http://127.0.0.1:8000"
 ELOKET = ("conf-eloket", "conf-eloket-secret-0123456789-0123", "https://eloket.example.test/cb")
 RAAS = ("conf-raas", "conf-raas-secret-0123456789-012345", "https://raas.example.test/cb")
 ELOKET_LOGOUT = "https://eloket.example.test/logged-out"
+RAAS_LOGOUT = "http://127.0.0.1:8123/raas-out"  # a loopback one: its port counts too
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"  # RFC 7636 appendix B
 CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
 
@@ -37,7 +38,7 @@ def clients(world: World) -> World:
     """E-loket's client (with a post-logout URI) on apps[0], RaaS's on apps[1]; world's user holds both."""
     with transaction.atomic():
         for (client_id, secret, redirect), app, post_logout in zip(
-            (ELOKET, RAAS), world.apps[:2], ([ELOKET_LOGOUT], []), strict=True
+            (ELOKET, RAAS), world.apps[:2], ([ELOKET_LOGOUT], [RAAS_LOGOUT]), strict=True
         ):
             relying_party_register(
                 actor=world.operator,
@@ -404,8 +405,15 @@ def test_post_logout_redirect_uri_must_be_registered_exactly(clients: World) -> 
         r = http.get("/oauth/logout/", {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": wrong})
         assert r.status_code == 400 and not r.has_header("Location"), wrong
         assert session_alive(http)
-    # RaaS registered none: no redirect at all after its logout.
-    http = logged_in(clients)
-    tokens = code_flow(http, RAAS)
-    r = http.get("/oauth/logout/", {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": RAAS[2]})
-    assert r.status_code == 400
+    # On the loopback address another port is another URI (django-oauth-toolkit accepted any port).
+    for wrong in ("http://127.0.0.1:9/raas-out", "http://127.0.0.1/raas-out", RAAS[2]):
+        http = logged_in(clients)
+        tokens = code_flow(http, RAAS)
+        r = http.get("/oauth/logout/", {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": wrong})
+        assert r.status_code == 400 and session_alive(http), wrong
+    # The registered ones, exactly: logged out and sent there.
+    for rp, uri in ((ELOKET, ELOKET_LOGOUT), (RAAS, RAAS_LOGOUT)):
+        http = logged_in(clients)
+        tokens = code_flow(http, rp)
+        r = http.get("/oauth/logout/", {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": uri})
+        assert r.status_code == 302 and r["Location"] == uri and not session_alive(http)
