@@ -123,6 +123,7 @@ def test_every_authorization_error_redirect_carries_iss(clients: World) -> None:
         ({"request_uri": "https://eloket.example.test/req.jwt"}, "request_uri_not_supported"),
         ({"response_mode": "fragment"}, "invalid_request"),
         ({"response_mode": "form_post"}, "invalid_request"),
+        ({"resource": "not-an-absolute-uri"}, "invalid_target"),  # RFC 8707, django-oauth-toolkit's own
     ]
     for params, error in cases:
         answer = answer_of(http.get("/oauth/authorize/", request_params(**params)))
