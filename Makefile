@@ -56,7 +56,8 @@ $(DEMO_STAMP): demo/requirements.txt | $(STAMP)
 
 demo-rp: $(STAMP) $(DEMO_STAMP) ## the demo application E-loket (demo) on http://127.0.0.1:8001, beside `make run`
 	$(BIN)/python manage.py oidc_client --application eloket --client-id $(DEMO_RP_CLIENT_ID) \
-	  --redirect-uri http://127.0.0.1:$(DEMO_RP_PORT)/callback --secret $(DEMO_RP_CLIENT_SECRET)
+	  --redirect-uri http://127.0.0.1:$(DEMO_RP_PORT)/callback --post-logout-redirect-uri http://127.0.0.1:$(DEMO_RP_PORT)/ \
+	  --secret $(DEMO_RP_CLIENT_SECRET)
 	DEMO_RP_ISSUER=$(DEMO_RP_ISSUER) DEMO_RP_PORT=$(DEMO_RP_PORT) DEMO_RP_CLIENT_ID=$(DEMO_RP_CLIENT_ID) \
 	  DEMO_RP_CLIENT_SECRET=$(DEMO_RP_CLIENT_SECRET) \
 	  $(BIN)/gunicorn demo.wsgi:app --bind 127.0.0.1:$(DEMO_RP_PORT) --workers 1 --threads 4 --access-logfile -

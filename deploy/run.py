@@ -24,6 +24,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE_SECONDS = 10
+# gunicorn's access log without query strings and without the Referer (gunicorn's default logs the
+# request line "%(r)s", query included, and the Referer, which can carry another page's query): URLs
+# carry ID tokens (the logout's id_token_hint), authorization codes and a person's data, which the logs
+# must not keep (docs/security.md, docs/oidc.md "Conformance"). %(U)s is the path alone.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s" %(L)s'
 
 
 def base_url_for(bind: str) -> str:
@@ -58,7 +63,7 @@ def commands(bind: str, workers: int) -> dict[str, list[str]]:
     return {
         "web": [
             python, "-m", "gunicorn", "toegang.wsgi:application", "--bind", bind, "--workers", str(workers),
-            "--timeout", "300", "--access-logfile", "-",
+            "--timeout", "300", "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
             # gunicorn's control socket lives at one path per user: a second `make run` on the machine
             # would take it over; toegang does not use it.
             "--no-control-socket",

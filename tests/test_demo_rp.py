@@ -313,6 +313,7 @@ def test_demo_app_offers_both_facilities_then_only_the_one_left(toegang_url: str
         application="eloket",
         client_id="demo-rp",
         redirect_uri=[f"{demo_rp.url}/callback"],
+        post_logout_redirect_uri=[f"{demo_rp.url}/"],
         secret="demo-rp-secret",
         stdout=open(os.devnull, "w"),  # noqa: SIM115
     )

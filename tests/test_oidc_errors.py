@@ -76,8 +76,8 @@ def test_token_endpoint_errors(client: Client, client_app: Application) -> None:
             "invalid_grant",
         ),
         ({"grant_type": "bogus"}, basic(), 400, "unsupported_grant_type"),
-        # The password grant is off (RFC 9700), even with the right password.
-        ({"grant_type": "password", "username": "user", "password": PASSWORD}, basic(), 400, "unauthorized_client"),
+        # The password grant is off (RFC 9700), even with the right password: not a grant this server has.
+        ({"grant_type": "password", "username": "user", "password": PASSWORD}, basic(), 400, "unsupported_grant_type"),
         ({"grant_type": "refresh_token", "refresh_token": "nope"}, basic(), 400, "invalid_grant"),
         ({"grant_type": "client_credentials", "scope": "openid"}, basic(), 400, "invalid_scope"),
     ]
@@ -140,7 +140,7 @@ def test_authorize_errors(client: Client, world: World, client_app: Application)
     for params, error in (
         ({"code_challenge": "", "code_challenge_method": ""}, "invalid_request"),  # PKCE required
         ({"code_challenge_method": "plain"}, "invalid_request"),
-        ({"response_type": "token"}, "unauthorized_client"),  # no implicit grant
+        ({"response_type": "token"}, "unsupported_response_type"),  # no implicit grant
         ({"scope": "openid authz"}, "invalid_scope"),
     ):
         r = _authorize(client, **params)

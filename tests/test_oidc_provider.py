@@ -39,6 +39,7 @@ PEER_DIR = Path(__file__).resolve().parent / "oidc-client-peer"
 NODE, NPM = shutil.which("node"), shutil.which("npm")
 CLIENT_ID, CLIENT_SECRET = "eloket-test", "eloket-test-secret-for-the-peer"
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # nothing listens: the test reads the Location header
+POST_LOGOUT_URI = "http://127.0.0.1:9/"
 SCOPE = "openid profile email ssin access offline_access"
 
 requires_node = pytest.mark.skipif(
@@ -76,6 +77,7 @@ def demo(db: None) -> dict[str, User]:
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
             redirect_uris=[REDIRECT_URI],
+            post_logout_redirect_uris=[POST_LOGOUT_URI],
         )
     return {u.username: u for u in User.objects.all()}
 

@@ -314,6 +314,11 @@ OAUTH2_PROVIDER: dict[str, object] = {
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
     "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
     "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    # Logout revokes the calling client's tokens of the person (toegang/oidc/views.py
+    # RPInitiatedLogoutView, docs/oidc.md "Logout"), not every client's as django-oauth-toolkit would.
+    "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": False,
+    # The code flow only (no implicit, no hybrid: RFC 9700 §2.1.2), as the validator enforces.
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
         "client_secret_basic",
         "client_secret_post",

@@ -207,6 +207,7 @@ def demo_rp(server: Server) -> Iterator[str]:
     env = {**os.environ, **server.env}
     bin_dir = Path(sys.executable).parent
     client = ["--client-id", "demo-rp", "--redirect-uri", f"{url}/callback", "--secret", "demo-rp-secret"]
+    client += ["--post-logout-redirect-uri", f"{url}/"]
     subprocess.run(  # noqa: S603
         [str(bin_dir / "python"), str(ROOT / "manage.py"), "oidc_client", "--application", "eloket", *client],
         cwd=ROOT,

@@ -51,6 +51,8 @@ class Action(models.TextChoices):
     # The platform operator.
     OIDC_CLIENT_REGISTERED = "oidc.client.registered", _("OpenID Connect client registered")
     OIDC_CLIENT_UPDATED = "oidc.client.updated", _("OpenID Connect client changed")
+    OIDC_LOGOUT = "oidc.logout", _("Logged out by an application")
+    OIDC_CODE_REPLAYED = "oidc.code.replayed", _("Authorization code used twice")
     CATALOGUE_ADD = "catalogue.add", _("Catalogue entry added")
     CATALOGUE_CHANGE = "catalogue.change", _("Catalogue entry changed")
     DATA_GENERATED = "data.generated", _("Scale data generated")

@@ -68,6 +68,10 @@ SENTENCES: dict[Action, Promise] = {
     Action.OIDC_CLIENT_UPDATED: gettext_lazy(
         "%(actor)s changed the OpenID Connect client %(client)s for %(application)s"
     ),
+    Action.OIDC_LOGOUT: gettext_lazy("%(person)s logged out of toegang through %(client)s, whose tokens were revoked"),
+    Action.OIDC_CODE_REPLAYED: gettext_lazy(
+        "%(client)s used an authorization code of %(person)s twice: the tokens of its first use were revoked"
+    ),
     Action.CATALOGUE_ADD: gettext_lazy("%(actor)s added %(entry)s to the catalogue"),
     Action.CATALOGUE_CHANGE: gettext_lazy("%(actor)s changed %(entry)s in the catalogue"),
     Action.DATA_GENERATED: gettext_lazy("%(actor)s generated scale data (%(scale)s)"),

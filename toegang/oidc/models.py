@@ -41,6 +41,9 @@ class LoginContext(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     grant = models.OneToOneField(Grant, on_delete=models.SET_NULL, null=True, blank=True, related_name="login_context")
     token_family = models.UUIDField(null=True, blank=True, db_index=True)
+    # The code's SHA-256 (validator.code_checksum): the grant row goes at the exchange, and a replay of
+    # the code must still find the tokens it gave (RFC 6749 §4.1.2).
+    code_checksum = models.CharField(max_length=64, blank=True, default="", db_index=True)
     acr = models.CharField(max_length=10)
     amr = models.JSONField(default=list)
     auth_time = models.DateTimeField()

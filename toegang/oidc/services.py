@@ -1,4 +1,5 @@
-"""Registering the OAuth clients of the secured applications (the operator's work), audited."""
+"""Registering the OAuth clients of the secured applications (the operator's work), and the token
+revocations the provider does on its own (a replayed code, a logout), audited."""
 
 from __future__ import annotations
 
@@ -8,27 +9,16 @@ from typing import Any
 from cryptography import x509
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from oauth2_provider.models import AbstractApplication, Application
+from oauth2_provider.models import AbstractApplication, AccessToken, Application, RefreshToken
 
 from toegang.accounts.models import User
 from toegang.applications.models import SecuredApplication
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
 from toegang.lengths import length_errors
-from toegang.oidc.models import ES256, SECRET_METHODS, ClientAuthMethod, ClientProfile, RelyingParty
+from toegang.oidc.models import ES256, SECRET_METHODS, ClientAuthMethod, ClientProfile, LoginContext, RelyingParty
 
 KEY_METHODS = frozenset({ClientAuthMethod.PRIVATE_KEY_JWT, ClientAuthMethod.TLS_CLIENT_AUTH})
-
-
-def _post_logout_uris(redirect_uris: list[str]) -> list[str]:
-    # After RP-initiated logout the person may return to the client's origin root.
-    roots = []
-    for uri in redirect_uris:
-        scheme, _, rest = uri.partition("://")
-        root = f"{scheme}://{rest.split('/', 1)[0]}/"
-        if root not in roots:
-            roots.append(root)
-    return roots
 
 
 @transaction.atomic
@@ -39,15 +29,17 @@ def relying_party_register(
     client_id: str,
     client_secret: str,
     redirect_uris: list[str],
+    post_logout_redirect_uris: list[str] | None = None,
     name: str = "",
     profile: dict[str, Any] | None = None,
 ) -> tuple[RelyingParty, bool]:
     """Create or update the confidential client ``client_id`` of ``application``; True if created.
 
-    Exact redirect URIs; no consent screen (the operator registered the client, and the person's
-    access is decided by the grants); ID tokens signed with RS256 (ES256 if the profile says so).
-    ``profile``: the ``ClientProfile`` fields to set (``client_profile_clean`` checks them); None
-    keeps the client's profile as it is (or none: its secret by Basic or in the body).
+    Exact redirect URIs, and exact post-logout redirect URIs (RP-Initiated Logout §3; none: the
+    person stays on toegang's page after logout); no consent screen (the operator registered the
+    client, and the person's access is decided by the grants); ID tokens signed with RS256 (ES256 if
+    the profile says so). ``profile``: the ``ClientProfile`` fields to set (``client_profile_clean``
+    checks them); None keeps the client's profile as it is (or none: its secret by Basic or in the body).
     """
     errors = length_errors(
         (
@@ -70,7 +62,7 @@ def relying_party_register(
     if cleaned is not None and cleaned["token_endpoint_auth_method"] in KEY_METHODS:
         client.client_secret = secrets.token_urlsafe(48)
     client.redirect_uris = " ".join(redirect_uris)
-    client.post_logout_redirect_uris = " ".join(_post_logout_uris(redirect_uris))
+    client.post_logout_redirect_uris = " ".join(post_logout_redirect_uris or [])
     client.algorithm = AbstractApplication.RS256_ALGORITHM
     client.skip_authorization = True
     client.save()
@@ -90,6 +82,7 @@ def relying_party_register(
             "application": application.code,
             "redirect_uris": redirect_uris,
             **after_profile,
+            "post_logout_redirect_uris": post_logout_redirect_uris or [],
         },
     )
     return rp, created
@@ -146,3 +139,49 @@ def client_profile_clean(profile: dict[str, Any]) -> dict[str, Any]:
     if cleaned["id_token_signed_response_alg"] not in ("RS256", "ES256"):
         raise ValidationError({"id_token_signed_response_alg": "RS256 or ES256"})
     return cleaned
+
+
+@transaction.atomic
+def code_replay_revoke(client: Any, checksum: str) -> bool:
+    """RFC 6749 §4.1.2: an authorization code presented again after its exchange revokes the
+    tokens that exchange issued (their refresh-token family). True if there were any."""
+    login = (
+        LoginContext.objects.select_related("user")
+        .filter(code_checksum=checksum, grant__isnull=True, token_family__isnull=False)
+        .first()
+    )
+    if login is None or client is None:
+        return False
+    family = RefreshToken.objects.filter(token_family=login.token_family, application=client)
+    if not family.exists():
+        return False
+    RefreshToken.revoke_family(login.token_family)
+    audit_record(
+        actor=None,
+        action=Action.OIDC_CODE_REPLAYED,
+        person=login.user,
+        params={"client_id": client.client_id, "person_name": f"{login.user.first_name} {login.user.last_name}"},
+    )
+    return True
+
+
+@transaction.atomic
+def logout_tokens_revoke(*, person: User, client: Application | None) -> int:
+    """RP-initiated logout (docs/oidc.md, "Logout"): every access and refresh token that ``client``
+    holds for ``person`` is revoked; other clients' tokens stay. The number of tokens revoked."""
+    if client is None:
+        return 0
+    refresh = list(RefreshToken.objects.filter(user=person, application=client, revoked__isnull=True))
+    access = list(AccessToken.objects.filter(user=person, application=client))
+    for token in refresh:
+        token.revoke()  # and its access token
+    for access_token in AccessToken.objects.filter(pk__in=[a.pk for a in access]):
+        access_token.revoke()
+    count = len(refresh) + len(access)
+    audit_record(
+        actor=person,
+        action=Action.OIDC_LOGOUT,
+        person=person,
+        params={"client_id": client.client_id, "tokens": count},
+    )
+    return count

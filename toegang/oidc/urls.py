@@ -6,7 +6,6 @@ registers clients (admin, ``manage.py oidc_client``)."""
 from __future__ import annotations
 
 from django.urls import URLPattern, path, re_path
-from oauth2_provider import views as oauth2_views
 
 from toegang.oidc.authorization_requests import PushedAuthorizationRequestView
 from toegang.oidc.views import (
@@ -15,7 +14,9 @@ from toegang.oidc.views import (
     IntrospectTokenView,
     JwksInfoView,
     RevokeTokenView,
+    RPInitiatedLogoutView,
     TokenView,
+    UserInfoView,
 )
 
 app_name = "oauth2_provider"
@@ -32,8 +33,8 @@ urlpatterns: list[URLPattern] = [
         name="oidc-connect-discovery-info",
     ),
     path(".well-known/jwks.json", JwksInfoView.as_view(), name="jwks-info"),
-    path("userinfo/", oauth2_views.UserInfoView.as_view(), name="user-info"),
-    path("logout/", oauth2_views.RPInitiatedLogoutView.as_view(), name="rp-initiated-logout"),
+    path("userinfo/", UserInfoView.as_view(), name="user-info"),
+    path("logout/", RPInitiatedLogoutView.as_view(), name="rp-initiated-logout"),
 ]
 
 # At the site root: <issuer>/.well-known/openid-configuration (OpenID Connect Discovery 1.0 §4)

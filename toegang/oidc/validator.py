@@ -19,7 +19,9 @@ django-oauth-toolkit and oauthlib. This class only decides:
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -30,16 +32,30 @@ from jwcrypto import jwk, jwt  # type: ignore[import-untyped]
 from oauth2_provider import oauth2_validators
 from oauth2_provider.models import AbstractApplication, AccessToken, Grant, IDToken, RefreshToken
 from oauthlib.common import Request  # type: ignore[import-untyped]
+from oauthlib.oauth2.rfc6749.errors import (  # type: ignore[import-untyped]
+    InvalidRequestError,
+    UnsupportedResponseTypeError,
+)
 
 from toegang.accounts.models import EXTERNAL
 from toegang.delegation.authz import access_until, facilities_for, usable_subdepartment_ids
 from toegang.oidc import client_auth
 from toegang.oidc.models import ES256, LoginContext, RelyingParty
+from toegang.oidc.services import code_replay_revoke
 
 PERSON_SCOPES = frozenset({"openid", "profile", "email", "ssin", "access", "offline_access"})
 CLIENT_SCOPES = frozenset({"authz"})
 DISCOVERY_CLAIMS = ("sub", "auth_time", "acr", "amr", "name", "given_name", "family_name", "locale", "email")
 DISCOVERY_CLAIMS_TOEGANG = ("ssin", "access")
+# The only response type (code flow; no implicit, no hybrid: RFC 9700 §2.1.2, FAPI 2.0).
+RESPONSE_TYPES = ("code",)
+# RFC 7636 §4.1: code_verifier = 43*128unreserved, unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~".
+CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+
+
+def code_checksum(code: str) -> str:
+    """How a spent authorization code is remembered (its SHA-256), to recognise a replay."""
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
 
 
 def access_claim(person_id: int, application_id: int, usable: set[int] | None = None) -> list[dict[str, Any]]:
@@ -134,6 +150,21 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         # (RFC 8252's exception is for native apps, and these clients are web servers).
         return redirect_uri in request.client.redirect_uris.split()
 
+    def get_default_redirect_uri(self, client_id: str, request: Request, *args: Any, **kwargs: Any) -> None:
+        # OpenID Connect Core 3.1.2.1: redirect_uri is REQUIRED, even for a client with one registered
+        # URI; oauthlib then refuses the request (MissingRedirectURIError: the error page, no redirect)
+        # and a token request without it (invalid_request).
+        return None
+
+    def validate_response_type(
+        self, client_id: str, response_type: str, client: Any, request: Request, *args: Any, **kwargs: Any
+    ) -> bool:
+        # Code only: implicit and hybrid response types are not supported by this server, whatever the
+        # client's grant type says (RFC 6749 §4.1.2.1 unsupported_response_type, not unauthorized_client).
+        if response_type not in RESPONSE_TYPES:
+            raise UnsupportedResponseTypeError(request=request)
+        return bool(super().validate_response_type(client_id, response_type, client, request, *args, **kwargs))
+
     def validate_silent_authorization(self, request: Request) -> bool:
         # prompt=none: no consent screen to skip (operator-registered clients never show one).
         return True
@@ -148,15 +179,26 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         grant = super()._create_authorization_code(request, code, expires)
         login = getattr(request, "login_context", None)
         if isinstance(login, dict):
-            LoginContext.objects.create(user=request.user, grant=grant, **login)
+            LoginContext.objects.create(
+                user=request.user, grant=grant, code_checksum=code_checksum(code["code"]), **login
+            )
         return grant
 
     def validate_code(
         self, client_id: str, code: str, client: Any, request: Request, *args: Any, **kwargs: Any
     ) -> bool:
+        verifier = request.code_verifier
+        if verifier is not None and not CODE_VERIFIER.fullmatch(verifier):
+            raise InvalidRequestError(
+                request=request,
+                description="code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 §4.1).",
+            )
         valid = bool(super().validate_code(client_id, code, client, request, *args, **kwargs))
         if valid:
             request.login_context = LoginContext.objects.filter(grant__code=code, grant__application=client).first()
+        else:
+            # RFC 6749 §4.1.2: a code used twice revokes the tokens issued at its first exchange.
+            code_replay_revoke(client, code_checksum(code))
         return valid
 
     def _create_refresh_token(

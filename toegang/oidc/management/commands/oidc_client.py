@@ -1,9 +1,11 @@
 """Register (or update) a confidential OpenID Connect client of a secured application.
 
     manage.py oidc_client --application eloket --client-id demo-rp \
-        --redirect-uri http://127.0.0.1:8001/callback --secret <secret>
+        --redirect-uri http://127.0.0.1:8001/callback --post-logout-redirect-uri http://127.0.0.1:8001/ \
+        --secret <secret>
 
-Idempotent: an existing client with that id gets the given application, secret and redirect URIs.
+Idempotent: an existing client with that id gets the given application, secret, redirect URIs and
+post-logout redirect URIs (none given: none registered, the person stays on toegang after logout).
 Without --secret a random one is made (256 bits); a given one shorter than 32 characters is
 accepted with a warning (the demo's). Prints the client id and secret.
 
@@ -44,6 +46,12 @@ class Command(BaseCommand):
         parser.add_argument("--application", required=True, help="code of the secured application, e.g. eloket")
         parser.add_argument("--client-id", required=True)
         parser.add_argument("--redirect-uri", action="append", required=True, help="exact; repeat for more")
+        parser.add_argument(
+            "--post-logout-redirect-uri",
+            action="append",
+            default=[],
+            help="where the client may send the person after logout, exact; repeat for more",
+        )
         parser.add_argument("--secret", default="", help="client secret (default: a random one)")
         parser.add_argument("--name", default="")
         parser.add_argument("--auth-method", choices=ClientAuthMethod.values, help="token_endpoint_auth_method")
@@ -61,7 +69,7 @@ class Command(BaseCommand):
         application = SecuredApplication.objects.filter(code=options["application"]).first()
         if application is None:
             raise CommandError(f"no secured application with code {options['application']!r}")
-        for uri in options["redirect_uri"]:
+        for uri in [*options["redirect_uri"], *options["post_logout_redirect_uri"]]:
             if not uri.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
                 raise CommandError(f"redirect URI must be https (or http on the loopback address): {uri}")
         secret = options["secret"] or secrets.token_urlsafe(32)
@@ -79,6 +87,7 @@ class Command(BaseCommand):
                 client_id=options["client_id"],
                 client_secret=secret,
                 redirect_uris=options["redirect_uri"],
+                post_logout_redirect_uris=options["post_logout_redirect_uri"],
                 name=options["name"],
                 profile=profile,
             )
