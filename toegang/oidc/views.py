@@ -30,8 +30,9 @@ from allauth.account.authentication import get_authentication_records
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render, resolve_url
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
@@ -47,6 +48,9 @@ from toegang.accounts.assurance import session_amr, session_level
 from toegang.delegation.authz import facilities_for
 from toegang.delegation.selectors import managers_to_ask
 from toegang.oidc.selectors import oauth_application, token_introspection
+from toegang.oidc.step_up import ACR_VALUES_SUPPORTED, AcrRequest, acr_for, acr_request
+from toegang.oidc.step_up import decide as step_up_decide
+from toegang.oidc.step_up import error_class as step_up_error_class
 from toegang.oidc.validator import relying_party
 from toegang.portal.common import request_actor
 
@@ -97,6 +101,14 @@ class AuthorizationView(oauth2_views.AuthorizationView):
             if "none" in prompt:
                 return self._refuse(AccessDeniedError, credentials, application)
             return self._no_access(request, application)
+        # acr_values / an acr claim request: a stronger login first (step_up.py).
+        self.acr_request = acr_request(request.GET.get("acr_values"), request.GET.get("claims"))
+        decision = step_up_decide(self.acr_request, session_level(request), prompt_none="none" in prompt)
+        if decision.error is not None:
+            return self._refuse(step_up_error_class(decision.error), credentials, application)
+        if decision.step_up_to is not None:
+            query = urlencode({"level": decision.step_up_to, "next": request.get_full_path()})
+            return HttpResponseRedirect(f"{reverse('oauth2_provider:step-up')}?{query}")
         return super().get(request, *args, **kwargs)  # type: ignore[no-any-return]
 
     def form_valid(self, form: Any) -> HttpResponse:
@@ -110,7 +122,7 @@ class AuthorizationView(oauth2_views.AuthorizationView):
         self, request: HttpRequest, scopes: str, credentials: dict[str, Any], allow: bool
     ) -> Any:
         credentials["login_context"] = {
-            "acr": str(session_level(request)),
+            "acr": acr_for(getattr(self, "acr_request", AcrRequest()), session_level(request)),
             "amr": session_amr(request),
             "auth_time": login_time(request),
         }
@@ -171,6 +183,7 @@ class ConnectDiscoveryInfoView(oauth2_views.ConnectDiscoveryInfoView):
         for endpoint, name in (("introspection", "introspect"), ("revocation", "revoke-token")):
             data[f"{endpoint}_endpoint"] = self._get_endpoint_url(request, name, required=True)
             data[f"{endpoint}_endpoint_auth_methods_supported"] = methods
+        data["acr_values_supported"] = list(ACR_VALUES_SUPPORTED)  # step_up.py
         answer = JsonResponse(data)
         answer["Access-Control-Allow-Origin"] = "*"
         return answer
