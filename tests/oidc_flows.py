@@ -11,6 +11,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import jwt
+import requests
+import requests.adapters
+import requests.structures
 from django.db import transaction
 from django.test import Client
 from oauth2_provider.models import Application
@@ -111,3 +114,40 @@ def _public_jwk() -> dict[str, Any]:
     key = jwk.JWK.from_pem(oauth2_settings.OIDC_RSA_PRIVATE_KEY.encode())
     public: dict[str, Any] = key.export_public(as_dict=True)
     return public
+
+
+class DjangoAdapter(requests.adapters.BaseAdapter):
+    """A requests transport that hands each request to Django's test client, in this test's
+    transaction: Authlib's requests client (OAuth2Session) talks to toegang without a live server."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        url = urlparse(request.url or "")
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("content-length", "host")}
+        content_type = headers.pop("Content-Type", "application/octet-stream")
+        body = request.body.encode() if isinstance(request.body, str) else (request.body or b"")
+        answer = Client().generic(
+            request.method or "GET",
+            url.path + (f"?{url.query}" if url.query else ""),
+            body,
+            content_type=content_type,
+            headers=headers,
+        )
+        response = requests.Response()
+        response.status_code = answer.status_code
+        response._content = answer.content
+        response.headers = requests.structures.CaseInsensitiveDict(answer.headers.items())
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def authlib_session(client_id: str, secret: str = SECRET) -> Any:
+    """Authlib's OAuth2 client (client_secret_basic) on DjangoAdapter."""
+    from authlib.integrations.requests_client import OAuth2Session
+
+    session = OAuth2Session(client_id, secret, token_endpoint_auth_method="client_secret_basic")  # noqa: S106
+    session.mount("http://testserver/", DjangoAdapter())
+    return session

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from oauth2_provider.models import Application, Grant
+from oauth2_provider.models import AccessToken, Application, Grant
 
 
 class RelyingParty(models.Model):
@@ -48,3 +48,30 @@ class LoginContext(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} acr={self.acr}"
+
+
+class TokenExchange(models.Model):
+    """An access token issued by token exchange (RFC 8693): restricted to one facility.
+
+    The client presented a person's access token that it held (the subject token) and asked to act
+    for one facility; ``toegang/oidc/token_exchange.py`` decided and issued ``access_token``. Kept
+    when the access token is gone (expired rows are cleared, a revoked one is deleted): the record
+    of who acted for which facility.
+    """
+
+    access_token = models.OneToOneField(
+        AccessToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="exchange"
+    )
+    client = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="+")
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    subdepartment = models.ForeignKey("organisations.Subdepartment", on_delete=models.PROTECT, related_name="+")
+    # The login the subject token rests on (LoginContext.token_family): acr, amr and auth_time.
+    token_family = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("token exchange")
+        verbose_name_plural = _("token exchanges")
+
+    def __str__(self) -> str:
+        return f"{self.client_id} → {self.subdepartment_id}"

@@ -27,6 +27,7 @@ from oauthlib.common import Request  # type: ignore[import-untyped]
 from toegang.accounts.models import EXTERNAL
 from toegang.delegation.authz import access_until, facilities_for, usable_subdepartment_ids
 from toegang.oidc.models import LoginContext, RelyingParty
+from toegang.oidc.token_exchange import exchanged_facility
 
 PERSON_SCOPES = frozenset({"openid", "profile", "email", "ssin", "access", "offline_access"})
 CLIENT_SCOPES = frozenset({"authz"})
@@ -166,6 +167,8 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             family = refresh.token_family if refresh else None
             if family is None and token.source_refresh_token_id:
                 family = RefreshToken.objects.get(pk=token.source_refresh_token_id).token_family
+            if family is None and (exchange := exchanged_facility(token)) is not None:
+                family = exchange.token_family  # token exchange: the subject token's login
             if family:
                 login = LoginContext.objects.filter(token_family=family).first()
                 request.login_context = login
@@ -199,6 +202,10 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         login = self._login_context(request)
         proven = login is not None and int(login.acr or 0) >= EXTERNAL
         usable = usable_subdepartment_ids(request.user, ssin_proven=proven)
+        token = getattr(request, "access_token", None)
+        if isinstance(token, AccessToken) and (exchange := exchanged_facility(token)) is not None:
+            # An exchanged token (token_exchange.py) acts for its one facility.
+            usable = {exchange.subdepartment_id} & (usable if usable is not None else {exchange.subdepartment_id})
         with translation.override(request.user.language or "nl"):
             return access_claim(request.user.pk, rp.application_id, usable)
 

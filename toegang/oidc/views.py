@@ -51,6 +51,7 @@ from toegang.oidc.selectors import oauth_application, token_introspection
 from toegang.oidc.step_up import ACR_VALUES_SUPPORTED, AcrRequest, acr_for, acr_request
 from toegang.oidc.step_up import decide as step_up_decide
 from toegang.oidc.step_up import error_class as step_up_error_class
+from toegang.oidc.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 from toegang.oidc.validator import relying_party
 from toegang.portal.common import request_actor
 
@@ -184,6 +185,8 @@ class ConnectDiscoveryInfoView(oauth2_views.ConnectDiscoveryInfoView):
             data[f"{endpoint}_endpoint"] = self._get_endpoint_url(request, name, required=True)
             data[f"{endpoint}_endpoint_auth_methods_supported"] = methods
         data["acr_values_supported"] = list(ACR_VALUES_SUPPORTED)  # step_up.py
+        grants = data.get("grant_types_supported", ["authorization_code", "refresh_token", "client_credentials"])
+        data["grant_types_supported"] = [*grants, TOKEN_EXCHANGE]  # token_exchange.py
         answer = JsonResponse(data)
         answer["Access-Control-Allow-Origin"] = "*"
         return answer
