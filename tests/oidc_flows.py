@@ -148,6 +148,6 @@ def authlib_session(client_id: str, secret: str = SECRET) -> Any:
     """Authlib's OAuth2 client (client_secret_basic) on DjangoAdapter."""
     from authlib.integrations.requests_client import OAuth2Session
 
-    session = OAuth2Session(client_id, secret, token_endpoint_auth_method="client_secret_basic")  # noqa: S106
+    session = OAuth2Session(client_id, secret, token_endpoint_auth_method="client_secret_basic")
     session.mount("http://testserver/", DjangoAdapter())
     return session

@@ -34,11 +34,14 @@ def relying_party_register(
     client_secret: str,
     redirect_uris: list[str],
     name: str = "",
+    backchannel_logout_uri: str = "",
+    backchannel_logout_session_required: bool = False,
 ) -> tuple[RelyingParty, bool]:
     """Create or update the confidential client ``client_id`` of ``application``; True if created.
 
     Exact redirect URIs; no consent screen (the operator registered the client, and the person's
-    access is decided by the grants); ID tokens signed with RS256.
+    access is decided by the grants); ID tokens signed with RS256. ``backchannel_logout_uri``: where
+    logout tokens are POSTed when a session the client was logged into ends (oidc/backchannel.py).
     """
     errors = length_errors(
         (
@@ -61,12 +64,24 @@ def relying_party_register(
     client.algorithm = AbstractApplication.RS256_ALGORITHM
     client.skip_authorization = True
     client.save()
-    rp, _ = RelyingParty.objects.update_or_create(client=client, defaults={"application": application})
+    rp, _ = RelyingParty.objects.update_or_create(
+        client=client,
+        defaults={
+            "application": application,
+            "backchannel_logout_uri": backchannel_logout_uri,
+            "backchannel_logout_session_required": backchannel_logout_session_required,
+        },
+    )
     audit_record(
         actor=actor,
         action=Action.OIDC_CLIENT_REGISTERED if created else Action.OIDC_CLIENT_UPDATED,
         params={"client_id": client_id, "application": application.code},
         obj=rp,
-        after={"client_id": client_id, "application": application.code, "redirect_uris": redirect_uris},
+        after={
+            "client_id": client_id,
+            "application": application.code,
+            "redirect_uris": redirect_uris,
+            "backchannel_logout_uri": backchannel_logout_uri,
+        },
     )
     return rp, created

@@ -26,6 +26,7 @@ from oauthlib.common import Request  # type: ignore[import-untyped]
 
 from toegang.accounts.models import EXTERNAL
 from toegang.delegation.authz import access_until, facilities_for, usable_subdepartment_ids
+from toegang.oidc.backchannel import oidc_session_join
 from toegang.oidc.models import LoginContext, RelyingParty
 from toegang.oidc.token_exchange import exchanged_facility
 
@@ -128,6 +129,9 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         login = getattr(request, "login_context", None)
         if isinstance(login, dict):
             LoginContext.objects.create(user=request.user, grant=grant, **login)
+        joined = getattr(request, "oidc_session", None)
+        if isinstance(joined, dict):  # back-channel logout: this session logged into this client
+            oidc_session_join(sid=joined["sid"], user=request.user, client=request.client, login_at=joined["login_at"])
         return grant
 
     def validate_code(
@@ -219,4 +223,6 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         login = self._login_context(request)
         if login is not None:
             claims["auth_time"] = int(login.auth_time.timestamp())
+            if login.sid:
+                claims["sid"] = login.sid  # Back-Channel Logout 1.0 §2.1 / Front-Channel Logout §3
         return claims, expires

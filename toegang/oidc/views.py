@@ -47,6 +47,8 @@ from oauthlib.oauth2.rfc6749.errors import AccessDeniedError, LoginRequired  # t
 from toegang.accounts.assurance import session_amr, session_level
 from toegang.delegation.authz import facilities_for
 from toegang.delegation.selectors import managers_to_ask
+from toegang.oidc.backchannel import DISCOVERY as BACKCHANNEL_DISCOVERY
+from toegang.oidc.backchannel import session_sid
 from toegang.oidc.selectors import oauth_application, token_introspection
 from toegang.oidc.step_up import ACR_VALUES_SUPPORTED, AcrRequest, acr_for, acr_request
 from toegang.oidc.step_up import decide as step_up_decide
@@ -126,7 +128,9 @@ class AuthorizationView(oauth2_views.AuthorizationView):
             "acr": acr_for(getattr(self, "acr_request", AcrRequest()), session_level(request)),
             "amr": session_amr(request),
             "auth_time": login_time(request),
+            "sid": session_sid(request.session),  # backchannel.py
         }
+        credentials["oidc_session"] = {"sid": credentials["login_context"]["sid"], "login_at": login_time(request)}
         return super().create_authorization_response(request, scopes, credentials, allow)
 
     def _may_use(self, request: HttpRequest, application: Application) -> bool:
@@ -185,6 +189,7 @@ class ConnectDiscoveryInfoView(oauth2_views.ConnectDiscoveryInfoView):
             data[f"{endpoint}_endpoint"] = self._get_endpoint_url(request, name, required=True)
             data[f"{endpoint}_endpoint_auth_methods_supported"] = methods
         data["acr_values_supported"] = list(ACR_VALUES_SUPPORTED)  # step_up.py
+        data.update(BACKCHANNEL_DISCOVERY)  # backchannel.py
         grants = data.get("grant_types_supported", ["authorization_code", "refresh_token", "client_credentials"])
         data["grant_types_supported"] = [*grants, TOKEN_EXCHANGE]  # token_exchange.py
         answer = JsonResponse(data)

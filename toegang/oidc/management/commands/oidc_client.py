@@ -32,6 +32,16 @@ class Command(BaseCommand):
         parser.add_argument("--redirect-uri", action="append", required=True, help="exact; repeat for more")
         parser.add_argument("--secret", default="", help="client secret (default: a random one)")
         parser.add_argument("--name", default="")
+        parser.add_argument(
+            "--backchannel-logout-uri",
+            default="",
+            help="where logout tokens are POSTed when a session ends (OIDC Back-Channel Logout); https",
+        )
+        parser.add_argument(
+            "--backchannel-logout-session-required",
+            action="store_true",
+            help="the client needs the sid in logout tokens (toegang always sends it)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         application = SecuredApplication.objects.filter(code=options["application"]).first()
@@ -40,6 +50,13 @@ class Command(BaseCommand):
         for uri in options["redirect_uri"]:
             if not uri.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
                 raise CommandError(f"redirect URI must be https (or http on the loopback address): {uri}")
+        backchannel = options["backchannel_logout_uri"]
+        if backchannel and not backchannel.startswith(
+            ("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")
+        ):
+            raise CommandError(
+                f"back-channel logout URI must be https (or http on the loopback address): {backchannel}"
+            )
         secret = options["secret"] or secrets.token_urlsafe(32)
         if len(secret) < MIN_SECRET_LENGTH:
             # The secret's hash is fast (toegang/oidc/hashers.py): only its randomness protects it.
@@ -55,6 +72,8 @@ class Command(BaseCommand):
                 client_secret=secret,
                 redirect_uris=options["redirect_uri"],
                 name=options["name"],
+                backchannel_logout_uri=backchannel,
+                backchannel_logout_session_required=options["backchannel_logout_session_required"],
             )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
