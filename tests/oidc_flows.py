@@ -109,7 +109,7 @@ def id_claims(id_token: str, audience: str) -> dict[str, Any]:
 
 
 def _public_jwk() -> dict[str, Any]:
-    from jwcrypto import jwk
+    from jwcrypto import jwk  # type: ignore[import-untyped]
 
     key = jwk.JWK.from_pem(oauth2_settings.OIDC_RSA_PRIVATE_KEY.encode())
     public: dict[str, Any] = key.export_public(as_dict=True)
@@ -120,10 +120,18 @@ class DjangoAdapter(requests.adapters.BaseAdapter):
     """A requests transport that hands each request to Django's test client, in this test's
     transaction: Authlib's requests client (OAuth2Session) talks to toegang without a live server."""
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
         url = urlparse(request.url or "")
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("content-length", "host")}
-        content_type = headers.pop("Content-Type", "application/octet-stream")
+        content_type = str(headers.pop("Content-Type", "application/octet-stream"))
         body = request.body.encode() if isinstance(request.body, str) else (request.body or b"")
         answer = Client().generic(
             request.method or "GET",

@@ -12,6 +12,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 from typing import Any
@@ -69,7 +70,7 @@ def receiver() -> Iterator[Receiver]:
     state: dict[str, Receiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             form = parse_qs(self.rfile.read(length).decode())
             me = state["r"]
@@ -204,7 +205,7 @@ def test_an_operator_ends_a_persons_sessions_and_the_sweep_ends_old_ones(
     _browser, sid2 = signed_into_a_and_c(world, django_capture_on_commit_callbacks)
     assert oidc_sessions_expire(now=timezone.now()) == 0
     with django_capture_on_commit_callbacks(execute=True):
-        assert oidc_sessions_expire(now=timezone.now() + timezone.timedelta(days=2)) == 1
+        assert oidc_sessions_expire(now=timezone.now() + timedelta(days=2)) == 1
     assert [c["sid"] for c in receiver.verified("/a", A, jwks())] == [sid, sid2]
 
 

@@ -116,9 +116,7 @@ def test_essential_acr_needs_the_step_up(world: World, client_app: Application) 
 
 
 @pytest.mark.django_db
-def test_prompt_none_with_a_weaker_session_is_login_required(
-    world: World, client_app: Application, eid: CA
-) -> None:
+def test_prompt_none_with_a_weaker_session_is_login_required(world: World, client_app: Application, eid: CA) -> None:
     browser = login(Client(), world.person("user"), method="password")
     answer = callback(authorize(browser, CLIENT, acr_values="500", prompt="none")[0])
     assert answer["error"] == "login_required" and "code" not in answer and answer["iss"]

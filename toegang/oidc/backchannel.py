@@ -36,7 +36,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from jwcrypto import jwt
+from jwcrypto import jwt  # type: ignore[import-untyped]
 from oauth2_provider.models import Application
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.utils import jwk_from_pem

@@ -68,8 +68,16 @@ class TokenExchange(models.Model):
     of who acted for which facility.
     """
 
+    # No database constraint and nothing done on delete: an access token is deleted at every refresh
+    # (django-oauth-toolkit's revoke), and a SET NULL here would cost each of them one more UPDATE. The
+    # id stays as the record of which token it was.
     access_token = models.OneToOneField(
-        AccessToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="exchange"
+        AccessToken,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="exchange",
     )
     client = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="+")
     person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -32,7 +32,7 @@ _PARAMS = (
 )
 
 
-class TokenExchangeGrant(GrantTypeBase):  # type: ignore[misc]
+class TokenExchangeGrant(GrantTypeBase):
     """``grant_type=urn:ietf:params:oauth:grant-type:token-exchange`` for confidential clients."""
 
     def create_token_response(self, request: Request, token_handler: Any) -> tuple[dict[str, str], str, int]:
@@ -57,7 +57,7 @@ class TokenExchangeGrant(GrantTypeBase):  # type: ignore[misc]
         return headers, json.dumps(exchanged.as_response()), 200
 
 
-class Server(OpenIDServer):  # type: ignore[misc]
+class Server(OpenIDServer):
     def __init__(self, request_validator: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(request_validator, *args, **kwargs)
         self._grant_types[GRANT_TYPE] = TokenExchangeGrant(request_validator)

@@ -126,7 +126,7 @@ def acr_for(request: AcrRequest, session_level: int) -> str:
     return str(session_level)
 
 
-class UnmetAuthenticationRequirements(OAuth2Error):  # type: ignore[misc]
+class UnmetAuthenticationRequirements(OAuth2Error):
     """OpenID Connect Core Unmet Authentication Requirements 1.0: the requested level cannot be given."""
 
     error = UNMET

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.utils import translation
 from oauth2_provider import oauth2_validators
-from oauth2_provider.models import AbstractApplication, AccessToken, Grant, RefreshToken
+from oauth2_provider.models import AbstractApplication, AccessToken, Grant, IDToken, RefreshToken
 from oauthlib.common import Request  # type: ignore[import-untyped]
 
 from toegang.accounts.models import EXTERNAL
@@ -85,6 +85,7 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         if rp is None:
             request.client = None
             return None
+        client._state.fields_cache["relying_party"] = rp  # read again by the claims: no second query
         return client
 
     def validate_grant_type(
@@ -151,6 +152,27 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             login.token_family = token.token_family
             login.save(update_fields=["token_family"])
         return token
+
+    def _create_access_token(
+        self, expires: Any, request: Request, token: dict[str, Any], source_refresh_token: Any = None
+    ) -> AccessToken:
+        # django-oauth-toolkit's, without reading back the ID token it has just written (its
+        # ``_load_id_token`` verifies the JWT and selects the row by jti): the row is on the request.
+        issued = getattr(request, "id_token", None)
+        if not (token.get("id_token") and isinstance(issued, IDToken)):
+            return super()._create_access_token(expires, request, token, source_refresh_token)
+        access_token = AccessToken(
+            user=request.user,
+            scope=token["scope"],
+            expires=expires,
+            id_token=issued,
+            application=request.client,
+            source_refresh_token=source_refresh_token,
+            resource=getattr(request, "resource", []),
+        )
+        self._set_token_value(access_token, token["access_token"])
+        access_token.save()
+        return access_token
 
     def validate_refresh_token(
         self, refresh_token: str, client: Any, request: Request, *args: Any, **kwargs: Any
