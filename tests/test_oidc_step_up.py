@@ -24,7 +24,6 @@ from tests.oidc_flows import authorize, callback, code_flow, exchange, give, id_
 from tests.test_eid import CA, header
 from tests.test_oidc_provider import (  # noqa: F401 (fixtures)
     RP,
-    _pending,
     browse,
     callback_of,
     demo,
@@ -169,7 +168,8 @@ def test_openid_client_gets_an_eid_login_from_a_password_session(
     r = s.get(urljoin(toegang_url, eid_link), headers={"X-SSL-Client-Cert": cert}, allow_redirects=False, timeout=10)
     assert r.status_code == 302 and r.headers["Location"].startswith("/oauth/authorize/")
     callback_url = callback_of(browse(s, urljoin(toegang_url, r.headers["Location"]), toegang_url))
-    tokens = rp("callback", callback_url=callback_url, max_age=3600, **_pending(auth))
+    pending = {k: auth[k] for k in ("code_verifier", "state", "nonce")}
+    tokens = rp("callback", callback_url=callback_url, max_age=3600, **pending)
     assert "error" not in tokens, tokens
     assert tokens["id_token_claims"]["acr"] == "500"  # signature, nonce, auth_time vs max_age: openid-client
     assert tokens["userinfo"]["acr"] == "500"
