@@ -88,7 +88,7 @@ def oidc_session_end(*, sid: str, reason: str, actor: User | None = None) -> int
     """End every open row of ``sid`` and queue the logout tokens; the number queued."""
     with transaction.atomic():
         rows = list(
-            OidcSession.objects.select_for_update()
+            OidcSession.objects.select_for_update(of=("self",))
             .select_related("user", "client__relying_party")
             .filter(sid=sid, ended_at__isnull=True)
         )
