@@ -54,13 +54,16 @@ KEYS = {
     "pushed_authorization_request_endpoint",
     "require_pushed_authorization_requests",
     "request_object_signing_alg_values_supported",
+    # step-up (tests/test_oidc_step_up.py) and back-channel logout (tests/test_oidc_backchannel.py)
+    "acr_values_supported",
+    "backchannel_logout_supported",
+    "backchannel_logout_session_supported",
 }
 ALL_RESPONSE_TYPES = ("token", "id_token", "id_token token", "code token", "code id_token", "code id_token token")
 OTHER_GRANTS = (
     "password",
     "implicit",
     "urn:ietf:params:oauth:grant-type:device_code",
-    "urn:ietf:params:oauth:grant-type:token-exchange",
     "urn:ietf:params:oauth:grant-type:jwt-bearer",
 )
 
@@ -88,7 +91,12 @@ def test_discovery_lists_what_is_supported_and_nothing_else(clients: World) -> N
     assert config["issuer"] == conf.ISSUER
     assert config["response_types_supported"] == ["code"]
     assert config["response_modes_supported"] == ["query"]
-    assert config["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"]
+    assert config["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",  # tests/test_oidc_token_exchange.py
+    ]
     assert config["code_challenge_methods_supported"] == ["S256"]
     assert config["id_token_signing_alg_values_supported"] == ["RS256", "ES256"]  # ES256: FAPI clients
     assert config["subject_types_supported"] == ["public"]
@@ -179,7 +187,13 @@ def test_grants_and_client_authentication_are_what_discovery_says(clients: World
             else:
                 r = http.post(f"/oauth/{endpoint}/", data, **conf.basic(ELOKET))
             assert r.status_code == 200, (endpoint, how, r.content)
-    assert {"authorization_code", "refresh_token", "client_credentials"} == set(config["grant_types_supported"])
+    # The fourth, token exchange, has its own tests (tests/test_oidc_token_exchange.py).
+    assert {
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    } == set(config["grant_types_supported"])
     for grant_type in OTHER_GRANTS:
         r = token_request(http, {"grant_type": grant_type})
         assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type", grant_type

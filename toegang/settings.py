@@ -290,6 +290,8 @@ OAUTH2_PROVIDER: dict[str, object] = {
     "OIDC_RSA_PRIVATE_KEYS_INACTIVE": load_old_keys(env("OIDC_OLD_KEY_FILES")),
     "OIDC_ISS_ENDPOINT": BASE_URL,
     "OAUTH2_VALIDATOR_CLASS": "toegang.oidc.validator.OAuth2Validator",
+    # oauthlib's OpenID Connect server plus token exchange (RFC 8693): toegang/oidc/server.py.
+    "OIDC_SERVER_CLASS": "toegang.oidc.server.Server",
     # Client secrets are random: one salted HMAC-SHA256, not Argon2 (toegang/oidc/hashers.py).
     "CLIENT_SECRET_HASHER": "pbkdf2_sha256_client",
     "PKCE_REQUIRED": True,

@@ -53,6 +53,11 @@ class Action(models.TextChoices):
     OIDC_CLIENT_UPDATED = "oidc.client.updated", _("OpenID Connect client changed")
     OIDC_LOGOUT = "oidc.logout", _("Logged out by an application")
     OIDC_CODE_REPLAYED = "oidc.code.replayed", _("Authorization code used twice")
+    # An application exchanged a person's token for one restricted to a facility (RFC 8693), or was refused.
+    OIDC_TOKEN_EXCHANGED = "oidc.token.exchanged", _("Token exchanged for a facility")
+    OIDC_TOKEN_EXCHANGE_REFUSED = "oidc.token.exchange_refused", _("Token exchange refused")
+    # Back-channel logout: a session ended, its applications are told (OpenID Connect Back-Channel Logout).
+    OIDC_SESSION_ENDED = "oidc.session.ended", _("Session ended at the applications")
     CATALOGUE_ADD = "catalogue.add", _("Catalogue entry added")
     CATALOGUE_CHANGE = "catalogue.change", _("Catalogue entry changed")
     DATA_GENERATED = "data.generated", _("Scale data generated")

@@ -27,4 +27,6 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("tasks.prune", "toegang.jobs.tasks.task_results_prune", "41 3 * * *"),
     # expired failed-login counts and used TOTP codes in the database cache (without Redis)
     Periodic("cache.expired", "toegang.jobs.tasks.cache_expired_clear", "23 * * * *"),
+    # back-channel logout: sessions past their lifetime, logout tokens whose job was lost or is due again
+    Periodic("oidc.backchannel.sweep", "toegang.oidc.tasks.backchannel_sweep", "* * * * *"),
 )

@@ -9,6 +9,8 @@ from typing import Any
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, RefreshToken, refresh_token_expire_timedelta
 
+from toegang.oidc.models import TokenExchange
+
 
 def oauth_application(client_id: str | None) -> Application | None:
     """The OAuth client with this id (the authorization request's, once validated); None if unknown."""
@@ -56,7 +58,11 @@ def _access_token_answer(checksum: str, client: Application) -> dict[str, Any] |
     )
     if token is None or not token.is_valid():
         return None
-    return _answer(client, token.user, token.scope, token.expires)
+    answer = _answer(client, token.user, token.scope, token.expires)
+    exchange = TokenExchange.objects.filter(access_token=token).first()
+    if exchange is not None:  # RFC 8693 §4.1: the client acts for the person, for one facility
+        answer |= {"act": {"sub": client.client_id}, "facility": exchange.subdepartment_id}
+    return answer
 
 
 def _refresh_token_answer(checksum: str, client: Application) -> dict[str, Any] | None:

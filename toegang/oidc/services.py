@@ -32,6 +32,8 @@ def relying_party_register(
     post_logout_redirect_uris: list[str] | None = None,
     name: str = "",
     profile: dict[str, Any] | None = None,
+    backchannel_logout_uri: str = "",
+    backchannel_logout_session_required: bool = False,
 ) -> tuple[RelyingParty, bool]:
     """Create or update the confidential client ``client_id`` of ``application``; True if created.
 
@@ -40,6 +42,8 @@ def relying_party_register(
     client, and the person's access is decided by the grants); ID tokens signed with RS256 (ES256 if
     the profile says so). ``profile``: the ``ClientProfile`` fields to set (``client_profile_clean``
     checks them); None keeps the client's profile as it is (or none: its secret by Basic or in the body).
+    ``backchannel_logout_uri``: where logout tokens are POSTed when a session the client was logged
+    into ends (oidc/backchannel.py).
     """
     errors = length_errors(
         (
@@ -66,7 +70,14 @@ def relying_party_register(
     client.algorithm = AbstractApplication.RS256_ALGORITHM
     client.skip_authorization = True
     client.save()
-    rp, _ = RelyingParty.objects.update_or_create(client=client, defaults={"application": application})
+    rp, _ = RelyingParty.objects.update_or_create(
+        client=client,
+        defaults={
+            "application": application,
+            "backchannel_logout_uri": backchannel_logout_uri,
+            "backchannel_logout_session_required": backchannel_logout_session_required,
+        },
+    )
     after_profile: dict[str, Any] = {}
     if cleaned is not None:
         ClientProfile.objects.update_or_create(client=client, defaults=cleaned)
@@ -83,6 +94,7 @@ def relying_party_register(
             "redirect_uris": redirect_uris,
             **after_profile,
             "post_logout_redirect_uris": post_logout_redirect_uris or [],
+            "backchannel_logout_uri": backchannel_logout_uri,
         },
     )
     return rp, created

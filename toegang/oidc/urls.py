@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path, re_path
 
 from toegang.oidc.authorization_requests import PushedAuthorizationRequestView
+from toegang.oidc.step_up_views import step_up
 from toegang.oidc.views import (
     AuthorizationView,
     ConnectDiscoveryInfoView,
@@ -24,6 +25,7 @@ app_name = "oauth2_provider"
 urlpatterns: list[URLPattern] = [
     path("authorize/", AuthorizationView.as_view(), name="authorize"),
     path("par/", PushedAuthorizationRequestView.as_view(), name="pushed-authorization-request"),
+    path("step-up/", step_up, name="step-up"),
     path("token/", TokenView.as_view(), name="token"),
     path("revoke_token/", RevokeTokenView.as_view(), name="revoke-token"),
     path("introspect/", IntrospectTokenView.as_view(), name="introspect"),

@@ -40,8 +40,10 @@ from oauthlib.oauth2.rfc6749.errors import (  # type: ignore[import-untyped]
 from toegang.accounts.models import EXTERNAL
 from toegang.delegation.authz import access_until, facilities_for, usable_subdepartment_ids
 from toegang.oidc import client_auth
+from toegang.oidc.backchannel import oidc_session_join
 from toegang.oidc.models import ES256, LoginContext, RelyingParty
 from toegang.oidc.services import code_replay_revoke
+from toegang.oidc.token_exchange import exchanged_facility
 
 PERSON_SCOPES = frozenset({"openid", "profile", "email", "ssin", "access", "offline_access"})
 CLIENT_SCOPES = frozenset({"authz"})
@@ -107,6 +109,7 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         if rp is None:
             request.client = None
             return None
+        client._state.fields_cache["relying_party"] = rp  # read again by the claims: no second query
         return client
 
     def client_authentication_required(self, request: Request, *args: Any, **kwargs: Any) -> bool:
@@ -182,6 +185,9 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             LoginContext.objects.create(
                 user=request.user, grant=grant, code_checksum=code_checksum(code["code"]), **login
             )
+        joined = getattr(request, "oidc_session", None)
+        if isinstance(joined, dict):  # back-channel logout: this session logged into this client
+            oidc_session_join(sid=joined["sid"], user=request.user, client=request.client, login_at=joined["login_at"])
         return grant
 
     def validate_code(
@@ -211,6 +217,27 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             login.save(update_fields=["token_family"])
         return token
 
+    def _create_access_token(
+        self, expires: Any, request: Request, token: dict[str, Any], source_refresh_token: Any = None
+    ) -> AccessToken:
+        # django-oauth-toolkit's, without reading back the ID token it has just written (its
+        # ``_load_id_token`` verifies the JWT and selects the row by jti): the row is on the request.
+        issued = getattr(request, "id_token", None)
+        if not (token.get("id_token") and isinstance(issued, IDToken)):
+            return super()._create_access_token(expires, request, token, source_refresh_token)
+        access_token = AccessToken(
+            user=request.user,
+            scope=token["scope"],
+            expires=expires,
+            id_token=issued,
+            application=request.client,
+            source_refresh_token=source_refresh_token,
+            resource=getattr(request, "resource", []),
+        )
+        self._set_token_value(access_token, token["access_token"])
+        access_token.save()
+        return access_token
+
     def validate_refresh_token(
         self, refresh_token: str, client: Any, request: Request, *args: Any, **kwargs: Any
     ) -> bool:
@@ -230,6 +257,8 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             family = refresh.token_family if refresh else None
             if family is None and token.source_refresh_token_id:
                 family = RefreshToken.objects.get(pk=token.source_refresh_token_id).token_family
+            if family is None and (exchange := exchanged_facility(token)) is not None:
+                family = exchange.token_family  # token exchange: the subject token's login
             if family:
                 login = LoginContext.objects.filter(token_family=family).first()
                 request.login_context = login
@@ -263,6 +292,10 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         login = self._login_context(request)
         proven = login is not None and int(login.acr or 0) >= EXTERNAL
         usable = usable_subdepartment_ids(request.user, ssin_proven=proven)
+        token = getattr(request, "access_token", None)
+        if isinstance(token, AccessToken) and (exchange := exchanged_facility(token)) is not None:
+            # An exchanged token (token_exchange.py) acts for its one facility.
+            usable = {exchange.subdepartment_id} & (usable if usable is not None else {exchange.subdepartment_id})
         with translation.override(request.user.language or "nl"):
             return access_claim(request.user.pk, rp.application_id, usable)
 
@@ -276,6 +309,8 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         login = self._login_context(request)
         if login is not None:
             claims["auth_time"] = int(login.auth_time.timestamp())
+            if login.sid:
+                claims["sid"] = login.sid  # Back-Channel Logout 1.0 §2.1 / Front-Channel Logout §3
         return claims, expires
 
     def finalize_id_token(self, id_token: dict[str, Any], token: Any, token_handler: Any, request: Request) -> str:

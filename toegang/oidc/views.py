@@ -42,6 +42,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render, resolve_url
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
@@ -66,8 +67,14 @@ from toegang.accounts.assurance import session_amr, session_level
 from toegang.delegation.authz import facilities_for
 from toegang.delegation.selectors import managers_to_ask
 from toegang.oidc import authorization_requests, client_auth
+from toegang.oidc.backchannel import DISCOVERY as BACKCHANNEL_DISCOVERY
+from toegang.oidc.backchannel import session_sid
 from toegang.oidc.selectors import oauth_application, token_introspection
 from toegang.oidc.services import logout_tokens_revoke
+from toegang.oidc.step_up import ACR_VALUES_SUPPORTED, AcrRequest, acr_for, acr_request
+from toegang.oidc.step_up import decide as step_up_decide
+from toegang.oidc.step_up import error_class as step_up_error_class
+from toegang.oidc.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 from toegang.oidc.validator import relying_party
 from toegang.portal.common import request_actor
 
@@ -242,6 +249,14 @@ class AuthorizationView(oauth2_views.AuthorizationView):
             if "none" in prompt:
                 return self._refuse(AccessDeniedError, credentials, application)
             return self._no_access(request, application)
+        # acr_values / an acr claim request: a stronger login first (step_up.py).
+        self.acr_request = acr_request(request.GET.get("acr_values"), request.GET.get("claims"))
+        decision = step_up_decide(self.acr_request, session_level(request), prompt_none="none" in prompt)
+        if decision.error is not None:
+            return self._refuse(step_up_error_class(decision.error), credentials, application)
+        if decision.step_up_to is not None:
+            query = urlencode({"level": decision.step_up_to, "next": request.get_full_path()})
+            return HttpResponseRedirect(f"{reverse('oauth2_provider:step-up')}?{query}")
         return super().get(request, *args, **kwargs)  # type: ignore[no-any-return]
 
     def form_valid(self, form: Any) -> HttpResponse:
@@ -255,11 +270,13 @@ class AuthorizationView(oauth2_views.AuthorizationView):
         self, request: HttpRequest, scopes: str, credentials: dict[str, Any], allow: bool
     ) -> Any:
         credentials["login_context"] = {
-            "acr": str(session_level(request)),
+            "acr": acr_for(getattr(self, "acr_request", AcrRequest()), session_level(request)),
             "amr": session_amr(request),
             "auth_time": login_time(request),
+            "sid": session_sid(request.session),  # backchannel.py
         }
         authorization_requests.forget_pushed_request(request)
+        credentials["oidc_session"] = {"sid": credentials["login_context"]["sid"], "login_at": login_time(request)}
         return super().create_authorization_response(request, scopes, credentials, allow)
 
     def _may_use(self, request: HttpRequest, application: Application) -> bool:
@@ -309,7 +326,9 @@ def _basic_challenge(response: HttpResponse) -> HttpResponse:
 
 
 # What the token endpoint accepts (TokenView refuses the device grant django-oauth-toolkit routes).
-GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
+# The grants of this server, as discovery lists them and the token endpoint accepts them; token exchange
+# (RFC 8693) is a grant of toegang's own on oauthlib's server (server.py, token_exchange.py).
+GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE]
 
 
 class ConnectDiscoveryInfoView(oauth2_views.ConnectDiscoveryInfoView):
@@ -337,6 +356,8 @@ class ConnectDiscoveryInfoView(oauth2_views.ConnectDiscoveryInfoView):
         # RS256 for every client, ES256 for the FAPI clients' ID tokens (docs/oidc.md "FAPI 2.0 clients");
         # no HS256, which would need the client secret, kept only as a hash.
         data["id_token_signing_alg_values_supported"] = ["RS256", "ES256"]
+        data["acr_values_supported"] = list(ACR_VALUES_SUPPORTED)  # step_up.py
+        data.update(BACKCHANNEL_DISCOVERY)  # backchannel.py
         answer = JsonResponse(data)
         answer["Access-Control-Allow-Origin"] = "*"
         return answer

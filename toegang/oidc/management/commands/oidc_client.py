@@ -64,6 +64,16 @@ class Command(BaseCommand):
         parser.add_argument("--require-par", action="store_true", help="only pushed authorization requests")
         parser.add_argument("--fapi", action="store_true", help="the FAPI 2.0 Security Profile's rules")
         parser.add_argument("--id-token-alg", choices=["RS256", "ES256"], help="ID token signature")
+        parser.add_argument(
+            "--backchannel-logout-uri",
+            default="",
+            help="where logout tokens are POSTed when a session ends (OIDC Back-Channel Logout); https",
+        )
+        parser.add_argument(
+            "--backchannel-logout-session-required",
+            action="store_true",
+            help="the client needs the sid in logout tokens (toegang always sends it)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         application = SecuredApplication.objects.filter(code=options["application"]).first()
@@ -72,6 +82,13 @@ class Command(BaseCommand):
         for uri in [*options["redirect_uri"], *options["post_logout_redirect_uri"]]:
             if not uri.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
                 raise CommandError(f"redirect URI must be https (or http on the loopback address): {uri}")
+        backchannel = options["backchannel_logout_uri"]
+        if backchannel and not backchannel.startswith(
+            ("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")
+        ):
+            raise CommandError(
+                f"back-channel logout URI must be https (or http on the loopback address): {backchannel}"
+            )
         secret = options["secret"] or secrets.token_urlsafe(32)
         if len(secret) < MIN_SECRET_LENGTH:
             # The secret's hash is fast (toegang/oidc/hashers.py): only its randomness protects it.
@@ -90,6 +107,8 @@ class Command(BaseCommand):
                 post_logout_redirect_uris=options["post_logout_redirect_uri"],
                 name=options["name"],
                 profile=profile,
+                backchannel_logout_uri=backchannel,
+                backchannel_logout_session_required=options["backchannel_logout_session_required"],
             )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
