@@ -72,6 +72,13 @@ SENTENCES: dict[Action, Promise] = {
     Action.OIDC_CODE_REPLAYED: gettext_lazy(
         "%(client)s used an authorization code of %(person)s twice: the tokens of its first use were revoked"
     ),
+    Action.OIDC_TOKEN_EXCHANGED: gettext_lazy(
+        "%(client)s exchanged a token of %(person)s for one restricted to %(subdepartment)s"
+    ),
+    Action.OIDC_TOKEN_EXCHANGE_REFUSED: gettext_lazy("%(client)s was refused a token of %(person)s for one facility"),
+    Action.OIDC_SESSION_ENDED: gettext_lazy(
+        "A session of %(person)s ended; the applications it had logged into were told (back-channel logout)"
+    ),
     Action.CATALOGUE_ADD: gettext_lazy("%(actor)s added %(entry)s to the catalogue"),
     Action.CATALOGUE_CHANGE: gettext_lazy("%(actor)s changed %(entry)s in the catalogue"),
     Action.DATA_GENERATED: gettext_lazy("%(actor)s generated scale data (%(scale)s)"),

@@ -167,8 +167,8 @@ def token_exchange(*, client: Application, params: dict[str, Any]) -> Exchanged:
             action=Action.OIDC_TOKEN_EXCHANGED,
             obj=exchange,
             person=person,
-            subdepartment=Subdepartment.objects.get(pk=facility),
-            params={"client_id": client.client_id, "facility": facility, "scope": scope},
+            subdepartment=(sd := Subdepartment.objects.get(pk=facility)),
+            params={"client_id": client.client_id, "facility": facility, "scope": scope, "subdepartment_name": sd.name},
         )
     return Exchanged(access_token=value, expires_in=max(int((expires - now).total_seconds()), 0), scope=scope)
 
