@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.crypto import RANDOM_STRING_CHARS
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from toegang.accounts.models import Activation, Language, Title, User, UsernameValidator, salutation_format
 from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
@@ -166,10 +166,12 @@ def last_day_error(
     if last_day < today:
         return _("The last day cannot lie in the past.")
     if ceiling is not None and last_day > ceiling:
-        return _("The last day cannot be after %(day)s: this quality allows an access of at most %(days)s days.") % {
-            "day": _day(ceiling),
-            "days": (ceiling - today).days,
-        }
+        days = (ceiling - today).days
+        return ngettext(
+            "The last day cannot be after %(day)s: this quality allows an access of at most %(days)s day.",
+            "The last day cannot be after %(day)s: this quality allows an access of at most %(days)s days.",
+            days,
+        ) % {"day": _day(ceiling), "days": days}
     if membership_last_day is not None and last_day > membership_last_day:
         return _("An application's access cannot outlive the membership: its last day is %(day)s.") % {
             "day": _day(membership_last_day)
