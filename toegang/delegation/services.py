@@ -403,7 +403,7 @@ def role_appoint(
                     contact_email=email.strip(),
                     contact_phone=phone.strip(),
                     granted_by=actor,
-                    valid_until=None if last_day is None else bulk_until(last_day),
+                    valid_until=until_of(last_day),
                     **cols,
                 )
         except IntegrityError as exc:  # a concurrent double post that slipped past the check
@@ -611,7 +611,7 @@ def subdepartment_user_add(
                     contact_email=email.strip(),
                     contact_local_email=local_email.strip(),
                     granted_by=actor,
-                    valid_until=None if last_day is None else bulk_until(last_day),
+                    valid_until=until_of(last_day),
                     **_scope_columns(subdepartment),
                 )
         except IntegrityError as exc:
@@ -817,6 +817,11 @@ def bulk_already_ended_error(names: str) -> str:
 def bulk_until(last_day: date) -> datetime:
     """The ``valid_until`` of a membership whose last day is ``last_day``: the next midnight, Brussels time."""
     return timezone.make_aware(datetime.combine(last_day + timedelta(days=1), time.min))
+
+
+def until_of(last_day: date | None) -> datetime | None:
+    """``bulk_until`` of a last day that may be absent (no planned end)."""
+    return None if last_day is None else bulk_until(last_day)
 
 
 def last_day_of(until: datetime | None) -> date | None:
@@ -1351,7 +1356,7 @@ def _users_write(
                 contact_email=rows[i].email.strip(),
                 contact_local_email=rows[i].local_email.strip(),
                 granted_by=actor,
-                valid_until=None if last_days[i] is None else bulk_until(last_days[i]),
+                valid_until=until_of(last_days[i]),
                 **cols,
             )
             for i, person in zip(indexes, people, strict=True)

@@ -216,7 +216,7 @@ def user_last_day(request: HttpRequest, pk: int, membership_pk: int) -> HttpResp
             )
             return redirect(detail)
     if not membership.is_active():
-        messages.error(request, " ".join(form.errors.get("__all__", [])) or _("This assignment has already ended."))
+        messages.error(request, _("This assignment has already ended."))
         return redirect(detail)
     current = person_applications(membership.person, sd)
     return render(
