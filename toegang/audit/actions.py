@@ -26,6 +26,7 @@ class Action(models.TextChoices):
     # Organisations and their applications.
     ENTERPRISE_REGISTER = "enterprise.register", _("Enterprise registered")
     QUALITY_ACTIVATE = "quality.activate", _("Quality activated")
+    QUALITY_MAX_ACCESS = "quality.max_access", _("Maximum duration of access set")
     SUBDEPARTMENT_CREATE = "subdepartment.create", _("Subdepartment created")
     APPLICATION_SWITCH_ON = "application.switch_on", _("Application switched on")
     APPLICATION_SWITCH_OFF = "application.switch_off", _("Application switched off")

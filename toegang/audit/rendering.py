@@ -42,6 +42,9 @@ SENTENCES: dict[Action, Promise] = {
     Action.GRANT_END: gettext_lazy("%(actor)s ended the access of %(person)s to %(application)s in %(subdepartment)s"),
     Action.ENTERPRISE_REGISTER: gettext_lazy("%(actor)s registered the enterprise %(enterprise)s"),
     Action.QUALITY_ACTIVATE: gettext_lazy("%(actor)s activated the quality %(quality)s for %(enterprise)s"),
+    Action.QUALITY_MAX_ACCESS: gettext_lazy(
+        "%(actor)s set the maximum duration of an access in the quality %(quality)s of %(enterprise)s"
+    ),
     Action.SUBDEPARTMENT_CREATE: gettext_lazy("%(actor)s created the subdepartment %(subdepartment)s"),
     Action.APPLICATION_SWITCH_ON: gettext_lazy("%(actor)s switched on %(application)s for %(subdepartment)s"),
     Action.APPLICATION_SWITCH_OFF: gettext_lazy("%(actor)s switched off %(application)s for %(subdepartment)s"),

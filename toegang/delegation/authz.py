@@ -58,6 +58,8 @@ class Action(StrEnum):
     AUDIT_VIEW = "audit_view"
     # Upload, replace and revoke the X.509 certificates a subdepartment's systems call the API with.
     SUBDEPARTMENT_CERTIFICATES = "subdepartment_certificates"
+    # The quality's ceiling of its users' access (``EnterpriseQuality.max_access_days``): its TB and up.
+    QUALITY_LIMITS = "quality_limits"
 
 
 RANK: dict[str, int] = {
@@ -75,6 +77,7 @@ ACTION_MIN_RANK: dict[Action, int] = {
     Action.ENTERPRISE_VIEW: RANK[Role.CO_MAIN_ACCESS_MANAGER],
     Action.QUALITY_ACTIVATE: RANK[Role.CO_MAIN_ACCESS_MANAGER],
     Action.QUALITY_VIEW: RANK[Role.CO_ACCESS_MANAGER],
+    Action.QUALITY_LIMITS: RANK[Role.ACCESS_MANAGER],
     Action.SUBDEPARTMENT_CREATE: RANK[Role.CO_ACCESS_MANAGER],
     Action.SUBDEPARTMENT_APPLICATIONS: RANK[Role.CO_ACCESS_MANAGER],
     Action.SUBDEPARTMENT_VIEW: RANK[Role.CO_SUBDEPARTMENT_MANAGER],

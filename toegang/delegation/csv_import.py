@@ -26,6 +26,7 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,7 @@ COLUMN_LABELS: dict[str, StrOrPromise] = {
     "title": gettext_lazy("Title"),
     "local_email": gettext_lazy("Local e-mail address"),
     "username": gettext_lazy("Username"),
+    "end_date": gettext_lazy("End date"),
 }
 # Canonical column -> more header names accepted for it, compared after _header_key() (lower case,
 # without spaces, '_', '-' and a trailing '*'): the English keys (what the export wrote before it
@@ -98,6 +100,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "title": ("title", "titel", "titre"),
     "local_email": ("local_email", "lokaal e-mailadres", "adresse e-mail locale"),
     "username": ("username", "gebruikersnaam", "nom d'utilisateur", "benutzername"),
+    # The membership's last day (inclusive): empty, the quality's maximum applies (if it has one).
+    "end_date": ("end_date", "einddatum", "date de fin", "enddatum", "end date", "laatste dag", "last day"),
 }
 REQUIRED = ("ssin", "last_name", "first_name", "email", "language", "applications")
 # Columns the users list exports for reading only; an import ignores them (in any of the four languages).
@@ -216,6 +220,7 @@ class Row:
     title: str = ""
     local_email: str = ""
     username: str = ""
+    end_date: str = ""
     extra_cells: bool = False  # more non-empty cells than header columns (a stray separator)
 
 
@@ -447,6 +452,20 @@ def _ssin(raw: str) -> str:
     return ssin_clean(digits)
 
 
+# The dates Belgian Excel writes (31/12/2026, 31-12-2026, 31.12.2026) and ISO's 2026-12-31.
+_DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d")
+
+
+def parse_day(value: str) -> date | None:
+    """A last day as a manager types it in a cell; None: not a date."""
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(value.strip(), fmt).date()  # noqa: DTZ007 (a calendar day, no instant)
+        except ValueError:
+            continue
+    return None
+
+
 def _check(
     row: Row,
     *,
@@ -454,8 +473,8 @@ def _check(
     languages: dict[str, str],
     titles: dict[str, str],
     first_row_of: dict[str, int],
-) -> tuple[str, list[SecuredApplication], str, str, list[str]]:
-    """The row's own checks: returns (ssin, applications, language, title, errors)."""
+) -> tuple[str, list[SecuredApplication], str, str, date | None, list[str]]:
+    """The row's own checks: returns (ssin, applications, language, title, last day, errors)."""
     errors: list[str] = []
     if row.extra_cells:
         errors.append(_("This row has more cells than the header row has columns (a stray separator?)."))
@@ -508,7 +527,10 @@ def _check(
             chosen.append(app)
     if refused:
         errors.append(not_switched_on_error(refused))
-    return ssin, chosen, language, title, errors
+    last_day = parse_day(row.end_date) if row.end_date else None
+    if row.end_date and last_day is None:
+        errors.append(_("End date: “%(value)s” is not a date; write it as 31/12/2026.") % {"value": row.end_date})
+    return ssin, chosen, language, title, last_day, errors
 
 
 def rows_import(
@@ -535,7 +557,7 @@ def rows_import(
     results: list[RowResult] = []
     candidates: list[tuple[int, UserToAdd]] = []
     for row in rows:
-        ssin, chosen, language, title, errors = _check(
+        ssin, chosen, language, title, last_day, errors = _check(
             row, apps=apps, languages=languages, titles=titles, first_row_of=first_row_of
         )
         name = f"{row.last_name} {row.first_name}".strip()
@@ -554,6 +576,7 @@ def rows_import(
                         language=language,
                         local_email=row.local_email,
                         username=row.username,
+                        last_day=last_day,
                     ),
                 )
             )

@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.crypto import RANDOM_STRING_CHARS
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from toegang.accounts.models import Activation, Language, Title, User, UsernameValidator, salutation_format
 from toegang.applications.models import ApplicationGrant, SecuredApplication, SubdepartmentApplication
@@ -128,6 +128,55 @@ def contact_errors(*, email: str, local_email: str = "", phone: str = "") -> dic
             ("phone", phone.strip(), RoleAssignment, "contact_phone", gettext_lazy("Phone")),
         )
     )
+
+
+# --- Planned ends: the last day a manager types, and the quality's ceiling ----------------------
+
+
+def max_last_day(enterprise_quality_id: int | None, today: date) -> date | None:
+    """The latest last day the quality allows for an access given or changed ``today`` (None: no maximum).
+
+    ``EnterpriseQuality.max_access_days``, read from the database (not from a cached instance), so a
+    ceiling the access manager has just lowered applies to the next form, import or API call.
+    """
+    if enterprise_quality_id is None:
+        return None
+    days = EnterpriseQuality.objects.filter(pk=enterprise_quality_id).values_list("max_access_days", flat=True).first()
+    return None if days is None else today + timedelta(days=days)
+
+
+def last_day_error(
+    last_day: date | None,
+    *,
+    today: date,
+    ceiling: date | None = None,
+    membership_last_day: date | None = None,
+) -> str:
+    """Why ``last_day`` (inclusive, Brussels time) cannot be an access's last day ("" if it can).
+
+    The one rule of planned ends, for the add-user form, the appointment forms, the user's page, the
+    bulk action and the CSV import (and the API and SCIM, later): not in the past, not after the
+    quality's maximum (``ceiling``, from ``max_last_day``; no last day at all is after it too), and
+    for an application not after its membership's own last day.
+    """
+    if last_day is None:
+        if ceiling is not None:
+            return _("This quality allows an access of at most %(day)s: enter a last day.") % {"day": _day(ceiling)}
+        return ""
+    if last_day < today:
+        return _("The last day cannot lie in the past.")
+    if ceiling is not None and last_day > ceiling:
+        days = (ceiling - today).days
+        return ngettext(
+            "The last day cannot be after %(day)s: this quality allows an access of at most %(days)s day.",
+            "The last day cannot be after %(day)s: this quality allows an access of at most %(days)s days.",
+            days,
+        ) % {"day": _day(ceiling), "days": days}
+    if membership_last_day is not None and last_day > membership_last_day:
+        return _("An application's access cannot outlive the membership: its last day is %(day)s.") % {
+            "day": _day(membership_last_day)
+        }
+    return ""
 
 
 # The operating system's randomness, as get_random_string uses (secrets).
@@ -302,8 +351,9 @@ def role_appoint(
     first_name: str = "",
     last_name: str = "",
     language: str = "",
+    last_day: date | None = None,
 ) -> RoleAssignment:
-    """Appoint a person (by INSZ) to ``role`` in ``scope``.
+    """Appoint a person (by INSZ) to ``role`` in ``scope``, until ``last_day`` (inclusive) when given.
 
     For the main access manager this replaces the current one (ending it), since an enterprise has
     exactly one; every other role is added beside the existing holders. A person not known yet gets
@@ -311,6 +361,10 @@ def role_appoint(
     """
     authz.require(authz.may_appoint(actor, role, scope))
     errors = contact_errors(email=email, phone=phone)
+    # A manager's appointment may end by itself too; the quality's ceiling is for its users' access.
+    day_error = last_day_error(last_day, today=timezone.localdate())
+    if day_error:
+        errors["last_day"] = day_error
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -349,6 +403,7 @@ def role_appoint(
                     contact_email=email.strip(),
                     contact_phone=phone.strip(),
                     granted_by=actor,
+                    valid_until=until_of(last_day),
                     **cols,
                 )
         except IntegrityError as exc:  # a concurrent double post that slipped past the check
@@ -504,16 +559,25 @@ def subdepartment_user_add(
     language: str = "",
     local_email: str = "",
     username: str = "",
+    last_day: date | None = None,
 ) -> RoleAssignment:
     """Add a user (type USE) to a subdepartment by INSZ and grant the ticked applications.
 
     A person already known (working elsewhere too) keeps their own data: only the membership, its
     contact addresses and the grants are added here. A new person is created with the given data.
+    ``last_day``: the membership's last day (inclusive, Brussels time), its grants ending with it;
+    none given, the quality's maximum (``EnterpriseQuality.max_access_days``) is the last day.
     """
     authz.require(authz.may_appoint(actor, Role.USER, subdepartment))
     if not email.strip():
         raise ValidationError({"email": email_required_error()})
     errors = contact_errors(email=email, local_email=local_email)
+    today = timezone.localdate()
+    ceiling = max_last_day(subdepartment.enterprise_quality_id, today)
+    last_day = last_day or ceiling
+    day_error = last_day_error(last_day, today=today, ceiling=ceiling)
+    if day_error:
+        errors["last_day"] = day_error
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -547,6 +611,7 @@ def subdepartment_user_add(
                     contact_email=email.strip(),
                     contact_local_email=local_email.strip(),
                     granted_by=actor,
+                    valid_until=until_of(last_day),
                     **_scope_columns(subdepartment),
                 )
         except IntegrityError as exc:
@@ -741,6 +806,10 @@ class BulkRow:
     unchanged: str = ""
 
 
+class RowsEnded(ValidationError):
+    """A chosen row had ended (by a manager, or its last day passed) before the change could be made."""
+
+
 def bulk_already_ended_error(names: str) -> str:
     return _("Nothing was changed: %(names)s had already ended. Check the list and try again.") % {"names": names}
 
@@ -748,6 +817,11 @@ def bulk_already_ended_error(names: str) -> str:
 def bulk_until(last_day: date) -> datetime:
     """The ``valid_until`` of a membership whose last day is ``last_day``: the next midnight, Brussels time."""
     return timezone.make_aware(datetime.combine(last_day + timedelta(days=1), time.min))
+
+
+def until_of(last_day: date | None) -> datetime | None:
+    """``bulk_until`` of a last day that may be absent (no planned end)."""
+    return None if last_day is None else bulk_until(last_day)
 
 
 def last_day_of(until: datetime | None) -> date | None:
@@ -828,8 +902,13 @@ def memberships_bulk(
     if action == BulkAction.END_DATE:
         if last_day is None:
             raise ValidationError({"last_day": _("Enter the last day.")})
-        if last_day < timezone.localdate():
-            raise ValidationError({"last_day": _("The last day cannot lie in the past.")})
+        today = timezone.localdate()
+        # The quality's ceiling is for its users' access; a manager's row may be planned past it.
+        users = any(m.role == Role.USER for m in memberships)
+        ceiling = max_last_day(subdepartment.enterprise_quality_id, today) if users else None
+        day_error = last_day_error(last_day, today=today, ceiling=ceiling)
+        if day_error:
+            raise ValidationError({"last_day": day_error})
     reason = reason.strip()
     if len(reason) > 200:
         raise ValidationError({"reason": _("Enter a reason of at most 200 characters.")})
@@ -845,7 +924,7 @@ def memberships_bulk(
         rows = [found[m.pk] for m in memberships if m.pk in found]
         gone = [r for r in rows if not r.is_active()]
         if gone or len(rows) != len(memberships):
-            raise ValidationError(bulk_already_ended_error(", ".join(str(r.person) for r in gone)))
+            raise RowsEnded(bulk_already_ended_error(", ".join(str(r.person) for r in gone)))
         granted: set[tuple[int, int]] = set()
         if application is not None:
             granted = set(
@@ -909,6 +988,40 @@ def _bulk_apply(
             applications=SecuredApplication.objects.filter(pk__in=wanted),
         )
         notify_access_changed(m, added=added, removed=removed)
+
+
+def membership_last_day_set(
+    *, actor: User, membership: RoleAssignment, last_day: date, reason: str = ""
+) -> RoleAssignment:
+    """The user's page: extend or shorten one membership's planned end (its last day, inclusive).
+
+    The bulk action "set the last day" (``memberships_bulk``, ``BulkAction.END_DATE``) for one row:
+    the same checks (not in the past, within the quality's maximum), locks and audit event
+    (``user.end_planned``, with who and why). Ending now is ``membership_end``. A membership that
+    ended meanwhile (another manager, or its last day passed while the page was open) is refused
+    with a message saying so.
+    """
+    subdepartment = membership.subdepartment
+    authz.require(subdepartment is not None)
+    assert subdepartment is not None
+    try:
+        memberships_bulk(
+            actor=actor,
+            subdepartment=subdepartment,
+            memberships=[membership],
+            action=BulkAction.END_DATE,
+            last_day=last_day,
+            reason=reason,
+        )
+    except RowsEnded as exc:
+        raise ValidationError(
+            _(
+                "Nothing was changed: this access has already ended (its last day passed or a manager ended it). "
+                "Give access again from the user's page if it is still needed."
+            )
+        ) from exc
+    membership.refresh_from_db()
+    return membership
 
 
 AccessChange = tuple[RoleAssignment, list[SecuredApplication], list[SecuredApplication], bool]
@@ -1029,6 +1142,7 @@ class UserToAdd:
     language: str = ""
     local_email: str = ""
     username: str = ""
+    last_day: date | None = None  # the membership's last day; None: the quality's maximum, if any
 
 
 @dataclass
@@ -1146,6 +1260,9 @@ def subdepartment_users_import(
         switched_on = switched_on_ids(subdepartment)
         new = [r.ssin not in known for r in rows]
         usernames, username_refused = _usernames_for(rows, new)
+        today = timezone.localdate()
+        ceiling = max_last_day(subdepartment.enterprise_quality_id, today)
+        last_days = [r.last_day or ceiling for r in rows]
         errors: list[list[str]] = []
         for i, r in enumerate(rows):
             row_errors: list[str] = []
@@ -1166,6 +1283,9 @@ def subdepartment_users_import(
             refused = [a.name for a in r.applications if a.pk not in switched_on]
             if refused:
                 row_errors.append(not_switched_on_error(refused))
+            day_error = last_day_error(last_days[i], today=today, ceiling=ceiling)
+            if day_error:
+                row_errors.append(day_error)
             errors.append(row_errors)
         result = UsersImportResult(errors=errors, known=[not n for n in new], written=False)
         if dry_run or any(errors):
@@ -1181,6 +1301,7 @@ def subdepartment_users_import(
                     range(start, min(start + IMPORT_CHUNK, len(rows))),
                     known,
                     usernames,
+                    last_days,
                 )
             )
             if progress is not None:
@@ -1203,6 +1324,7 @@ def _users_write(
     indexes: range,
     known: dict[str, User],
     usernames: dict[int, str],
+    last_days: Sequence[date | None],
 ) -> list[tuple[str, str, str]]:
     """Write one round of rows checked by ``subdepartment_users_import``; returns their e-mails."""
     people: list[User] = []
@@ -1234,6 +1356,7 @@ def _users_write(
                 contact_email=rows[i].email.strip(),
                 contact_local_email=rows[i].local_email.strip(),
                 granted_by=actor,
+                valid_until=until_of(last_days[i]),
                 **cols,
             )
             for i, person in zip(indexes, people, strict=True)

@@ -91,6 +91,11 @@ class EnterpriseQuality(Ended):
 
     enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="qualities")
     quality = models.ForeignKey(Quality, on_delete=models.PROTECT, related_name="+")
+    # The ceiling of the delegation: the longest an access given in this quality may last, in days
+    # from the day it is given or changed (its last day at most that many days after today). Set by
+    # the quality's access manager (TB) or above, per enterprise: the catalogue's quality is shared
+    # by every enterprise, their contracts are not. Empty: no maximum.
+    max_access_days = models.PositiveIntegerField(_("maximum duration of an access (days)"), null=True, blank=True)
 
     objects = HistoryQuerySet["EnterpriseQuality"].as_manager()
 

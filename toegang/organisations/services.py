@@ -100,6 +100,46 @@ def quality_activate(*, actor: User, enterprise: Enterprise, quality: Quality) -
     return eq
 
 
+# The longest maximum a quality may set: ten years (a typo of 36500 is not a policy).
+MAX_ACCESS_DAYS_LIMIT = 3660
+
+
+def enterprise_quality_max_access_set(
+    *, actor: User, enterprise_quality: EnterpriseQuality, days: int | None
+) -> EnterpriseQuality:
+    """Set (``days``) or remove (None) the ceiling of the quality's users' access, audited before/after.
+
+    Its access manager (TB) and up, and operators (``authz.Action.QUALITY_LIMITS``). It applies to
+    what is given or changed from now on (the add-user form proposes it, every service refuses a
+    later last day); accesses given before keep their last day.
+    """
+    authz.require(authz.may(actor, authz.Action.QUALITY_LIMITS, enterprise_quality))
+    if days is not None and not 1 <= days <= MAX_ACCESS_DAYS_LIMIT:
+        raise ValidationError(
+            {"max_access_days": _("Enter a number of days from 1 to %(limit)s.") % {"limit": MAX_ACCESS_DAYS_LIMIT}}
+        )
+    with transaction.atomic():
+        lock_enterprise(enterprise_quality.enterprise_id)
+        eq = EnterpriseQuality.objects.select_for_update(of=("self",)).get(pk=enterprise_quality.pk)
+        before = eq.max_access_days
+        if before == days:
+            return eq
+        eq.max_access_days = days
+        eq.save(update_fields=["max_access_days"])
+        audit_record(
+            actor=actor,
+            action=Action.QUALITY_MAX_ACCESS,
+            obj=eq,
+            enterprise=eq.enterprise,
+            enterprise_quality=eq,
+            params={"quality_id": eq.quality_id},
+            before={"max_access_days": before},
+            after={"max_access_days": days},
+        )
+    enterprise_quality.max_access_days = days
+    return eq
+
+
 def identification_code_clean(quality: Quality, code: str) -> str:
     return _CLEANERS[IdentificationScheme(quality.identification_scheme)](code)
 

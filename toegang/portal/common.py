@@ -62,6 +62,7 @@ def handle_appoint(request: HttpRequest, scope: Scope, roles: list[str]) -> tupl
                     first_name=d["first_name"],
                     last_name=d["last_name"],
                     language=manager_language(),
+                    last_day=d["last_day"],
                 )
             except ValidationError as exc:
                 apply_errors(form, exc)

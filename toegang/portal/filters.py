@@ -110,7 +110,11 @@ TYPE_ROLES: dict[str, str] = {code: role for role, code in TYPE_CODE.items()}
 # The status filter's third value: the memberships of this subdepartment that have ended (the list
 # then reads them, selectors.subdepartment_ended_members, instead of the current ones).
 ENDED = "ended"
-STATUS_CHOICES = [*Status.choices, (ENDED, _("Ended"))]
+# The status filter's fourth value: current memberships whose planned end (last day) falls within
+# ENDING_DAYS days from today (today included): the accesses to extend or let go.
+ENDING = "ending"
+ENDING_DAYS = 30
+STATUS_CHOICES = [*Status.choices, (ENDED, _("Ended")), (ENDING, _("Ends within 30 days"))]
 # At most this many words of a search count; each must match (a name of five parts is rare).
 SEARCH_WORDS = 5
 
@@ -208,7 +212,13 @@ class SubdepartmentUserFilter(django_filters.FilterSet):
 
     def filter_status(self, qs: QuerySet[RoleAssignment], name: str, value: str) -> QuerySet[RoleAssignment]:
         # "Ended" chose the queryset itself (the view asks the selector of ended memberships).
-        return qs if value == ENDED else qs.filter(status=value)
+        if value == ENDED:
+            return qs
+        if value == ENDING:
+            # Ends by midnight after the 30th day: last day today + 30 at the latest (Brussels time).
+            limit = _midnight(timezone.localdate() + timedelta(days=ENDING_DAYS + 1))
+            return qs.filter(valid_until__lte=limit)
+        return qs.filter(status=value)
 
     def filter_type(self, qs: QuerySet[RoleAssignment], name: str, value: str) -> QuerySet[RoleAssignment]:
         return qs.filter(role=TYPE_ROLES[value])

@@ -52,6 +52,16 @@ IDENTIFICATION_HINTS = {
 }
 
 
+def last_day_field(*, required: bool = False) -> forms.DateField:
+    """A planned end as a manager types it: the last day of the access, inclusive, Brussels time."""
+    return forms.DateField(
+        label=_("Last day"),
+        required=required,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text=_("The access ends at midnight after this day (Brussels time)."),
+    )
+
+
 class AppointForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"))
     ssin = SsinField()
@@ -63,6 +73,7 @@ class AppointForm(forms.Form):
     last_name = forms.CharField(
         label=_("Last name"), max_length=150, required=False, help_text=_("Only for a person not yet known.")
     )
+    last_day = last_day_field()
 
     def __init__(self, *args: Any, roles: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -186,10 +197,22 @@ class UserCreateForm(ApplicationsForm):
         required=False,
         help_text=_("This address may be used for your individual contacts with the contact centre."),
     )
-    field_order = ["username", "last_name", "first_name", "title", "ssin", "language", "email", "local_email"]
+    last_day = last_day_field()
+    field_order = [
+        "username", "last_name", "first_name", "title", "ssin", "language", "email", "local_email", "last_day"
+    ]  # fmt: skip
 
-    def __init__(self, *args: Any, known: bool = False, title_suggestion: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, known: bool = False, title_suggestion: bool = False, ceiling: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        if ceiling is not None:
+            # The quality's maximum: the default, and the latest day the service accepts.
+            self.fields["last_day"].initial = ceiling
+            self.fields["last_day"].required = True
+            self.fields["last_day"].help_text = _(
+                "The access ends at midnight after this day (Brussels time); this quality allows at most %(day)s."
+            ) % {"day": f"{ceiling:%d/%m/%Y}"}
         # A new person's Taalkeuze starts as the language the manager works in (a French-speaking
         # facility adds French-speaking staff), not always Dutch; the manager may still change it.
         current = (get_language() or "")[:2]
@@ -256,6 +279,29 @@ class BulkEndForm(forms.Form):
     """The confirmation of ending many memberships: the reason, as for one."""
 
     reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
+
+
+class LastDayForm(forms.Form):
+    """The user's page: extend or shorten the planned end, with the reason for the trail."""
+
+    last_day = last_day_field(required=True)
+    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        mark_required(self)
+
+
+class MaxAccessForm(forms.Form):
+    """The quality's page: the longest an access of its users may last (empty: no maximum)."""
+
+    max_access_days = forms.IntegerField(
+        label=_("Maximum duration of an access (days)"),
+        required=False,
+        min_value=1,
+        max_value=3660,
+        help_text=_("For example 365. New users get this as their last day by default; nobody may go beyond it."),
+    )
 
 
 class BulkEndDateForm(forms.Form):

@@ -63,6 +63,7 @@ urlpatterns = [
     path("s/<int:pk>/users/new/", user.user_add, name="user_add"),
     path("s/<int:pk>/users/<int:membership_pk>/", user.user_detail, name="user_detail"),
     path("s/<int:pk>/users/<int:membership_pk>/end/", user.user_end, name="user_end"),
+    path("s/<int:pk>/users/<int:membership_pk>/last-day/", user.user_last_day, name="user_last_day"),
     path("s/<int:pk>/users/<int:membership_pk>/person/", user.user_correct, name="user_correct"),
     path("s/<int:pk>/users/<int:membership_pk>/again/", user.user_access_again, name="user_access_again"),
     path("s/<int:pk>/users/<int:membership_pk>/activation/", user.user_activation, name="user_activation"),

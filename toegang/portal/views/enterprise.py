@@ -14,9 +14,10 @@ from toegang.applications.selectors import all_applications, offered_application
 from toegang.delegation import authz, selectors
 from toegang.delegation.models import Role
 from toegang.organisations import selectors as org_selectors
-from toegang.organisations.services import quality_activate, subdepartment_create
+from toegang.organisations.services import enterprise_quality_max_access_set, quality_activate, subdepartment_create
 from toegang.portal.common import appointable, crumbs, handle_appoint, holders, request_actor
 from toegang.portal.forms import (
+    MaxAccessForm,
     QualityActivateForm,
     SubdepartmentForm,
     apply_errors,
@@ -111,6 +112,24 @@ def quality_home(request: HttpRequest, pk: int) -> HttpResponse:
                 else:
                     messages.success(request, _("The subdepartment %(name)s was added.") % {"name": sd.name})
                     return redirect(reverse("portal:subdepartment", args=[sd.pk]))
+    max_form: MaxAccessForm | None = None
+    if authz.may(actor, authz.Action.QUALITY_LIMITS, eq):
+        posted = request.method == "POST" and request.POST.get("action") == "max_access"
+        max_form = MaxAccessForm(
+            request.POST if posted else None, prefix="max", initial={"max_access_days": eq.max_access_days}
+        )
+        if posted and max_form.is_valid():
+            try:
+                enterprise_quality_max_access_set(
+                    actor=actor, enterprise_quality=eq, days=max_form.cleaned_data["max_access_days"]
+                )
+            except ValidationError as exc:
+                apply_errors(max_form, exc)
+            else:
+                messages.success(request, _("The maximum duration of an access was saved."))
+                return redirect(request.path)
+    elif request.method == "POST" and request.POST.get("action") == "max_access":
+        authz.require(False)
     roles = appointable(actor, eq, (Role.ACCESS_MANAGER, Role.CO_ACCESS_MANAGER))
     form, done = handle_appoint(request, eq, roles)
     if done:
@@ -123,6 +142,7 @@ def quality_home(request: HttpRequest, pk: int) -> HttpResponse:
             "enterprise": eq.enterprise,
             "subdepartments": org_selectors.active_subdepartments(eq),
             "sub_form": sub_form,
+            "max_form": max_form,
             "form": form,
             "holders": holders(actor, eq, (Role.ACCESS_MANAGER, Role.CO_ACCESS_MANAGER)),
             "crumbs": crumbs(eq.enterprise, eq),

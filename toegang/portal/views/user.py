@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -26,7 +27,9 @@ from toegang.delegation.services import (
     activation_send,
     identity_confirmed_error,
     last_day_of,
+    max_last_day,
     membership_end,
+    membership_last_day_set,
     membership_update,
     person_correct,
     subdepartment_user_add,
@@ -38,6 +41,7 @@ from toegang.portal.common import crumbs, request_actor
 from toegang.portal.forms import (
     AccessAgainForm,
     EndRoleForm,
+    LastDayForm,
     MembershipForm,
     PersonCorrectForm,
     SsinLookupForm,
@@ -80,9 +84,16 @@ def user_add(request: HttpRequest, pk: int) -> HttpResponse:
     if suggestion is not None:
         initial["title"] = suggestion  # pre-selected, never forced: the field stays free
     offered = switched_on_applications(sd)
+    # The quality's maximum, if it has one: the last day the form proposes and the latest it accepts.
+    ceiling = max_last_day(sd.enterprise_quality_id, timezone.localdate())
     if request.method == "POST" and request.POST.get("action") == "save":
         form = UserCreateForm(
-            request.POST, offered=offered, known=known, initial=initial, title_suggestion=suggestion is not None
+            request.POST,
+            offered=offered,
+            known=known,
+            initial=initial,
+            title_suggestion=suggestion is not None,
+            ceiling=ceiling,
         )
         if form.is_valid():
             d = form.cleaned_data
@@ -99,6 +110,7 @@ def user_add(request: HttpRequest, pk: int) -> HttpResponse:
                     title=d["title"],
                     language=d["language"],
                     username=d["username"],
+                    last_day=d["last_day"],
                 )
             except AlreadyMember as exc:
                 messages.info(request, _("This person is already a user of this subdepartment."))
@@ -110,7 +122,9 @@ def user_add(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, _("The user's data were saved"))
                 return redirect(reverse("portal:users", args=[sd.pk]))
     else:
-        form = UserCreateForm(offered=offered, known=known, initial=initial, title_suggestion=suggestion is not None)
+        form = UserCreateForm(
+            offered=offered, known=known, initial=initial, title_suggestion=suggestion is not None, ceiling=ceiling
+        )
     return render(request, "portal/users/add.html", {**context, "form": form, "known": known, "ssin": ssin})
 
 
@@ -162,6 +176,68 @@ def user_detail(request: HttpRequest, pk: int, membership_pk: int) -> HttpRespon
             "may_change": may_change,
             "login_state": _login_state(membership),
             "last_day": last_day_of(membership.valid_until),
+            "last_day_form": LastDayForm(initial={"last_day": last_day_of(membership.valid_until)})
+            if may_change
+            else None,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def user_last_day(request: HttpRequest, pk: int, membership_pk: int) -> HttpResponse:
+    """Extend or shorten one user's planned end (the bulk action's rule for one row), with a reason."""
+    actor = request_actor(request)
+    sd = selectors.subdepartment_for_actor(actor, pk)
+    membership = selectors.membership_or_ended_for_actor(actor, sd, membership_pk)
+    detail = reverse("portal:user_detail", args=[sd.pk, membership.pk])
+    if request.method == "GET":
+        return redirect(detail)
+    authz.require(authz.may_appoint(actor, membership.role, membership))
+    form = LastDayForm(request.POST)
+    if form.is_valid():
+        try:
+            changed = membership_last_day_set(
+                actor=actor,
+                membership=membership,
+                last_day=form.cleaned_data["last_day"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            if not hasattr(exc, "error_dict"):  # ended meanwhile: said on the page it now shows
+                messages.error(request, " ".join(exc.messages))
+                return redirect(detail)
+            apply_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                _("%(person)s's last day here is now %(day)s.")
+                % {"person": changed.person, "day": f"{last_day_of(changed.valid_until):%d/%m/%Y}"},
+            )
+            return redirect(detail)
+    if not membership.is_active():
+        messages.error(request, _("This assignment has already ended."))
+        return redirect(detail)
+    current = person_applications(membership.person, sd)
+    return render(
+        request,
+        "portal/users/detail.html",
+        {
+            **_person_context(actor, sd, membership),
+            "applications": current,
+            "form": MembershipForm(
+                initial={
+                    "email": membership.contact_email or membership.person.email,
+                    "local_email": membership.contact_local_email,
+                    "status": membership.status,
+                    "applications": current,
+                },
+                offered=switched_on_applications(sd),
+            ),
+            "may_change": True,
+            "login_state": _login_state(membership),
+            "last_day": last_day_of(membership.valid_until),
+            "last_day_form": form,
         },
     )
 

@@ -51,7 +51,7 @@ from toegang.delegation.services import BulkAction, last_day_of, membership_end,
 from toegang.identifiers import ssin_format
 from toegang.organisations.models import Subdepartment
 from toegang.portal.common import crumbs, csv_cell, request_actor
-from toegang.portal.filters import DEFAULT_ORDER, ENDED, STATUS_CHOICES, SubdepartmentUserFilter
+from toegang.portal.filters import DEFAULT_ORDER, ENDED, ENDING_DAYS, STATUS_CHOICES, SubdepartmentUserFilter
 from toegang.portal.forms import BulkEndDateForm, BulkEndForm, apply_errors
 
 PAGE_SIZE = 50
@@ -180,9 +180,10 @@ def _detail_url(sd: Subdepartment, membership: RoleAssignment) -> str:
 # template loop: fifty rows of ten cells were a third of the page's time (bench/users_list.py).
 _ROW_HTML = (
     "<tr><td>{checkbox}</td><td>{last_name}</td><td>{first_name}</td><td>{username}</td>"
-    '<td><abbr title="{role}">{type_code}</abbr></td><td>{ssin}</td><td>{status}</td>'
+    '<td><abbr title="{role}">{type_code}</abbr></td><td>{ssin}</td><td>{status}{ends}</td>'
     '<td><a href="{url}">{view}<span class="sr-only"> {person}</span></a></td></tr>'
 )
+_ENDS_HTML = ' <span class="ends">{}</span>'
 _CHECKBOX_HTML = (
     '<input type="checkbox" name="ids" value="{pk}" id="select-{pk}">'
     '<label for="select-{pk}" class="sr-only">{label}</label>'
@@ -202,6 +203,7 @@ def _rows(
     select = _("Select %(name)s")
     # The detail URL of membership 0, cut before its id: reverse() once instead of fifty times.
     detail_prefix = _detail_url_prefix(sd)
+    ends = _Ends()
     rows = []
     for m in members:
         person = f"{m.person_last_name} {m.person_first_name}".strip() or m.person_username
@@ -221,12 +223,42 @@ def _rows(
                 type_code=m.type_code,
                 ssin=ssin_format(m.person_ssin or ""),
                 status=statuses[ENDED] if ended else statuses.get(m.status, m.status),
+                ends="" if ended else ends(m.valid_until),
                 url=f"{detail_prefix}{m.pk}/",
                 view=view,
                 person=person,
             )
         )
     return rows
+
+
+class _Ends:
+    """The status cell's planned end: "ends in 5 days" within ENDING_DAYS, "ends on 31/12/2026" beyond.
+
+    From the row's own ``valid_until`` (no query); each text made once per page and distinct day.
+    """
+
+    def __init__(self) -> None:
+        self.today = timezone.localdate()
+        self.made: dict[Any, SafeString | str] = {}
+
+    def __call__(self, until: Any) -> SafeString | str:
+        if until is None:
+            return ""
+        day = last_day_of(until)
+        if day not in self.made:
+            self.made[day] = format_html(_ENDS_HTML, ends_text(day, self.today)) if day is not None else ""
+        return self.made[day]
+
+
+def ends_text(day: Any, today: Any) -> str:
+    """A planned end as the list says it: its last day relative to ``today`` (both Brussels dates)."""
+    days = (day - today).days
+    if days <= 0:
+        return _("ends today")
+    if days <= ENDING_DAYS:
+        return ngettext("ends in %(count)s day", "ends in %(count)s days", days) % {"count": days}
+    return _("ends on %(day)s") % {"day": f"{day:%d/%m/%Y}"}
 
 
 def _detail_url_prefix(sd: Subdepartment) -> str:
