@@ -270,15 +270,24 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 # `make run` calls it). Without that file (tests, a one-off shell) the process signs with a key of
 # its own, made once at start-up: tokens then do not survive a restart. Old keys stay in the JWKS,
 # so tokens they signed still verify, from TOEGANG_OIDC_OLD_KEY_FILES (comma-separated PEM files).
-from toegang.oidc.keys import load_old_keys, load_private_key  # noqa: E402
+from toegang.oidc.keys import load_ec_private_key, load_old_keys, load_private_key  # noqa: E402
 
 OIDC_KEY_FILE = Path(env("OIDC_KEY_FILE", str(VAR_DIR / "oidc-rsa.pem")))
+# Access tokens are JWTs (RFC 9068) signed with ES256 by the P-256 key TOEGANG_OIDC_EC_KEY_FILE
+# (`manage.py oidc_key` makes it too; without the file, a key of the process's own); retired ones in
+# TOEGANG_OIDC_OLD_EC_KEY_FILES stay in the JWKS (toegang/oidc/jwt_tokens.py, docs/oidc.md).
+OIDC_EC_KEY_FILE = Path(env("OIDC_EC_KEY_FILE", str(VAR_DIR / "oidc-ec.pem")))
+OIDC_EC_PRIVATE_KEY = load_ec_private_key(OIDC_EC_KEY_FILE)
+OIDC_EC_PRIVATE_KEYS_INACTIVE = load_old_keys(env("OIDC_OLD_EC_KEY_FILES"))
 OAUTH2_PROVIDER: dict[str, object] = {
     "OIDC_ENABLED": True,
     "OIDC_RSA_PRIVATE_KEY": load_private_key(OIDC_KEY_FILE),
     "OIDC_RSA_PRIVATE_KEYS_INACTIVE": load_old_keys(env("OIDC_OLD_KEY_FILES")),
     "OIDC_ISS_ENDPOINT": BASE_URL,
     "OAUTH2_VALIDATOR_CLASS": "toegang.oidc.validator.OAuth2Validator",
+    # Access tokens: JWTs (RFC 9068, toegang/oidc/jwt_tokens.py); refresh tokens stay random strings.
+    "ACCESS_TOKEN_GENERATOR": "toegang.oidc.validator.access_token_generator",
+    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
     # Client secrets are random: one salted HMAC-SHA256, not Argon2 (toegang/oidc/hashers.py).
     "CLIENT_SECRET_HASHER": "pbkdf2_sha256_client",
     "PKCE_REQUIRED": True,
@@ -360,6 +369,15 @@ CACHES: dict[str, dict[str, object]] = {
 # once in every worker that shares the cache (toegang/api/auth.py, docs/api.md). Without Redis the cache
 # is a database table, whose lookup costs what DOT's own does, so it is off unless set.
 API_TOKEN_CACHE_SECONDS = int(env("API_TOKEN_CACHE_SECONDS", "60" if _redis_url else "0"))
+# JWT access tokens are verified locally; their deny-list (revoked jti) is in the shared cache above,
+# and each worker remembers an answer for this many seconds: a revocation is refused everywhere at
+# most that long after it was made (toegang/oidc/jwt_tokens.py, docs/oidc.md).
+OIDC_DENY_LIST_LOCAL_SECONDS = float(env("OIDC_DENY_LIST_LOCAL_SECONDS", "2"))
+# DPoP (RFC 9449, toegang/oidc/dpop.py): how far a proof's iat may be from now, and whether the
+# server requires its nonce (DPoP-Nonce, `use_dpop_nonce`); a nonce stays valid for two windows.
+OIDC_DPOP_PROOF_SECONDS = int(env("OIDC_DPOP_PROOF_SECONDS", "60"))
+OIDC_DPOP_NONCE_REQUIRED = env_bool("OIDC_DPOP_NONCE_REQUIRED")
+OIDC_DPOP_NONCE_SECONDS = int(env("OIDC_DPOP_NONCE_SECONDS", "300"))
 
 # Background work (docs/architecture.md, "Background work"): Django's task framework (django-tasks, the
 # backport of Django 6's django.tasks). "database" (default): django-tasks-db, the embedded engine on

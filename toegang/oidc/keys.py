@@ -1,4 +1,4 @@
-"""The RS256 key that signs the ID tokens (docs/oidc.md: making it, rotating it).
+"""The keys that sign the ID tokens (RS256) and the access tokens (ES256); docs/oidc.md: making, rotating.
 
 Read by settings.py at start-up, so this module imports nothing from Django's app registry.
 """
@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 KEY_BITS = 3072
 
@@ -48,4 +48,40 @@ def write_private_key(path: Path) -> bool:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(new_private_key_pem())
+    return True
+
+
+# -- the ES256 key that signs the JWT access tokens (RFC 9068; toegang/oidc/jwt_tokens.py) ---------
+# P-256: signing costs about 50 µs, a 3072-bit RSA signature about 1 ms, which alone would hold the
+# token endpoint under 1,000 client-credentials tokens per CPU second (docs/performance.md).
+
+
+def new_ec_private_key_pem() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@cache
+def ephemeral_ec_private_key_pem() -> str:
+    """One EC key per process, for when no key file exists (tests): made once, never written."""
+    return new_ec_private_key_pem()
+
+
+def load_ec_private_key(path: Path) -> str:
+    """The PEM in ``path``, or this process's ephemeral EC key when the file does not exist."""
+    if path.is_file():
+        return path.read_text()
+    return ephemeral_ec_private_key_pem()
+
+
+def write_ec_private_key(path: Path) -> bool:
+    """Create the EC key file (mode 0600) if it is missing; True if it was created."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(new_ec_private_key_pem())
     return True

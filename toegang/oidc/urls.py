@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path, re_path
 from oauth2_provider import views as oauth2_views
 
+from toegang.oidc.token_views import JwksInfoView, UserInfoView
 from toegang.oidc.views import (
     AuthorizationView,
     ConnectDiscoveryInfoView,
@@ -28,8 +29,8 @@ urlpatterns: list[URLPattern] = [
         ConnectDiscoveryInfoView.as_view(),
         name="oidc-connect-discovery-info",
     ),
-    path(".well-known/jwks.json", oauth2_views.JwksInfoView.as_view(), name="jwks-info"),
-    path("userinfo/", oauth2_views.UserInfoView.as_view(), name="user-info"),
+    path(".well-known/jwks.json", JwksInfoView.as_view(), name="jwks-info"),
+    path("userinfo/", UserInfoView.as_view(), name="user-info"),
     path("logout/", oauth2_views.RPInitiatedLogoutView.as_view(), name="rp-initiated-logout"),
 ]
 
@@ -37,5 +38,5 @@ urlpatterns: list[URLPattern] = [
 # and the key set beside it.
 root_urlpatterns: list[URLPattern] = [
     path(".well-known/openid-configuration", ConnectDiscoveryInfoView.as_view()),
-    path(".well-known/jwks.json", oauth2_views.JwksInfoView.as_view()),
+    path(".well-known/jwks.json", JwksInfoView.as_view()),
 ]

@@ -46,7 +46,10 @@ from oauthlib.oauth2.rfc6749.errors import AccessDeniedError, LoginRequired  # t
 from toegang.accounts.assurance import session_amr, session_level
 from toegang.delegation.authz import facilities_for
 from toegang.delegation.selectors import managers_to_ask
+from toegang.oidc import jwt_tokens
+from toegang.oidc.resource import discovery_metadata
 from toegang.oidc.selectors import oauth_application, token_introspection
+from toegang.oidc.token_views import TokenResponseMixin, token_request_binding
 from toegang.oidc.validator import relying_party
 from toegang.portal.common import request_actor
 
@@ -171,14 +174,20 @@ class ConnectDiscoveryInfoView(oauth2_views.ConnectDiscoveryInfoView):
         for endpoint, name in (("introspection", "introspect"), ("revocation", "revoke-token")):
             data[f"{endpoint}_endpoint"] = self._get_endpoint_url(request, name, required=True)
             data[f"{endpoint}_endpoint_auth_methods_supported"] = methods
+        data.update(discovery_metadata())  # DPoP and certificate-bound access tokens (token_views.py)
         answer = JsonResponse(data)
         answer["Access-Control-Allow-Origin"] = "*"
         return answer
 
 
-class TokenView(oauth2_views.TokenView):
+class TokenView(TokenResponseMixin, oauth2_views.TokenView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return _basic_challenge(super().post(request, *args, **kwargs))
+        # The DPoP proof and client certificate the access token is bound to (token_views.py).
+        binding = token_request_binding(request)
+        if isinstance(binding, HttpResponse):
+            return binding
+        with jwt_tokens.token_binding(binding):
+            return _basic_challenge(super().post(request, *args, **kwargs))
 
 
 class RevokeTokenView(oauth2_views.RevokeTokenView):
