@@ -26,6 +26,10 @@ from django.conf import settings  # noqa: E402
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
 API_PREFIX = "/api/"
+# The token endpoint too: called by the relying parties' back ends with client credentials (HTTP Basic
+# or in the body), never with a session or a CSRF token (it is csrf_exempt); the full list cost about
+# a third of a client-credentials request (bench/token_endpoint.py, docs/performance.md).
+SHORT_LIST_PATHS = (API_PREFIX, "/oauth/token/")
 
 
 class ApiHandler(WSGIHandler):
@@ -46,5 +50,5 @@ api = ApiHandler()
 
 
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    handler = api if environ.get("PATH_INFO", "").startswith(API_PREFIX) else site
+    handler = api if environ.get("PATH_INFO", "").startswith(SHORT_LIST_PATHS) else site
     return handler(environ, start_response)

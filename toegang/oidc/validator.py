@@ -28,6 +28,7 @@ from oauthlib.common import Request  # type: ignore[import-untyped]
 from toegang.accounts.models import EXTERNAL
 from toegang.delegation.authz import access_until, facilities_for, usable_subdepartment_ids
 from toegang.oidc import jwt_tokens
+from toegang.oidc.client_memory import remember_client, remembered_client
 from toegang.oidc.models import LoginContext, RelyingParty
 
 PERSON_SCOPES = frozenset({"openid", "profile", "email", "ssin", "access", "offline_access"})
@@ -78,6 +79,9 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
     # -- clients ----------------------------------------------------------------------------------
 
     def _load_application(self, client_id: str, request: Request) -> Any:
+        if not request.client and (remembered := remembered_client(client_id)) is not None:
+            request.client = remembered  # checked a few seconds ago (client_memory.py)
+            return remembered
         client = super()._load_application(client_id, request)
         if client is None:
             return None
@@ -85,6 +89,7 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         if rp is None:
             request.client = None
             return None
+        remember_client(client)
         return client
 
     def validate_grant_type(
