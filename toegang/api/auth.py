@@ -1,5 +1,13 @@
-"""Bearer tokens of the authorization API: django-oauth-toolkit validates them, this module only maps
-the token's client to the secured application it answers for.
+"""Tokens of the authorization API, and the secured application each answers for.
+
+JWT access tokens (RFC 9068, everything the token endpoint issues now) are checked in the worker by
+``toegang.oidc.resource.presented_token`` (signature with the provider's public keys in memory, exp,
+iss, aud, the jti deny-list, the DPoP proof or client certificate of a sender-constrained token);
+then scope ``authz`` and the client's relying party, remembered per worker for
+``CLIENT_MEMORY_SECONDS`` (``_jwt_client``). No database or Redis lookup per request. What follows is
+about opaque tokens, which the token endpoint issued before, still accepted until they expire:
+django-oauth-toolkit validates them, and this module only maps the token's client to the secured
+application it answers for.
 
 The protocol stays in the library: the token is checked by DOT's ``OAuthLibCore.verify_request``
 (the same lookup, expiry and scope test as DOT's own protected views), whose RFC 6750 error (expired,
