@@ -113,6 +113,15 @@ API_MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "toegang.audit.middleware.RequestContextMiddleware",
 ]
+# The token endpoint (/oauth/token/: client credentials, JSON for machines; toegang/wsgi.py): security
+# headers, the NUL guard and the audit context only. oauthlib sets its own Cache-Control: no-store;
+# no session, CSRF, language, CSP or frame options to apply to a JSON answer. Each entry is in
+# MIDDLEWARE, in the same order (tests/test_wsgi.py).
+TOKEN_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "toegang.input_guard.NulByteMiddleware",
+    "toegang.audit.middleware.RequestContextMiddleware",
+]
 
 ROOT_URLCONF = "toegang.urls"
 WSGI_APPLICATION = "toegang.wsgi.application"
