@@ -130,12 +130,13 @@ def _bare(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 
 def application(environ: dict[str, Any], start_response: Any) -> Any:
-    """gunicorn's entry point: POST /bench/bare/{client_credentials,refresh}, else toegang."""
+    """gunicorn's entry point: POST /bench/bare/{client_credentials,refresh}, else toegang (``toegang.wsgi``)."""
     global _django_app
     if _django_app is None:
-        from django.core.wsgi import get_wsgi_application
+        # toegang's own WSGI application, as deployed (toegang/wsgi.py: the token endpoint's short list).
+        from toegang.wsgi import application as toegang_application
 
-        _django_app = get_wsgi_application()
+        _django_app = toegang_application
     if environ.get("PATH_INFO", "").startswith("/bench/bare/"):
         return _bare(environ, start_response)
     return _django_app(environ, start_response)
