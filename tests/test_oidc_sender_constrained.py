@@ -237,7 +237,7 @@ def certificate(name: str) -> x509.Certificate:
     )
 
 
-def cert_header(cert: x509.Certificate) -> dict[str, str]:
+def cert_header(cert: x509.Certificate) -> dict[str, Any]:
     """As nginx's $ssl_client_escaped_cert in TOEGANG_EID_HEADER (docs/eid.md)."""
     return {"HTTP_X_SSL_CLIENT_CERT": quote(cert.public_bytes(serialization.Encoding.PEM).decode())}
 
@@ -254,7 +254,7 @@ def test_a_certificate_bound_token_needs_its_certificate(clients: World) -> None
     assert jwks_verify(http, token)["cnf"] == {"x5t#S256": thumbprint.rstrip(b"=").decode()}
     user, sd = clients.person("user").ssin, clients.zon.sd.pk
     url = f"/api/v1/persons/{user}/facilities/{sd}"
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    auth: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     assert http.get(url, **auth, **cert_header(mine)).status_code == 200
     for extra in ({}, cert_header(other), {**cert_header(mine), "REMOTE_ADDR": "10.9.9.9"}):
         r = http.get(url, **auth, **extra)

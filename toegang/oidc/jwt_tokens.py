@@ -201,8 +201,8 @@ def verify_access_token(token: str, *, audience: str | None = None, any_audience
         with _verified_lock:
             if len(_verified) >= _VERIFIED_MAX:
                 now = time.time()
-                for key in [k for k, (_, exp) in _verified.items() if exp + LEEWAY_SECONDS <= now]:
-                    del _verified[key]
+                for stale in [k for k, (_, exp) in _verified.items() if exp + LEEWAY_SECONDS <= now]:
+                    del _verified[stale]
                 if len(_verified) >= _VERIFIED_MAX:
                     _verified.clear()
             _verified[token] = (claims, float(claims["exp"]))
