@@ -13,11 +13,15 @@ create and fill that database first if it is missing or empty).
 
 Server: gunicorn (``bench/common.py``'s ``serve``), pinned to CPU 0, with this file as its WSGI
 application; load: Debian's wrk (``wrk``, one thread) pinned to CPU 1. A token comes from the real
-token endpoint. Three endpoints:
+token endpoint (a JWT access token). Four endpoints:
 
-- ``API check``: ``GET /api/v1/persons/{ssin}/facilities/{id}``: bearer token (django-oauth-toolkit,
-  remembered in the cache, Redis when reachable: ``toegang/api/auth.py``), ``authz.may_use_ssin`` (one
-  statement), django-ninja, the API's middleware (``toegang/wsgi.py``).
+- ``API check``: ``GET /api/v1/persons/{ssin}/facilities/{id}``: the JWT access token verified in the
+  worker (toegang/oidc/jwt_tokens.py: signature with the public key in memory, exp, iss, aud, the
+  deny-list remembered for 2 s), ``authz.may_use_ssin`` (one statement), django-ninja, the API's
+  middleware (``toegang/wsgi.py``).
+- ``API check, opaque token``: the same with an opaque token as the token endpoint issued them before
+  JWTs (one django-oauth-toolkit row): checked by DOT, remembered in the token cache (Redis when
+  reachable: ``toegang/api/auth.py``). The comparison of the two token checks, in the same run.
 - ``bare``: the very statement of ``authz.may_use_ssin`` (its SQL compiled once from the ORM query)
   on Django's connection, from a plain WSGI callable: no middleware, URL resolving, token or ninja.
   The floor for the same SQL.
@@ -236,6 +240,23 @@ def _bench_client(application_id: int, rng: random.Random) -> tuple[str, str]:
     return client.client_id, secret
 
 
+def _opaque_token(client_id: str, rng: random.Random) -> str:
+    """An opaque token with scope authz as the token endpoint stored them before JWT access tokens."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken, Application
+
+    value = "bench-opaque-" + str(rng.getrandbits(128))
+    AccessToken.objects.create(
+        application=Application.objects.get(client_id=client_id),
+        token=value,
+        scope="authz",
+        expires=timezone.now() + timedelta(hours=2),
+    )
+    return value
+
+
 def _allowed_share(pairs: list[tuple[str, int]], application_id: int) -> float:
     from toegang.delegation import authz
 
@@ -311,7 +332,7 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
         "TOEGANG_API_TOKEN_CACHE_SECONDS": "60",
     }
     if args.threads:
-        extra["GUNICORN_CMD_ARGS"] = f"--worker-class gthread --threads {args.threads}"
+        extra["GUNICORN_CMD_ARGS"] = f"--worker-class gthread --threads {args.threads} --no-control-socket"
     env = django_setup(database_url, tmp, **extra)
     from django.core.management import call_command
     from django.db import connection, connections
@@ -335,6 +356,7 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
         data_set = f"{connection.vendor}, scratch"
         key = connection.vendor
     client_id, secret = _bench_client(data["application_id"], rng)
+    opaque_token = _opaque_token(client_id, rng)
     pairs: list[tuple[str, int]] = data["pairs"][: args.pairs]
     allowed_share = _allowed_share(pairs, data["application_id"])
     print(
@@ -355,6 +377,8 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
         )
         token_response.raise_for_status()
         headers = {"Authorization": f"Bearer {token_response.json()['access_token']}"}
+        assert token_response.json()["access_token"].count(".") == 2, "not a JWT access token"
+        opaque = {"Authorization": f"Bearer {opaque_token}"}
         docs = httpx.get(base + "/api/docs").text
         bundle = re.search(r'src="([^"]*swagger-ui-bundle[^"]*)"', docs)
         assert bundle, "Swagger UI bundle not referenced by /api/docs"
@@ -376,7 +400,8 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
             b = httpx.get(base + bare[k][1]).json()
             assert a == b, (pairs[k], a, b)
 
-        scenarios = [("API check (GET)", check, headers, 1), ("bare (same SQL)", bare, {}, 1),
+        scenarios = [("API check (GET)", check, headers, 1), ("API check, opaque token", check, opaque, 1),
+                     ("bare (same SQL)", bare, {}, 1),
                      (f"API batch ({BATCH_PAIRS} pairs)", batch, headers, BATCH_PAIRS)]  # fmt: skip
         header = (
             f"{'endpoint':24} {'run':16} {'req/s':>7} {'checks/s':>9} {'p50 ms':>7} {'p99 ms':>7} "

@@ -1,6 +1,6 @@
 """Benchmark: the token endpoint (/oauth/token/), client credentials and refresh, beside its limits.
 
-    .venv/bin/python bench/token_endpoint.py [--duration 10] [--connections 4] [--workers 1]
+    .venv/bin/python bench/token_endpoint.py [--duration 10] [--connections 4] [--workers 1] [--threads 2]
         [--pool 4000] [--out bench/results/token_endpoint.json] [--database-url postgres://…/toegang_bench_full]
 
 With ``--database-url``, a database ``generate_data`` filled (kept): a person of it who holds
@@ -15,8 +15,9 @@ and ``argon2``, stored as before that change (Argon2id, 100 MiB, t=2, the people
 (``common.serve``/``common.wrk``; the bodies are forms, the client authenticates with HTTP Basic).
 Rows, each for both clients where it applies:
 
-- ``client credentials``: ``grant_type=client_credentials&scope=authz``: client lookup, secret
-  check, one access token written.
+- ``client credentials``: ``grant_type=client_credentials&scope=authz``: the client (remembered by
+  the worker for 10 s: toegang/oidc/client_memory.py), secret check, a JWT access token signed
+  (ES256; nothing written: toegang/oidc/jwt_tokens.py).
 - ``refresh``: ``grant_type=refresh_token``, scope ``openid profile access offline_access``:
   secret check, the refresh token rotated (ROTATE_REFRESH_TOKEN; REFRESH_TOKEN_REUSE_PROTECTION),
   a new access token, refresh token and signed ID token with the ``access`` claim. A refresh token
@@ -28,6 +29,10 @@ Rows, each for both clients where it applies:
   thread, one shared counter), so every request is distinct as long as the run is shorter than the
   pool; the script checks that and reports ``pool_exhausted`` otherwise (a reused token is refused
   and counted as an error).
+- ``node oidc-provider``: the certified npm provider (tests/oidc-peer, oidc-provider 8.8.1, its
+  in-memory store) answering the same client-credentials request with a JWT access token (its
+  resourceIndicators feature, ES256, ``tests/oidc-peer/bench_client_credentials.mjs``), pinned to
+  the same CPU and driven by the same wrk: per CPU second of its process, beside toegang's.
 - limits measured in the same run: ``bare client credentials`` and ``bare refresh`` (a plain WSGI
   callable in this file: no middleware, no oauthlib, no secret check; the same rows looked up and
   written through the same models: the application and its relying party, one access token; or the
@@ -46,14 +51,19 @@ import base64
 import json
 import os
 import secrets
+import shutil
+import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from common import ROOT, bench_database, django_setup, serve, write_json, wrk
+from common import ROOT, Server, bench_database, django_setup, free_port, serve, write_json, wrk
 
 REFRESH_SCOPE = "openid profile access offline_access"
 
@@ -120,12 +130,13 @@ def _bare(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 
 def application(environ: dict[str, Any], start_response: Any) -> Any:
-    """gunicorn's entry point: POST /bench/bare/{client_credentials,refresh}, else toegang."""
+    """gunicorn's entry point: POST /bench/bare/{client_credentials,refresh}, else toegang (``toegang.wsgi``)."""
     global _django_app
     if _django_app is None:
-        from django.core.wsgi import get_wsgi_application
+        # toegang's own WSGI application, as deployed (toegang/wsgi.py: the token endpoint's short list).
+        from toegang.wsgi import application as toegang_application
 
-        _django_app = get_wsgi_application()
+        _django_app = toegang_application
     if environ.get("PATH_INFO", "").startswith("/bench/bare/"):
         return _bare(environ, start_response)
     return _django_app(environ, start_response)
@@ -249,6 +260,61 @@ def _verifications_per_cpu_second(secret: str, stored: str, seconds: float) -> d
     return {"verifications": n, "per_cpu_s": n / cpu, "per_s": n / wall, "ms_each": wall / n * 1000}
 
 
+# --- node's oidc-provider, the reference --------------------------------------------------------------
+
+NODE_PEER = ROOT / "tests" / "oidc-peer"
+
+
+@dataclass
+class _NodeServer(Server):
+    def workers(self) -> list[int]:
+        return [self.pid]  # one process (its threads counted in /proc/<pid>/stat)
+
+
+@contextmanager
+def _node_provider(client_id: str, secret: str, cpu: int) -> Iterator[Server]:
+    port = free_port()
+    command = ["node", str(NODE_PEER / "bench_client_credentials.mjs"), str(port), client_id, secret]
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", str(cpu), *command]
+    proc = subprocess.Popen(command, cwd=NODE_PEER, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # noqa: S603
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if "listening" not in line:
+            raise SystemExit(f"oidc-provider did not start: {line!r}")
+        yield _NodeServer(base=line.split()[-1], pid=proc.pid, proc=proc)  # type: ignore[arg-type]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _node_row(args: argparse.Namespace, name: str) -> dict[str, Any] | None:
+    """oidc-provider's client credentials with a JWT access token, measured as toegang's rows are."""
+    import httpx
+
+    if shutil.which("node") is None or not (NODE_PEER / "node_modules" / "oidc-provider").is_dir():
+        print("node or tests/oidc-peer/node_modules missing: no oidc-provider row")
+        return None
+    client_id, secret = "bench-node", secrets.token_urlsafe(32)
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+    form = "application/x-www-form-urlencoded"
+    with _node_provider(client_id, secret, cpu=0) as server:
+        r = httpx.post(
+            server.base + "/token", data={"grant_type": "client_credentials", "scope": "authz"}, headers=auth
+        )
+        assert r.status_code == 200 and r.json()["access_token"].count(".") == 2, r.text
+        res = wrk(
+            server,
+            [("POST", "/token", "grant_type=client_credentials&scope=authz", form)],
+            headers=auth,
+            duration=args.duration,
+            connections=args.connections,
+            cpu=1,
+            timeout=30,
+        )
+    return res | {"row": name, "client_secret": "oidc-provider 8.8.1"}
+
+
 # --- driver ----------------------------------------------------------------------------------------
 
 
@@ -256,7 +322,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per row (whole seconds)")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections (requests in flight)")
-    parser.add_argument("--workers", type=int, default=1, help="gunicorn sync workers (pinned to CPU 0)")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (pinned to CPU 0)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="gunicorn gthread threads (keep-alive, as docs/deployment.md advises); 0: sync workers",
+    )
     parser.add_argument("--pool", type=int, default=4000, help="refresh tokens per client (each used once)")
     parser.add_argument(
         "--database-url", default="", help="a database generate_data filled (kept; clients and tokens added)"
@@ -273,7 +345,9 @@ def main() -> None:
 def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: float) -> None:
     import httpx
 
-    env = django_setup(database_url, tmp)
+    # gthread keeps the clients' connections open, as node's server does; sync workers close each one.
+    gunicorn = f"--worker-class gthread --threads {args.threads}" if args.threads else ""
+    env = django_setup(database_url, tmp, GUNICORN_CMD_ARGS=f"{gunicorn} --no-control-socket".strip())
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection, connections
@@ -378,6 +452,27 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
                 f"{res['requests_per_server_cpu_s']:>9.1f} {res['p50_ms']:>8.1f} {res['p99_ms']:>8.1f} "
                 f"{res['errors']:>6}{flag}"
             )
+    node = _node_row(args, "client credentials (node oidc-provider)")
+    if node is not None:
+        results.append(node)
+        print(
+            f"{node['row']:38} {node['client_secret']:22} {node['requests']:>8,} {node['requests_per_s']:>7.1f} "
+            f"{node['requests_per_server_cpu_s']:>9.1f} {node['p50_ms']:>8.1f} {node['p99_ms']:>8.1f} "
+            f"{node['errors']:>6}"
+        )
+    ours = next(
+        r for r in results if r["row"] == "client credentials" and r["client_secret"] == clients["fast"]["stored"]
+    )
+    targets = {"client_credentials_per_cpu_s": ours["requests_per_server_cpu_s"], "limit_per_cpu_s": 1000.0}
+    verdict = "met" if ours["requests_per_server_cpu_s"] >= 1000 else "NOT met"
+    print(f"client credentials (JWT): {ours['requests_per_server_cpu_s']:,.0f} per CPU s, target >= 1,000: {verdict}")
+    if node is not None:
+        ratio = node["requests_per_server_cpu_s"] / ours["requests_per_server_cpu_s"]
+        targets |= {"node_per_cpu_s": node["requests_per_server_cpu_s"], "node_over_toegang": ratio}
+        print(
+            f"node oidc-provider: {node['requests_per_server_cpu_s']:,.0f} per CPU s; node / toegang = {ratio:.2f} "
+            f"(target <= 2: {'met' if ratio <= 2 else 'NOT met'})"
+        )
     for h in hashing.values():
         print(
             f"check_password, secret stored as {h['stored_as']:22}: {h['per_cpu_s']:>10,.1f} per CPU second "
@@ -390,6 +485,7 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
     entry = {
         "database": vendor,
         "gunicorn_workers": args.workers,
+        "gunicorn_threads": args.threads or None,
         "server_cpu": 0,
         "wrk_cpu": 1,
         "connections": args.connections,
@@ -400,6 +496,7 @@ def _run(args: argparse.Namespace, tmp: Path, database_url: str, load_before: fl
         "client_secret_hasher": settings.OAUTH2_PROVIDER.get("CLIENT_SECRET_HASHER", "default"),
         "load_average_1m": {"before": load_before, "after": os.getloadavg()[0]},
         "results": results,
+        "targets": targets,
         "check_password": hashing,
         "note": "wrk on CPU 1, gunicorn on CPU 0, other sessions on the same machine; requests_per_server_cpu_s "
         "is the per-core rate",

@@ -65,6 +65,12 @@ class RP:
         assert body["token_type"] == "Bearer" and body["scope"] == scope
         return str(body["access_token"])
 
+    def opaque_token(self, http: Client | None = None, scope: str = "authz", value: str = "") -> str:
+        """An opaque token as the token endpoint issued them before JWT access tokens (one row in
+        django-oauth-toolkit's table): such tokens are still checked by DOT, through the token cache."""
+        value = value or f"opaque-{self.client.client_id}-{AccessToken.objects.count()}"
+        return _token_of(self, None, scope, value)
+
 
 class Api:
     def __init__(self, http: Client, token: str) -> None:
@@ -295,9 +301,10 @@ def test_unknown_expired_and_revoked_tokens_are_401_invalid_token(access: World,
     assert (code, error) == (401, "invalid_token")
     assert challenge.startswith('Bearer realm="toegang", error="invalid_token", error_description="')
 
-    expired = rp.token(client)
+    expired = rp.opaque_token()
     AccessToken.objects.filter(application=rp.client).update(expires=timezone.now() - timedelta(seconds=1))
     assert status(expired)[0::2] == (401, "invalid_token")
+    # JWT access tokens: tests/test_oidc_jwt_tokens.py (expired, other key, revoked, deny-list).
 
     revoked = rp.token(client)
     basic = base64.b64encode(f"{rp.client.client_id}:{rp.secret}".encode()).decode()
@@ -395,8 +402,9 @@ def test_oversized_batch_is_refused_clearly(eloket: Api, settings: Any) -> None:
     assert response.json()["error"] == "request_too_large"
 
 
-def test_a_single_check_costs_the_same_queries_whoever_asks(access: World, eloket: Api, settings: Any) -> None:
-    settings.API_TOKEN_CACHE_SECONDS = 0  # every request checks its token at DOT
+def test_a_single_check_costs_the_same_queries_whoever_asks(access: World, client: Client, settings: Any) -> None:
+    settings.API_TOKEN_CACHE_SECONDS = 0  # every request checks its (opaque) token at DOT
+    eloket = Api(client, RP(application_of("eloket")).opaque_token())
     zon = access.zon
     counts = []
     for person, sd in (
@@ -447,7 +455,7 @@ def _queries(api: Api, ssin: str, sd: int) -> tuple[int, bool]:
 def test_a_cached_token_skips_dot_and_the_relying_party(access: World, client: Client, token_cache: None) -> None:
     user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk
     rp = RP(application_of("eloket"))
-    token = rp.token(client)
+    token = rp.opaque_token()
     api = Api(client, token)
     assert _queries(api, user, sd) == (3, True)  # DOT, the relying party, the decision
     assert _queries(api, user, sd) == (1, True)  # the decision only
@@ -467,7 +475,7 @@ def test_a_cached_token_revoked_or_deleted_is_refused_at_once(access: World, cli
     rp = RP(application_of("eloket"))
     basic = base64.b64encode(f"{rp.client.client_id}:{rp.secret}".encode()).decode()
 
-    revoked = rp.token(client)
+    revoked = rp.opaque_token()
     assert Api(client, revoked).check(user, sd).status_code == 200  # now cached
     response = client.post("/oauth/revoke_token/", {"token": revoked}, headers={"Authorization": f"Basic {basic}"})
     assert response.status_code == 200
@@ -475,12 +483,12 @@ def test_a_cached_token_revoked_or_deleted_is_refused_at_once(access: World, cli
     assert (response.status_code, response.json()["error"]) == (401, "invalid_token")
     assert 'error="invalid_token"' in _challenge(response)
 
-    deleted = rp.token(client)
+    deleted = rp.opaque_token()
     assert Api(client, deleted).check(user, sd).status_code == 200
     AccessToken.objects.filter(application=rp.client).delete()  # as the admin's "delete selected"
     assert Api(client, deleted).check(user, sd).status_code == 401
 
-    edited = rp.token(client)
+    edited = rp.opaque_token()
     assert Api(client, edited).check(user, sd).status_code == 200
     token = AccessToken.objects.get(application=rp.client)
     token.expires = timezone.now() - timedelta(seconds=1)  # the admin ends it
@@ -506,7 +514,7 @@ def test_a_cached_token_is_refused_once_it_expires(
 def test_a_cached_token_follows_a_change_of_its_client(access: World, client: Client, token_cache: None) -> None:
     user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk  # E-loket here, CIRRO only in sd2
     rp = RP(application_of("eloket"))
-    api = Api(client, rp.token(client))
+    api = Api(client, rp.opaque_token())
     assert _queries(api, user, sd) == (3, True)
     # The operator links the client to CIRRO instead: the next answer is for CIRRO.
     link = RelyingParty.objects.get(client=rp.client)
@@ -537,7 +545,7 @@ def test_an_unreachable_token_cache_falls_back_to_dot(
 ) -> None:
     """Redis down: every check goes to DOT (3 statements) and still answers right; nothing breaks."""
     user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk
-    api = Api(client, RP(application_of("eloket")).token(client))
+    api = Api(client, RP(application_of("eloket")).opaque_token())
 
     def down(*args: Any, **kwargs: Any) -> None:
         raise ConnectionError("cache unreachable")
@@ -553,7 +561,7 @@ def test_a_token_bound_to_resources_is_never_cached(access: World, client: Clien
     """RFC 8707: DOT checks such a token against each request's URL, so it is checked every time."""
     user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk
     rp = RP(application_of("eloket"))
-    token = rp.token(client)
+    token = rp.opaque_token()
     AccessToken.objects.filter(application=rp.client).update(resource=["http://testserver/api/v1/checks"])
     api = Api(client, token)
     assert api.check(user, sd).status_code == 401  # not the resource it was issued for
@@ -573,7 +581,7 @@ def test_a_login_token_never_touches_the_cache(
     """Tokens without the API's scope are never cached: deleting one (a refresh's rotation, a logout,
     cleartokens) works with the cache down; one with the scope fails closed instead."""
     rp = RP(application_of("eloket"))
-    rp.token(client)
+    rp.opaque_token()
     login_token = AccessToken.objects.create(
         application=rp.client, token="login-token", scope="openid profile", expires=timezone.now()
     )
@@ -599,8 +607,8 @@ def test_an_access_token_in_the_query_string_is_refused(access: World, client: C
     assert Api(client, token).facilities(user).status_code == 200
 
 
-def test_tokens_are_stored_only_as_their_checksum(access: World, client: Client) -> None:
-    """RFC 9700 §4: a copy of the database holds no usable access token."""
+def test_client_credentials_tokens_are_not_stored(access: World, client: Client) -> None:
+    """A client-credentials token is a signed JWT, not a row (RFC 9700 §4: a copy of the database holds
+    no usable access token; a person's token is stored as its checksum only: test_oidc_jwt_tokens.py)."""
     token = RP(application_of("eloket")).token(client)
-    stored = AccessToken.objects.get(token_checksum=hashlib.sha256(token.encode()).hexdigest())
-    assert stored.token == "" and token not in str(AccessToken.objects.values_list("token", flat=True)[::1])
+    assert not AccessToken.objects.filter(token_checksum=hashlib.sha256(token.encode()).hexdigest()).exists()

@@ -58,6 +58,9 @@ KEYS = {
     "acr_values_supported",
     "backchannel_logout_supported",
     "backchannel_logout_session_supported",
+    # sender-constrained access tokens (tests/test_oidc_sender_constrained.py, tests/test_oauth4webapi_tokens.py)
+    "dpop_signing_alg_values_supported",
+    "tls_client_certificate_bound_access_tokens",
 }
 ALL_RESPONSE_TYPES = ("token", "id_token", "id_token token", "code token", "code id_token", "code id_token token")
 OTHER_GRANTS = (

@@ -185,4 +185,5 @@ def test_discovery_and_keys(client: Client, db: None) -> None:
     assert config["authorization_endpoint"].endswith("/oauth/authorize/")
     assert {"ssin", "access", "acr", "amr"} <= set(config["claims_supported"])
     keys = client.get("/.well-known/jwks.json").json()["keys"]
-    assert [k["alg"] for k in keys] == ["RS256", "ES256"]  # ES256: the FAPI clients' ID tokens
+    # RS256 for the ID tokens, ES256 for the JWT access tokens (toegang/oidc/jwt_tokens.py).
+    assert [k["alg"] for k in keys] == ["RS256", "ES256"]

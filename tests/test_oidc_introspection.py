@@ -58,7 +58,9 @@ def basic(client: tuple[str, str, str], secret: str | None = None) -> dict[str, 
     return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(credentials).decode()}
 
 
-def person_tokens(http: Client, world: World, rp: tuple[str, str, str]) -> dict[str, Any]:
+def person_tokens(
+    http: Client, world: World, rp: tuple[str, str, str], scope: str = "openid profile", **extra: Any
+) -> dict[str, Any]:
     """The code flow for world's user at ``rp``: its access, refresh and ID tokens."""
     login(http, world.person("user"))
     r = http.get(
@@ -67,7 +69,7 @@ def person_tokens(http: Client, world: World, rp: tuple[str, str, str]) -> dict[
             "client_id": rp[0],
             "response_type": "code",
             "redirect_uri": rp[2],
-            "scope": "openid profile",
+            "scope": scope,
             "state": "s",
             "code_challenge": CHALLENGE,
             "code_challenge_method": "S256",
@@ -79,6 +81,7 @@ def person_tokens(http: Client, world: World, rp: tuple[str, str, str]) -> dict[
         "/oauth/token/",
         {"grant_type": "authorization_code", "code": code, "redirect_uri": rp[2], "code_verifier": VERIFIER},
         **basic(rp),
+        **extra,
     )
     assert r.status_code == 200, r.content
     body: dict[str, Any] = r.json()

@@ -5,6 +5,7 @@ full one. Driven through ``toegang.wsgi.application``, as gunicorn calls it, not
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,3 +116,42 @@ def test_other_paths_keep_the_full_stack() -> None:
     assert "Cookie" in headers["vary"][0]
     assert headers["x-frame-options"] == ["DENY"] and headers["x-content-type-options"] == ["nosniff"]
     assert "x-request-id" in headers
+
+
+def wsgi_post(path: str, data: dict[str, str], headers: dict[str, str]) -> tuple[int, dict[str, list[str]], bytes]:
+    environ = RequestFactory().post(path, data, headers=headers).environ
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        answer["status"] = int(status.split()[0])
+        answer["headers"] = {}
+        for name, value in response_headers:
+            answer["headers"].setdefault(name.lower(), []).append(value)
+
+    with same_connection():
+        body = wsgi.application(environ, start_response)
+        try:
+            content = b"".join(body)
+        finally:
+            body.close()  # type: ignore[attr-defined]
+    return answer["status"], answer["headers"], content
+
+
+def test_the_token_endpoint_runs_on_its_own_short_list(access: World) -> None:  # noqa: F811
+    full = settings.MIDDLEWARE
+    positions = [full.index(m) for m in settings.TOKEN_MIDDLEWARE]
+    assert positions == sorted(positions)
+    for needed in ("SecurityMiddleware", "NulByteMiddleware", "RequestContextMiddleware"):
+        assert any(m.endswith(needed) for m in settings.TOKEN_MIDDLEWARE)
+    rp = RP(application_of("eloket"))
+    basic = "Basic " + base64.b64encode(f"{rp.client.client_id}:{rp.secret}".encode()).decode()
+    form = {"grant_type": "client_credentials", "scope": "authz"}
+    before = Session.objects.count()
+    status, headers, body = wsgi_post("/oauth/token/", form, {"Authorization": basic, "Cookie": "sessionid=x"})
+    assert status == 200 and json.loads(body)["token_type"] == "Bearer"
+    assert headers["cache-control"] == ["no-store"] and headers["x-content-type-options"] == ["nosniff"]
+    assert len(headers["x-request-id"][0]) == 32
+    assert "set-cookie" not in headers and Session.objects.count() == before
+    # The NUL guard is on the list: a 400, never oauthlib's parsing of it.
+    status, _headers, _body = wsgi_post("/oauth/token/", {**form, "scope": "authz\x00"}, {"Authorization": basic})
+    assert status == 400

@@ -112,6 +112,15 @@ API_MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "toegang.audit.middleware.RequestContextMiddleware",
 ]
+# The token endpoint (/oauth/token/: client credentials, JSON for machines; toegang/wsgi.py): security
+# headers, the NUL guard and the audit context only. oauthlib sets its own Cache-Control: no-store;
+# no session, CSRF, language, CSP or frame options to apply to a JSON answer. Each entry is in
+# MIDDLEWARE, in the same order (tests/test_wsgi.py).
+TOKEN_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "toegang.input_guard.NulByteMiddleware",
+    "toegang.audit.middleware.RequestContextMiddleware",
+]
 
 ROOT_URLCONF = "toegang.urls"
 WSGI_APPLICATION = "toegang.wsgi.application"
@@ -274,10 +283,14 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 from toegang.oidc.keys import load_ec_private_key, load_old_keys, load_private_key  # noqa: E402
 
 OIDC_KEY_FILE = Path(env("OIDC_KEY_FILE", str(VAR_DIR / "oidc-rsa.pem")))
-# ES256 ID tokens (FAPI 2.0 clients, docs/oidc.md): an EC P-256 key, made and loaded as the RSA one.
+# The EC P-256 key (ES256), made and loaded as the RSA one: it signs the JWT access tokens (RFC 9068,
+# toegang/oidc/jwt_tokens.py) and the ID tokens of the clients that ask for ES256 (FAPI 2.0 clients);
+# without the file, a key of the process's own. Retired keys (TOEGANG_OIDC_OLD_EC_KEY_FILES, comma-
+# separated) stay in the JWKS until the tokens they signed have expired (docs/oidc.md).
 OIDC_EC_KEY_FILE = Path(env("OIDC_EC_KEY_FILE", str(VAR_DIR / "oidc-ec.pem")))
 OIDC_EC_PRIVATE_KEY = load_ec_private_key(OIDC_EC_KEY_FILE)
-OIDC_EC_OLD_KEYS = load_old_keys(env("OIDC_EC_OLD_KEY_FILES"))
+OIDC_EC_OLD_KEYS = load_old_keys(env("OIDC_OLD_EC_KEY_FILES"))
+OIDC_EC_PRIVATE_KEYS_INACTIVE = OIDC_EC_OLD_KEYS
 # tls_client_auth (RFC 8705): the CAs that issue the clients' certificates (comma-separated PEM
 # files), checked again here after the reverse proxy; empty: no client authenticates by certificate.
 # The certificate comes in TOEGANG_EID_HEADER from TOEGANG_EID_TRUSTED_PROXIES, as for the eID.
@@ -292,6 +305,9 @@ OAUTH2_PROVIDER: dict[str, object] = {
     "OAUTH2_VALIDATOR_CLASS": "toegang.oidc.validator.OAuth2Validator",
     # oauthlib's OpenID Connect server plus token exchange (RFC 8693): toegang/oidc/server.py.
     "OIDC_SERVER_CLASS": "toegang.oidc.server.Server",
+    # Access tokens: JWTs (RFC 9068, toegang/oidc/jwt_tokens.py); refresh tokens stay random strings.
+    "ACCESS_TOKEN_GENERATOR": "toegang.oidc.validator.access_token_generator",
+    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
     # Client secrets are random: one salted HMAC-SHA256, not Argon2 (toegang/oidc/hashers.py).
     "CLIENT_SECRET_HASHER": "pbkdf2_sha256_client",
     "PKCE_REQUIRED": True,
@@ -383,6 +399,15 @@ CACHES: dict[str, dict[str, object]] = {
 # once in every worker that shares the cache (toegang/api/auth.py, docs/api.md). Without Redis the cache
 # is a database table, whose lookup costs what DOT's own does, so it is off unless set.
 API_TOKEN_CACHE_SECONDS = int(env("API_TOKEN_CACHE_SECONDS", "60" if _redis_url else "0"))
+# JWT access tokens are verified locally; their deny-list (revoked jti) is in the shared cache above,
+# and each worker remembers an answer for this many seconds: a revocation is refused everywhere at
+# most that long after it was made (toegang/oidc/jwt_tokens.py, docs/oidc.md).
+OIDC_DENY_LIST_LOCAL_SECONDS = float(env("OIDC_DENY_LIST_LOCAL_SECONDS", "2"))
+# DPoP (RFC 9449, toegang/oidc/dpop.py): how far a proof's iat may be from now, and whether the
+# server requires its nonce (DPoP-Nonce, `use_dpop_nonce`); a nonce stays valid for two windows.
+OIDC_DPOP_PROOF_SECONDS = int(env("OIDC_DPOP_PROOF_SECONDS", "60"))
+OIDC_DPOP_NONCE_REQUIRED = env_bool("OIDC_DPOP_NONCE_REQUIRED")
+OIDC_DPOP_NONCE_SECONDS = int(env("OIDC_DPOP_NONCE_SECONDS", "300"))
 
 # Background work (docs/architecture.md, "Background work"): Django's task framework (django-tasks, the
 # backport of Django 6's django.tasks). "database" (default): django-tasks-db, the embedded engine on

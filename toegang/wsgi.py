@@ -26,25 +26,39 @@ from django.conf import settings  # noqa: E402
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
 API_PREFIX = "/api/"
+# The token endpoint: called by the relying parties' back ends with client credentials, never with a
+# session, a CSRF token or a language to choose, answering JSON: ``settings.TOKEN_MIDDLEWARE``. The
+# full list cost half of a client-credentials request (bench/token_endpoint.py, docs/performance.md).
+TOKEN_PATH = "/oauth/token/"  # noqa: S105 (a URL path, not a secret)
 
 
 class ApiHandler(WSGIHandler):
     """Django's WSGI handler, built from ``settings.API_MIDDLEWARE`` instead of ``MIDDLEWARE``."""
 
+    middleware_setting = "API_MIDDLEWARE"
+
     def load_middleware(self, is_async: bool = False) -> None:
         # Django reads the list from settings.MIDDLEWARE only; it is swapped for the time of the build
         # (once, at import, before any request is served) and restored.
         full = settings.MIDDLEWARE
-        settings.MIDDLEWARE = settings.API_MIDDLEWARE
+        settings.MIDDLEWARE = getattr(settings, self.middleware_setting)
         try:
             super().load_middleware(is_async)
         finally:
             settings.MIDDLEWARE = full
 
 
+class TokenHandler(ApiHandler):
+    """The same, from ``settings.TOKEN_MIDDLEWARE``."""
+
+    middleware_setting = "TOKEN_MIDDLEWARE"
+
+
 api = ApiHandler()
+token = TokenHandler()
 
 
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    handler = api if environ.get("PATH_INFO", "").startswith(API_PREFIX) else site
+    path = environ.get("PATH_INFO", "")
+    handler = api if path.startswith(API_PREFIX) else token if path == TOKEN_PATH else site
     return handler(environ, start_response)

@@ -69,6 +69,8 @@ SsinPath = Annotated[
 def _bearer_error(request: HttpRequest, exc: BearerError) -> HttpResponse:
     response = api.create_response(request, exc.body(), status=exc.status)
     response["WWW-Authenticate"] = exc.www_authenticate()
+    for name, value in exc.headers.items():
+        response[name] = value
     return response
 
 

@@ -1,5 +1,13 @@
-"""Bearer tokens of the authorization API: django-oauth-toolkit validates them, this module only maps
-the token's client to the secured application it answers for.
+"""Tokens of the authorization API, and the secured application each answers for.
+
+JWT access tokens (RFC 9068, everything the token endpoint issues now) are checked in the worker by
+``toegang.oidc.resource.presented_token`` (signature with the provider's public keys in memory, exp,
+iss, aud, the jti deny-list, the DPoP proof or client certificate of a sender-constrained token);
+then scope ``authz`` and the client's relying party, remembered per worker for
+``CLIENT_MEMORY_SECONDS`` (``_jwt_client``). No database or Redis lookup per request. What follows is
+about opaque tokens, which the token endpoint issued before, still accepted until they expire:
+django-oauth-toolkit validates them, and this module only maps the token's client to the secured
+application it answers for.
 
 The protocol stays in the library: the token is checked by DOT's ``OAuthLibCore.verify_request``
 (the same lookup, expiry and scope test as DOT's own protected views), whose RFC 6750 error (expired,
@@ -48,7 +56,9 @@ from ninja.security.base import AuthBase
 from oauth2_provider.models import AccessToken, Application
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 
+from toegang.oidc.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from toegang.oidc.models import RelyingParty
+from toegang.oidc.resource import TokenRefused, is_for_local_check, presented_token
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +78,23 @@ class ApiClient:
 
 
 class BearerError(Exception):
-    """An RFC 6750 §3 error: answered with its status, WWW-Authenticate header and JSON body."""
+    """An RFC 6750 §3 error (RFC 9449 §7.1 for the DPoP scheme): answered with its status,
+    WWW-Authenticate header (and ``headers``, e.g. DPoP-Nonce) and JSON body."""
 
-    def __init__(self, status: int, error: str = "", description: str = "") -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str = "",
+        description: str = "",
+        scheme: str = "Bearer",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(error or "unauthorized")
         self.status = status
         self.error = error
         self.description = description
+        self.scheme = scheme
+        self.headers = headers or {}
 
     def www_authenticate(self) -> str:
         # RFC 6750 §3.1: a request without credentials gets no error code, only the challenge.
@@ -88,7 +108,9 @@ class BearerError(Exception):
             parts.append(f'error_description="{safe}"')
         if self.status == 403:
             parts.append(f'scope="{SCOPE}"')
-        return "Bearer " + ", ".join(parts)
+        if self.scheme == "DPoP":
+            parts.append(f'algs="{" ".join(DPOP_ALGORITHMS)}"')
+        return f"{self.scheme} " + ", ".join(parts)
 
     def body(self) -> dict[str, str]:
         if not self.error:
@@ -114,6 +136,14 @@ class ClientCredentials(AuthBase):
 
     def __call__(self, request: HttpRequest) -> ApiClient:
         header = request.headers.get("Authorization", "")
+        if "access_token" in request.GET:
+            # RFC 6750 §2.3, RFC 9700 §4.3.2: never a token in the URL (logs and histories keep it), and
+            # not two methods at once (§2): refused even beside a valid header, whatever the token's kind.
+            raise BearerError(
+                401, "invalid_request", str(_("Send the access token in the Authorization header, not in the URL."))
+            )
+        if is_for_local_check(header):
+            return _jwt_client(request)
         if not header.lower().startswith("bearer "):
             raise BearerError(401)
         seconds = settings.API_TOKEN_CACHE_SECONDS
@@ -165,6 +195,51 @@ class ClientCredentials(AuthBase):
         return ApiClient(client_id=client.client_id, application_id=application_id), expires
 
 
+# -- JWT access tokens (RFC 9068): verified here, without the database -------------------------------
+
+# What each worker remembers of a client (client id -> (ApiClient or None, until)): a change to the
+# client or its relying party shows within this many seconds (the receivers below also forget it).
+CLIENT_MEMORY_SECONDS = 10.0
+_clients: dict[str, tuple[ApiClient | None, float]] = {}
+
+
+def _api_client(client_id: str) -> ApiClient | None:
+    """The confidential client ``client_id`` and its secured application, or None; remembered."""
+    now = time.monotonic()
+    hit = _clients.get(client_id)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    row = (
+        RelyingParty.objects.filter(client__client_id=client_id, client__client_type=Application.CLIENT_CONFIDENTIAL)
+        .values_list("application_id", flat=True)
+        .first()
+    )
+    client = ApiClient(client_id=client_id, application_id=row) if row is not None else None
+    if len(_clients) > 10_000:
+        _clients.clear()
+    _clients[client_id] = (client, now + CLIENT_MEMORY_SECONDS)
+    return client
+
+
+def _jwt_client(request: HttpRequest) -> ApiClient:
+    """A JWT access token (or any token with the DPoP scheme), checked locally: signature with the
+    provider's public keys in memory, exp, iss, aud, the deny-list, the sender (DPoP proof,
+    certificate), then scope ``authz`` and the client's relying party (remembered per worker)."""
+    try:
+        claims = presented_token(request).claims
+    except TokenRefused as exc:
+        raise BearerError(exc.status, exc.error, exc.description, exc.scheme, exc.headers) from exc
+    scheme = "DPoP" if isinstance(claims.get("cnf"), dict) and "jkt" in claims["cnf"] else "Bearer"
+    if SCOPE not in str(claims.get("scope", "")).split():
+        raise BearerError(403, "insufficient_scope", str(_("The access token does not have the scope authz.")), scheme)
+    client = _api_client(str(claims["client_id"]))
+    if client is None:
+        raise BearerError(
+            403, "insufficient_scope", str(_("This client is not registered for a secured application.")), scheme
+        )
+    return client
+
+
 def _forget(checksums: Iterable[str]) -> None:
     """Tombstones over the cached results of these tokens (SHA-256 hex, DOT's ``token_checksum``)."""
     seconds = settings.API_TOKEN_CACHE_SECONDS
@@ -179,6 +254,7 @@ def _cacheable(scope: str | None) -> bool:
 
 
 def _forget_client(client_id: int | None) -> None:
+    _clients.clear()  # the JWT path's memory of clients (small; rebuilt on the next requests)
     if client_id is not None and settings.API_TOKEN_CACHE_SECONDS > 0:
         tokens = AccessToken.objects.filter(application_id=client_id, scope__contains=SCOPE)
         _forget(c for c, scope in tokens.values_list("token_checksum", "scope") if _cacheable(scope))

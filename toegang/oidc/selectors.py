@@ -9,6 +9,7 @@ from typing import Any
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, RefreshToken, refresh_token_expire_timedelta
 
+from toegang.oidc import jwt_tokens
 from toegang.oidc.models import TokenExchange
 
 
@@ -30,6 +31,8 @@ def token_introspection(token_value: str, client: Application, token_type_hint: 
     ``REFRESH_TOKEN_EXPIRE_SECONDS`` after that access token expired (django-oauth-toolkit's rule).
     """
     checksum = hashlib.sha256(token_value.encode("utf-8")).hexdigest()
+    if jwt_tokens.looks_like_jwt(token_value):
+        return _jwt_answer(token_value, checksum, client)
     lookups = (_access_token_answer, _refresh_token_answer)
     if token_type_hint == "refresh_token":  # noqa: S105 (a token type, not a secret)
         lookups = (_refresh_token_answer, _access_token_answer)
@@ -78,3 +81,29 @@ def _refresh_token_answer(checksum: str, client: Application) -> dict[str, Any] 
     if expires is not None and expires <= timezone.now():
         return None
     return _answer(client, token.user, token.access_token.scope, expires)
+
+
+def _jwt_answer(token_value: str, checksum: str, client: Application) -> dict[str, Any]:
+    """A JWT access token (RFC 9068): active if it verifies, is the client's, is not on the deny-list
+    and, for a person's token, its row still exists (logout and refresh-token reuse delete it)."""
+    inactive = {"active": False}
+    try:
+        claims = jwt_tokens.verify_access_token(token_value, any_audience=True)
+        if claims.get("client_id") != client.client_id or jwt_tokens.is_denied(str(claims["jti"])):
+            return inactive
+    except (jwt_tokens.InvalidAccessToken, jwt_tokens.DenyListUnavailable):
+        return inactive
+    answer: dict[str, Any] = {
+        "active": True,
+        **{k: claims[k] for k in ("scope", "client_id", "exp", "iat", "sub", "aud", "iss", "jti") if k in claims},
+        "token_type": "DPoP" if isinstance(claims.get("cnf"), dict) and "jkt" in claims["cnf"] else "Bearer",
+    }
+    if isinstance(claims.get("cnf"), dict):
+        answer["cnf"] = claims["cnf"]
+    if claims["sub"] != client.client_id:  # a person's token: django-oauth-toolkit's row decides
+        token = AccessToken.objects.select_related("user").filter(token_checksum=checksum, application=client).first()
+        if token is None or not token.is_valid():
+            return inactive
+        if token.user is not None:
+            answer["username"] = token.user.get_username()
+    return answer

@@ -9,11 +9,11 @@ from django.urls import URLPattern, path, re_path
 
 from toegang.oidc.authorization_requests import PushedAuthorizationRequestView
 from toegang.oidc.step_up_views import step_up
+from toegang.oidc.token_views import JwksInfoView
 from toegang.oidc.views import (
     AuthorizationView,
     ConnectDiscoveryInfoView,
     IntrospectTokenView,
-    JwksInfoView,
     RevokeTokenView,
     RPInitiatedLogoutView,
     TokenView,

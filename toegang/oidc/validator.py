@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from datetime import datetime
 from typing import Any
 
@@ -39,8 +40,9 @@ from oauthlib.oauth2.rfc6749.errors import (  # type: ignore[import-untyped]
 
 from toegang.accounts.models import EXTERNAL
 from toegang.delegation.authz import access_until, facilities_for, usable_subdepartment_ids
-from toegang.oidc import client_auth
+from toegang.oidc import client_auth, jwt_tokens
 from toegang.oidc.backchannel import oidc_session_join
+from toegang.oidc.client_memory import remember_client, remembered_client
 from toegang.oidc.models import ES256, LoginContext, RelyingParty
 from toegang.oidc.services import code_replay_revoke
 from toegang.oidc.token_exchange import exchanged_facility
@@ -102,6 +104,9 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
     # -- clients ----------------------------------------------------------------------------------
 
     def _load_application(self, client_id: str, request: Request) -> Any:
+        if not request.client and (remembered := remembered_client(client_id)) is not None:
+            request.client = remembered  # checked a few seconds ago (client_memory.py)
+            return remembered
         client = super()._load_application(client_id, request)
         if client is None:
             return None
@@ -110,6 +115,7 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             request.client = None
             return None
         client._state.fields_cache["relying_party"] = rp  # read again by the claims: no second query
+        remember_client(client)
         return client
 
     def client_authentication_required(self, request: Request, *args: Any, **kwargs: Any) -> bool:
@@ -334,3 +340,72 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         request.access_token = saved
         request.id_token = saved
         return str(signed.serialize())
+
+    # -- JWT access tokens (RFC 9068; toegang/oidc/jwt_tokens.py) ------------------------------------
+
+    def access_token_claims(self, request: Request) -> dict[str, Any]:
+        """The claims of the access token being issued (signed by ``access_token_generator``)."""
+        now = int(time.time())
+        client_id = request.client.client_id if request.client is not None else request.client_id
+        scopes = list(request.scopes or [])
+        resources = _resources(request)
+        claims: dict[str, Any] = {
+            "aud": resources[0] if len(resources) == 1 else resources or jwt_tokens.default_audience(),
+            "exp": now + int(request.expires_in or 0),
+            "client_id": client_id,
+            "scope": " ".join(scopes),
+        }
+        user = request.user if request.grant_type != "client_credentials" else None
+        if user is None or not getattr(user, "pk", None):
+            claims["sub"] = client_id  # RFC 9068 §2.2: no resource owner, the client is the subject
+            return claims
+        claims["sub"] = str(user.pk)
+        login = self._login_context(request)
+        if login is not None:
+            claims["acr"] = login.acr
+            claims["auth_time"] = int(login.auth_time.timestamp())
+        if "access" in scopes:
+            claims["access"] = self._access(request)
+        return claims
+
+    def save_bearer_token(self, token: dict[str, Any], request: Request, *args: Any, **kwargs: Any) -> Any:
+        binding = jwt_tokens.current_binding()
+        if binding and "jkt" in binding:
+            token["token_type"] = "DPoP"  # noqa: S105 (RFC 9449 §5: a token type, not a secret)
+        if request.grant_type == "client_credentials":
+            # Nothing to store: the JWT is the whole token (no refresh token, no person, no ID token).
+            self._check_and_set_request_resource(request)
+            request.user = None
+            return None
+        return super().save_bearer_token(token, request, *args, **kwargs)
+
+    def revoke_token(
+        self, token: str, token_type_hint: str | None, request: Request, *args: Any, **kwargs: Any
+    ) -> None:
+        """RFC 7009: a JWT access token of the calling client goes on the deny-list until it expires
+        (and its row, a person's token, is deleted as before)."""
+        if jwt_tokens.looks_like_jwt(token) and request.client is not None:
+            try:
+                claims = jwt_tokens.verify_access_token(token, any_audience=True)
+            except jwt_tokens.InvalidAccessToken:
+                claims = None
+            if claims is not None and claims.get("client_id") == request.client.client_id:
+                jwt_tokens.deny(str(claims["jti"]), int(claims["exp"]))
+        super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+
+
+def _resources(request: Request) -> list[str]:
+    """The RFC 8707 ``resource`` values of the token request (django-oauth-toolkit validates them when
+    it saves the token, which answers ``invalid_target`` for a bad one)."""
+    resource = getattr(request, "resource", None)
+    if isinstance(resource, list):
+        return [r for r in resource if isinstance(r, str) and r]
+    if isinstance(resource, str) and resource.strip():
+        values = [v for k, v in (getattr(request, "decoded_body", None) or []) if k == "resource"]
+        return values or [resource]
+    return []
+
+
+def access_token_generator(request: Request) -> str:
+    """django-oauth-toolkit's ``ACCESS_TOKEN_GENERATOR``: a signed JWT access token (RFC 9068)."""
+    return jwt_tokens.sign_access_token(OAuth2Validator().access_token_claims(request))

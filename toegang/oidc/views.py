@@ -35,7 +35,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from allauth.account.authentication import get_authentication_records
-from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
@@ -48,7 +47,6 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from jwcrypto import jwk  # type: ignore[import-untyped]
 from oauth2_provider import views as oauth2_views
 from oauth2_provider.exceptions import (
     FatalClientError,
@@ -66,15 +64,18 @@ from oauthlib.oauth2.rfc6749.errors import AccessDeniedError, LoginRequired  # t
 from toegang.accounts.assurance import session_amr, session_level
 from toegang.delegation.authz import facilities_for
 from toegang.delegation.selectors import managers_to_ask
-from toegang.oidc import authorization_requests, client_auth
+from toegang.oidc import authorization_requests, client_auth, jwt_tokens
 from toegang.oidc.backchannel import DISCOVERY as BACKCHANNEL_DISCOVERY
 from toegang.oidc.backchannel import session_sid
+from toegang.oidc.resource import discovery_metadata
 from toegang.oidc.selectors import oauth_application, token_introspection
 from toegang.oidc.services import logout_tokens_revoke
 from toegang.oidc.step_up import ACR_VALUES_SUPPORTED, AcrRequest, acr_for, acr_request
 from toegang.oidc.step_up import decide as step_up_decide
 from toegang.oidc.step_up import error_class as step_up_error_class
 from toegang.oidc.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
+from toegang.oidc.token_views import TokenResponseMixin, token_request_binding
+from toegang.oidc.token_views import UserInfoView as TokenUserInfoView
 from toegang.oidc.validator import relying_party
 from toegang.portal.common import request_actor
 
@@ -358,27 +359,13 @@ class ConnectDiscoveryInfoView(oauth2_views.ConnectDiscoveryInfoView):
         data["id_token_signing_alg_values_supported"] = ["RS256", "ES256"]
         data["acr_values_supported"] = list(ACR_VALUES_SUPPORTED)  # step_up.py
         data.update(BACKCHANNEL_DISCOVERY)  # backchannel.py
+        data.update(discovery_metadata())  # DPoP and certificate-bound access tokens (token_views.py)
         answer = JsonResponse(data)
         answer["Access-Control-Allow-Origin"] = "*"
         return answer
 
 
-class JwksInfoView(oauth2_views.JwksInfoView):
-    """django-oauth-toolkit's key set (the RSA keys, RS256) and toegang's EC keys (ES256 ID tokens)."""
-
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        response = super().get(request, *args, **kwargs)
-        data = json.loads(response.content)
-        for pem in (settings.OIDC_EC_PRIVATE_KEY, *settings.OIDC_EC_OLD_KEYS):
-            key = jwk.JWK.from_pem(pem.encode())
-            data["keys"].append(
-                {"alg": "ES256", "use": "sig", "kid": key.thumbprint(), **key.export_public(as_dict=True)}
-            )
-        response.content = json.dumps(data).encode()
-        return response  # type: ignore[no-any-return]
-
-
-class TokenView(oauth2_views.TokenView):
+class TokenView(TokenResponseMixin, oauth2_views.TokenView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.POST.get("grant_type", "") not in GRANT_TYPES:
             # django-oauth-toolkit sends the device grant (RFC 8628) to a flow toegang has no endpoints
@@ -388,7 +375,12 @@ class TokenView(oauth2_views.TokenView):
             answer["Cache-Control"] = "no-store"
             answer["Pragma"] = "no-cache"
             return answer
-        return _basic_challenge(super().post(request, *args, **kwargs))
+        # The DPoP proof and client certificate the access token is bound to (token_views.py).
+        binding = token_request_binding(request)
+        if isinstance(binding, HttpResponse):
+            return binding
+        with jwt_tokens.token_binding(binding):
+            return _basic_challenge(super().post(request, *args, **kwargs))
 
 
 class RevokeTokenView(oauth2_views.RevokeTokenView):
@@ -441,8 +433,9 @@ class IntrospectTokenView(oauth2_views.IntrospectTokenView):
 # -- userinfo and logout ----------------------------------------------------------------------------
 
 
-class UserInfoView(oauth2_views.UserInfoView):
-    """django-oauth-toolkit's userinfo, without access tokens in the query string (RFC 6750 §2.3,
+class UserInfoView(TokenUserInfoView):
+    """django-oauth-toolkit's userinfo with JWT, DPoP and certificate-bound tokens (token_views.py),
+    without access tokens in the query string (RFC 6750 §2.3,
     RFC 9700 §4.3.2: URLs end up in logs and histories); oauthlib would read them there. The header
     (or, by POST, the form body: RFC 6750 §2.2) carries the token."""
 
