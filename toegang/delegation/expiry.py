@@ -450,17 +450,17 @@ def _day(value: date | None) -> str:
 
 
 def _items(ended: _Ended, apps: dict[int, SecuredApplication]) -> list[str]:
-    """The lines naming what ends, in the active language."""
+    """The lines naming what ends, each with its last day, in the active language."""
     roles = dict(Role.choices)
+
+    def line(name: str, until: datetime) -> str:
+        return _("- %(name)s (last day %(day)s)") % {"name": name, "day": _day(last_day_of(until))}
+
     lines = [
-        f"- {apps[a].name} ({_('last day %(day)s') % {'day': _day(last_day_of(until))}})"
+        line(apps[a].name, until)
         for a, until in sorted(ended.applications.items(), key=lambda item: apps[item[0]].name)
     ]
-    lines += [
-        f"- {roles[role]} ({_('last day %(day)s') % {'day': _day(last_day_of(until))}})"
-        for role, until in sorted(ended.roles.items())
-    ]
-    return lines
+    return lines + [line(str(roles[role]), until) for role, until in sorted(ended.roles.items())]
 
 
 def _person_and_manager_mails(
