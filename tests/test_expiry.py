@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test import Client, TestCase
 from django.utils import timezone, translation
 
 from tests.conftest import World
 from tests.test_api import RP, Api, application_of, ssin_of
-from tests.test_api import access as access  # noqa: PLC0414 (the API's fixtures, used here)
+from tests.test_api import access as access
 from toegang.accounts.models import User
 from toegang.applications.models import ApplicationGrant
 from toegang.audit.actions import Action, Reason
@@ -28,7 +28,7 @@ from toegang.audit.models import AuditEvent
 from toegang.audit.rendering import render_events
 from toegang.delegation import expiry
 from toegang.delegation.models import ExpiryReminder, Role, RoleAssignment
-from toegang.delegation.services import BulkAction, bulk_until, memberships_bulk
+from toegang.delegation.services import BulkAction, memberships_bulk
 from toegang.history import EXPIRED
 from toegang.jobs.schedule import SCHEDULE
 from toegang.mail.models import OutgoingMail
@@ -273,3 +273,40 @@ def test_two_runs_at_once_do_not_double_anything(world: World) -> None:
     assert AuditEvent.objects.filter(action=Action.ROLE_EXPIRED.value).count() == 60
     assert OutgoingMail.objects.filter(to__startswith="n").count() == 120
     assert RoleAssignment.objects.filter(end_reason=EXPIRED, person__in=people).count() == 60
+
+
+@live_db
+def test_a_manager_extending_the_access_while_the_job_runs_wins(world: World) -> None:
+    """The manager's transaction holds the row (extended, not committed yet): the job skips it, and
+    after the commit finds its planned end in the future."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so there is no concurrent run")
+    end = timezone.now() + timedelta(seconds=2)
+    membership = _membership(world)
+    RoleAssignment.objects.filter(pk=membership.pk).update(valid_until=end)
+    later = end + timedelta(days=30)
+    locked, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def manager() -> None:
+        try:
+            with transaction.atomic():
+                RoleAssignment.objects.select_for_update().filter(pk=membership.pk).update(valid_until=later)
+                locked.set()
+                assert release.wait(30)
+        except BaseException as exc:
+            errors.append(exc)
+            locked.set()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=manager)
+    thread.start()
+    assert locked.wait(30) and not errors
+    assert _expire(end + timedelta(seconds=1))["roles_expired"] == 0  # skipped, not waited for
+    release.set()
+    thread.join(30)
+    assert not errors
+    assert _expire(end + timedelta(seconds=2))["roles_expired"] == 0  # extended: not due any more
+    membership.refresh_from_db()
+    assert membership.ended_at is None and membership.valid_until == later

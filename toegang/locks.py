@@ -26,7 +26,6 @@ wait longer than ``TOEGANG_LOCK_TIMEOUT_MS``) is ``ConcurrentChange`` or the dat
 from __future__ import annotations
 
 import hashlib
-
 from typing import Any
 
 from django.conf import settings

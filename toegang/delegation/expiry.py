@@ -74,6 +74,11 @@ _ENTERPRISE = "\x00enterprise\x00"
 _ITEMS = "\x00items\x00"
 
 
+def _rows(values: Iterable[Any]) -> list[dict[str, Any]]:
+    """The rows of a ``values()`` queryset as plain dicts (what the batch passes around)."""
+    return [dict(row) for row in values]
+
+
 # --- closing rows: one conditional UPDATE … RETURNING id ----------------------------------------
 
 
@@ -162,12 +167,12 @@ def _expire_batch(now: datetime, batch: int) -> _Batch:
     role_ids = _close(RoleAssignment, RoleAssignment.objects.filter(due), now=now, reason=EXPIRED, limit=batch)
     if not (grant_ids or role_ids):
         return b
-    grants = list(
+    grants = _rows(
         ApplicationGrant.objects.filter(pk__in=grant_ids).values(
             "pk", "person_id", "subdepartment_id", "application_id", "application__code", "valid_until"
         )
     )
-    roles = list(
+    roles = _rows(
         RoleAssignment.objects.filter(pk__in=role_ids).values(
             "pk", "person_id", "role", "enterprise_id", "enterprise_quality_id", "subdepartment_id", "valid_until"
         )
@@ -220,7 +225,7 @@ def _grants_following_roles(b: _Batch, roles: list[dict[str, Any]]) -> list[dict
         # Rows whose own end came first are left to the expiry itself (they are "due").
         candidates = ApplicationGrant.objects.filter(pk__in=pks).exclude(valid_until__lte=until)
         closed += _close(ApplicationGrant, candidates, now=b.now, reason=Reason.MEMBERSHIP_ENDED, until=until)
-    rows = list(
+    rows = _rows(
         ApplicationGrant.objects.filter(pk__in=closed).values(
             "pk", "person_id", "subdepartment_id", "application_id", "application__code", "valid_until"
         )
@@ -254,7 +259,7 @@ def _memberships_following_grants(b: _Batch, grants: list[dict[str, Any]]) -> li
     for until, pks in by_end.items():
         candidates = open_memberships.filter(pk__in=pks)
         closed += _close(RoleAssignment, candidates, now=b.now, reason=Reason.LAST_GRANT_EXPIRED, until=until)
-    rows = list(
+    rows = _rows(
         RoleAssignment.objects.filter(pk__in=closed).values(
             "pk", "person_id", "role", "enterprise_id", "enterprise_quality_id", "subdepartment_id", "valid_until"
         )
@@ -272,14 +277,14 @@ class _Names:
     """The names the audit events and mails of a batch need, read once per batch."""
 
     def __init__(self, person_ids: Iterable[int], subdepartment_ids: Iterable[int], roles: list[dict[str, Any]]):
-        self.persons = {
-            p["pk"]: p
+        self.persons: dict[int, dict[str, Any]] = {
+            p["pk"]: dict(p)
             for p in User.objects.filter(pk__in=set(person_ids)).values(
                 "pk", "first_name", "last_name", "username", "ssin", "email", "language", "title"
             )
         }
-        self.subdepartments = {
-            s["pk"]: s
+        self.subdepartments: dict[int, dict[str, Any]] = {
+            s["pk"]: dict(s)
             for s in Subdepartment.objects.filter(pk__in=set(subdepartment_ids)).values(
                 "pk", "name", "enterprise_id", "enterprise__name", "enterprise_quality_id", "quality_id"
             )
@@ -397,7 +402,12 @@ def _audit(
                 obj="delegation.roleassignment",
                 pk=r["pk"],
                 repr_=f"{r['role']}: {names.persons[r['person_id']]['username']}",
-                params={**scope, **names.person_params(r["person_id"]), "role": r["role"], "until": _until(r["valid_until"])},
+                params={
+                    **scope,
+                    **names.person_params(r["person_id"]),
+                    "role": r["role"],
+                    "until": _until(r["valid_until"]),
+                },
                 reason=reason,
             )
         )
@@ -416,7 +426,9 @@ def _contacts(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], str]:
     found: dict[tuple[int, int], str] = {}
     rows = (
         RoleAssignment.objects.filter(
-            person_id__in={p for p, _s in keys}, subdepartment_id__in={s for _p, s in keys}, role__in=SUBDEPARTMENT_ROLES
+            person_id__in={p for p, _s in keys},
+            subdepartment_id__in={s for _p, s in keys},
+            role__in=SUBDEPARTMENT_ROLES,
         )
         .order_by("valid_from", "pk")
         .values_list("person_id", "subdepartment_id", "contact_email")
@@ -575,18 +587,21 @@ def expiry_reminders_send(*, now: datetime | None = None) -> dict[str, int]:
     window = Q(valid_until__gt=now, valid_until__lte=now + timedelta(days=horizon))
     with transaction.atomic():
         lock_job("delegation.remind")
+        grants = ApplicationGrant.objects.active(now).filter(window)
+        memberships = RoleAssignment.objects.active(now).filter(window, role__in=SUBDEPARTMENT_ROLES)
+        common = ("pk", "person_id", "subdepartment_id")
         candidates: list[tuple[str, int, int, int, str, datetime, int]] = [
             (ReminderKind.GRANT, pk, person, sd, str(app), until, quality)
-            for pk, person, sd, app, until, quality in ApplicationGrant.objects.active(now)
-            .filter(window)
-            .values_list("pk", "person_id", "subdepartment_id", "application_id", "valid_until", "subdepartment__quality_id")
-        ]  # fmt: skip
+            for pk, person, sd, app, until, quality in grants.values_list(
+                *common, "application_id", "valid_until", "subdepartment__quality_id"
+            )
+        ]
         candidates += [
             (ReminderKind.MEMBERSHIP, pk, person, sd, role, until, quality)
-            for pk, person, sd, role, until, quality in RoleAssignment.objects.active(now)
-            .filter(window, role__in=SUBDEPARTMENT_ROLES)
-            .values_list("pk", "person_id", "subdepartment_id", "role", "valid_until", "subdepartment__quality_id")
-        ]  # fmt: skip
+            for pk, person, sd, role, until, quality in memberships.values_list(
+                *common, "role", "valid_until", "subdepartment__quality_id"
+            )
+        ]
         sent = set(
             ExpiryReminder.objects.filter(
                 Q(kind=ReminderKind.GRANT, object_id__in=[c[1] for c in candidates if c[0] == ReminderKind.GRANT])
