@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -337,6 +338,7 @@ def _audit_row(
     }
 
 
+@lru_cache(maxsize=4096)
 def _until(value: datetime) -> str:
     day = last_day_of(value)
     return day.isoformat() if day is not None else ""
@@ -461,18 +463,26 @@ def _day(value: date | None) -> str:
     return "—" if value is None else f"{value:%d/%m/%Y}"
 
 
-def _items(ended: _Ended, apps: dict[int, SecuredApplication]) -> list[str]:
-    """The lines naming what ends, each with its last day, in the active language."""
-    roles = dict(Role.choices)
+class _Lines:
+    """The lines naming what ends, each with its last day, in the active language; each line made once."""
 
-    def line(name: str, until: datetime) -> str:
-        return _("- %(name)s (last day %(day)s)") % {"name": name, "day": _day(last_day_of(until))}
+    def __init__(self, apps: dict[int, SecuredApplication]) -> None:
+        self.apps = apps
+        self.roles = dict(Role.choices)
+        self.made: dict[tuple[str, object, datetime], str] = {}
 
-    lines = [
-        line(apps[a].name, until)
-        for a, until in sorted(ended.applications.items(), key=lambda item: apps[item[0]].name)
-    ]
-    return lines + [line(str(roles[role]), until) for role, until in sorted(ended.roles.items())]
+    def _line(self, language: str, what: object, until: datetime) -> str:
+        key = (language, what, until)
+        if key not in self.made:
+            with translation.override(language):
+                name = self.apps[what].name if isinstance(what, int) else str(self.roles[str(what)])
+                day = _day(last_day_of(until))
+                self.made[key] = _("- %(name)s (last day %(day)s)") % {"name": name, "day": day}
+        return self.made[key]
+
+    def __call__(self, ended: _Ended, language: str) -> list[str]:
+        lines = sorted(self._line(language, a, until) for a, until in ended.applications.items())
+        return lines + [self._line(language, role, until) for role, until in sorted(ended.roles.items())]
 
 
 def _person_and_manager_mails(
@@ -485,9 +495,10 @@ def _person_and_manager_mails(
 ) -> list[tuple[str, str, str, str]]:
     """(to, subject, body, language): one mail per person and subdepartment, one per manager and subdepartment."""
     app_ids = {a for e in ended.values() for a in e.applications}
-    apps = {a.pk: a for a in SecuredApplication.objects.filter(pk__in=app_ids)}
+    items_of = _Lines({a.pk: a for a in SecuredApplication.objects.filter(pk__in=app_ids)})
     contacts = _contacts(ended)
     rendered: dict[tuple[object, ...], tuple[str, str]] = {}
+    salutations: dict[tuple[str, str], str] = {}
     messages: list[tuple[str, str, str, str]] = []
     for (person_id, subdepartment_id), what in ended.items():
         person = persons[person_id]
@@ -498,25 +509,28 @@ def _person_and_manager_mails(
         language = person["language"] or "nl"
         membership = Role.USER in what.roles
         key = (language, membership)
-        with translation.override(language):
-            if key not in rendered:
-                context = {
-                    "greeting": _GREETING,
-                    "subdepartment": _SUBDEPARTMENT,
-                    "enterprise": _ENTERPRISE,
-                    "items": _ITEMS,
-                    "membership": membership,
-                    "manager": False,
-                }
+        if key not in rendered:
+            context = {
+                "greeting": _GREETING,
+                "subdepartment": _SUBDEPARTMENT,
+                "enterprise": _ENTERPRISE,
+                "items": _ITEMS,
+                "membership": membership,
+                "manager": False,
+            }
+            with translation.override(language):
                 rendered[key] = (
                     render_to_string(f"mail/{template}_subject.txt", context).strip(),
                     render_to_string(f"mail/{template}.txt", context),
                 )
-            greeting = salutation_format(person["title"]) % {
-                "first_name": person["first_name"],
-                "last_name": person["last_name"],
-            }
-            items = "\n".join(_items(what, apps))
+        if (language, person["title"]) not in salutations:
+            with translation.override(language):
+                salutations[language, person["title"]] = salutation_format(person["title"])
+        greeting = salutations[language, person["title"]] % {
+            "first_name": person["first_name"],
+            "last_name": person["last_name"],
+        }
+        items = "\n".join(items_of(what, language))
         subject, body = rendered[key]
         fill = {_GREETING: greeting, _SUBDEPARTMENT: sd["name"], _ENTERPRISE: sd["enterprise__name"], _ITEMS: items}
         for slot, value in fill.items():
@@ -537,7 +551,7 @@ def _person_and_manager_mails(
                 for person_id, what in listed[:MANAGER_LIST_MAX]:
                     p = persons[person_id]
                     lines.append(f"{p['first_name']} {p['last_name']} ({p['username']})")
-                    lines += ["  " + line for line in _items(what, apps)]
+                    lines += ["  " + line for line in items_of(what, language)]
                 if len(listed) > MANAGER_LIST_MAX:
                     lines.append(_("… and %(count)s more") % {"count": len(listed) - MANAGER_LIST_MAX})
                 context = {
