@@ -623,7 +623,7 @@ def expiry_reminders_send(*, now: datetime | None = None) -> dict[str, int]:
                     kind=ReminderKind.MEMBERSHIP,
                     object_id__in=[c[1] for c in candidates if c[0] == ReminderKind.MEMBERSHIP],
                 )
-            ).values_list("kind", "object_id", "days", "valid_until")
+            ).values_list("kind", "object_id", "days", "planned_end")
         )
         new: list[ExpiryReminder] = []
         ending: dict[tuple[int, int], _Ended] = defaultdict(_Ended)
@@ -632,7 +632,7 @@ def expiry_reminders_send(*, now: datetime | None = None) -> dict[str, int]:
             if not passed:
                 continue
             fresh = [d for d in passed if (kind, pk, d, until) not in sent]
-            new += [ExpiryReminder(kind=kind, object_id=pk, days=d, valid_until=until, sent_at=now) for d in fresh]
+            new += [ExpiryReminder(kind=kind, object_id=pk, days=d, planned_end=until, sent_at=now) for d in fresh]
             if min(passed) in fresh:  # the nearest threshold not mailed yet: one mail, not one per threshold
                 if kind == ReminderKind.GRANT:
                     ending[person, sd].applications[int(what)] = until

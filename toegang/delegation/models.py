@@ -237,18 +237,19 @@ class ExpiryReminder(models.Model):
     kind = models.CharField(max_length=20, choices=ReminderKind.choices)
     object_id = models.BigIntegerField()
     days = models.PositiveSmallIntegerField()
-    valid_until = models.DateTimeField()
+    # The row's valid_until when the reminder was sent (not a validity of this row: it never ends).
+    planned_end = models.DateTimeField()
     sent_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name = _("expiry reminder")
         verbose_name_plural = _("expiry reminders")
         constraints = [
-            models.UniqueConstraint(fields=["kind", "object_id", "days", "valid_until"], name="expiry_reminder_once")
+            models.UniqueConstraint(fields=["kind", "object_id", "days", "planned_end"], name="expiry_reminder_once")
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.object_id}: {self.days} d before {self.valid_until:%Y-%m-%d}"
+        return f"{self.kind} {self.object_id}: {self.days} d before {self.planned_end:%Y-%m-%d}"
 
 
 class ImportStatus(models.TextChoices):
