@@ -1,7 +1,7 @@
 """CI smoke of the benchmarks (issue 7): each script runs once, tiny, to its end. No timing asserted.
 
 Every script builds its own scratch database (SQLite under a temporary directory; ``authz_api``,
-``generate``, ``token_endpoint`` and ``memory`` a scratch PostgreSQL database when
+``generate``, ``token_endpoint``, ``memory`` and ``expiry`` a scratch PostgreSQL database when
 TOEGANG_DATABASE_URL points at PostgreSQL), so they run as subprocesses: this process's Django is
 already bound to the test database. Each writes its JSON to ``tmp_path``, never over the committed
 results in bench/results/.
@@ -33,6 +33,7 @@ SCRIPTS = {
     "generate": ["--scale", "0.0005"],
     "token_endpoint": ["--duration", "1", "--connections", "2", "--pool", "100", "--hash-seconds", "0.1"],
     "memory": ["--scale", "0.0005", "--rounds", "2"],
+    "expiry": ["--grants", "40", "--subdepartments", "2"],
 }
 # The server benchmarks' load generator is Debian's wrk (`.ci/run` installs it); like the browser
 # tests without Chromium, they are skipped with the install hint where it is missing.

@@ -25,6 +25,7 @@ wait longer than ``TOEGANG_LOCK_TIMEOUT_MS``) is ``ConcurrentChange`` or the dat
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.conf import settings
@@ -98,6 +99,19 @@ def lock_scope(*, enterprise_id: int, subdepartment_id: int | None) -> None:
 
 # The first number of the advisory locks toegang takes (the second is the row's id).
 _ADVISORY_USER_IMPORT = 0x7467_0001
+_ADVISORY_JOB = 0x7467_0002
+
+
+def lock_job(name: str) -> None:
+    """One run of a periodic job at a time, until its transaction ends (PostgreSQL; SQLite serialises writers).
+
+    For jobs that read what was done before deciding what to do (the expiry reminders): a second run
+    waits, then reads what the first one recorded.
+    """
+    if _postgresql():
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") % 2**31
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", [_ADVISORY_JOB, key])
 
 
 def lock_import_run(import_id: int) -> None:

@@ -23,6 +23,9 @@ class Action(models.TextChoices):
     PERSON_CORRECT = "person.correct", _("Person's data corrected")
     GRANT_ADD = "grant.add", _("Access given")
     GRANT_END = "grant.end", _("Access ended")
+    # The planned end (valid_until) of a grant or role passed and the expiry job closed it: no actor.
+    GRANT_EXPIRED = "grant.expired", _("Access expired")
+    ROLE_EXPIRED = "role.expired", _("Role expired")
     # Organisations and their applications.
     ENTERPRISE_REGISTER = "enterprise.register", _("Enterprise registered")
     QUALITY_ACTIVATE = "quality.activate", _("Quality activated")
@@ -77,6 +80,8 @@ class Reason(models.TextChoices):
     APPLICATION_SWITCHED_OFF = "application switched off", _("the application was switched off")
     SWITCHED_OFF = "switched off", _("switched off")
     UNTICKED = "unticked", _("unticked")
+    # The expiry job ended a user's membership because the last of their applications there expired.
+    LAST_GRANT_EXPIRED = "last grant expired", _("the last application of the person here expired")
     GENERATE_DATA = "generate_data", _("generate_data command")
     # Password logins refused by allauth's "login_failed" rate limit, when no single limit is named.
     RATE_LIMIT = "rate limit", _("too many failed attempts")

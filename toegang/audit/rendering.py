@@ -40,6 +40,12 @@ SENTENCES: dict[Action, Promise] = {
     Action.PERSON_CORRECT: gettext_lazy("%(actor)s corrected the personal data of %(person)s"),
     Action.GRANT_ADD: gettext_lazy("%(actor)s gave %(person)s access to %(application)s in %(subdepartment)s"),
     Action.GRANT_END: gettext_lazy("%(actor)s ended the access of %(person)s to %(application)s in %(subdepartment)s"),
+    Action.GRANT_EXPIRED: gettext_lazy(
+        "The access of %(person)s to %(application)s in %(subdepartment)s ended at its planned end (%(until)s)"
+    ),
+    Action.ROLE_EXPIRED: gettext_lazy(
+        "The role of %(person)s as %(role)s in %(scope)s ended at its planned end (%(until)s)"
+    ),
     Action.ENTERPRISE_REGISTER: gettext_lazy("%(actor)s registered the enterprise %(enterprise)s"),
     Action.QUALITY_ACTIVATE: gettext_lazy("%(actor)s activated the quality %(quality)s for %(enterprise)s"),
     Action.QUALITY_MAX_ACCESS: gettext_lazy(

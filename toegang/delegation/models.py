@@ -222,6 +222,36 @@ class RoleAssignment(Ended):
         return f"{self.get_role_display()}: {self.person}"
 
 
+class ReminderKind(models.TextChoices):
+    GRANT = "grant", _("application grant")
+    MEMBERSHIP = "membership", _("role assignment")
+
+
+class ExpiryReminder(models.Model):
+    """A reminder sent before the planned end of an access: what makes the reminder job send it once.
+
+    One row per (kind, row, threshold in days, planned end): an access whose end is moved gets its
+    reminders again for the new end. Written in the reminder's transaction with its mails.
+    """
+
+    kind = models.CharField(max_length=20, choices=ReminderKind.choices)
+    object_id = models.BigIntegerField()
+    days = models.PositiveSmallIntegerField()
+    # The row's valid_until when the reminder was sent (not a validity of this row: it never ends).
+    planned_end = models.DateTimeField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("expiry reminder")
+        verbose_name_plural = _("expiry reminders")
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "object_id", "days", "planned_end"], name="expiry_reminder_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id}: {self.days} d before {self.planned_end:%Y-%m-%d}"
+
+
 class ImportStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
     RUNNING = "running", _("Running")

@@ -23,6 +23,11 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("mail.sweep", "toegang.mail.tasks.mail_sweep", "* * * * *"),
     # CSV imports whose worker died mid-run: run again (nothing of them was saved), three runs at most
     Periodic("imports.recover", "toegang.delegation.tasks.imports_recover", "* * * * *"),
+    # grants and roles whose planned end passed: closed, audited "expired", the people told (issue 15);
+    # readers treat them as ended at that instant already, so this only keeps the books and the mails
+    Periodic("delegation.expire", "toegang.delegation.tasks.accesses_expire", "*/5 * * * *"),
+    # reminders N days before a planned end (the quality's reminder_days), once per threshold
+    Periodic("delegation.remind", "toegang.delegation.tasks.expiry_reminders_send", "7 * * * *"),
     Periodic("sessions.clear", "toegang.jobs.tasks.sessions_clear", "17 3 * * *"),
     Periodic("tasks.prune", "toegang.jobs.tasks.task_results_prune", "41 3 * * *"),
     # expired failed-login counts and used TOTP codes in the database cache (without Redis)

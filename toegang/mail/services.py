@@ -70,6 +70,21 @@ def mail_enqueue_many(messages: Iterable[tuple[str, str, str]]) -> int:
     return len(rows)
 
 
+def mail_enqueue_languages(messages: Iterable[tuple[str, str, str, str]]) -> int:
+    """Queue (to, subject, body, language) e-mails in bulk, each in its reader's language; one delivery job."""
+    now = timezone.now()
+    rows = [
+        {"to": to, "subject": subject[:400], "body": body, "language": language}
+        | {"created_at": now, "next_attempt_at": now}
+        for to, subject, body, language in messages
+    ]
+    if not rows:
+        return 0
+    copy_insert_rows(OutgoingMail, rows)
+    _deliver_on_commit()
+    return len(rows)
+
+
 class _DeliveryHook:
     """The on-commit callback of one transaction; ``pending`` until it has run."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import validate_comma_separated_integer_list
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -29,6 +30,12 @@ class IdentificationScheme(models.TextChoices):
     FREE = "free", _("Free text")
 
 
+def reminder_thresholds(value: str) -> tuple[int, ...]:
+    """The reminder days of a quality ("14,3"), distinct and positive, largest first; junk ignored."""
+    days = {int(part) for part in value.split(",") if part.strip().isdigit()}
+    return tuple(sorted((d for d in days if 0 < d <= 366), reverse=True))
+
+
 class Quality(TranslatedName):
     code = models.SlugField(_("code"), max_length=60, unique=True)
     audience = models.ForeignKey(Audience, on_delete=models.PROTECT, related_name="qualities")
@@ -53,11 +60,26 @@ class Quality(TranslatedName):
         "applications.SecuredApplication", blank=True, related_name="qualities", verbose_name=_("applications")
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # Days before the planned end of an access (a grant, a membership) at which the person and the
+    # subdepartment's managers get a reminder (toegang/delegation/expiry.py), largest first or not.
+    reminder_days = models.CharField(
+        _("reminders (days before the end)"),
+        max_length=40,
+        default="14,3",
+        blank=True,
+        validators=[validate_comma_separated_integer_list],
+        help_text=_("Comma-separated numbers of days, e.g. 14,3. Empty: no reminders."),
+    )
 
     class Meta:
         verbose_name = _("quality")
         verbose_name_plural = _("qualities")
         ordering = ["code"]
+
+    @property
+    def reminder_thresholds(self) -> tuple[int, ...]:
+        """``reminder_days`` as numbers, largest first (see ``reminder_thresholds``)."""
+        return reminder_thresholds(self.reminder_days)
 
     @property
     def identification_label(self) -> str:
