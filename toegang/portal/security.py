@@ -100,7 +100,7 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         for name, value in _constant_headers:
             if name not in response:
                 response[name] = value
-        setattr(request, "csp_nonce", CheckableLazyObject(self._csp_nonce_post_response))
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
         return response
 
     def get_policy_parts(
