@@ -57,19 +57,35 @@ def wsgi_call(path: str, headers: dict[str, str] | None = None) -> tuple[int, di
     return answer["status"], answer["headers"], content
 
 
+# The API's own stand-in for LocaleMiddleware (the language from Accept-Language alone), in its place.
+API_LANGUAGE = "toegang.api.middleware.AcceptLanguageMiddleware"
+
+
 def test_the_api_list_is_a_subsequence_of_the_full_one() -> None:
     full = settings.MIDDLEWARE
-    positions = [full.index(m) for m in settings.API_MIDDLEWARE]
+    api_list = [
+        "django.middleware.locale.LocaleMiddleware" if m == API_LANGUAGE else m for m in settings.API_MIDDLEWARE
+    ]
+    positions = [full.index(m) for m in api_list]
     assert positions == sorted(positions)
     for needed in (
         "SecurityMiddleware",
+        "ContentSecurityPolicyMiddleware",
         "NulByteMiddleware",
-        "LocaleMiddleware",
+        "AcceptLanguageMiddleware",
+        "NoStoreMiddleware",
         "XFrameOptionsMiddleware",
         "RequestContextMiddleware",
     ):
         assert any(m.endswith(needed) for m in settings.API_MIDDLEWARE)
-    for cookie_bound in ("SessionMiddleware", "AuthenticationMiddleware", "CsrfViewMiddleware", "AccountMiddleware"):
+    for cookie_bound in (
+        "SessionMiddleware",
+        "AuthenticationMiddleware",
+        "CsrfViewMiddleware",
+        "AccountMiddleware",
+        "MessageMiddleware",
+        "LocaleMiddleware",
+    ):
         assert not any(m.endswith(cookie_bound) for m in settings.API_MIDDLEWARE)
 
 
@@ -155,3 +171,39 @@ def test_the_token_endpoint_runs_on_its_own_short_list(access: World) -> None:  
     # The NUL guard is on the list: a 400, never oauthlib's parsing of it.
     status, _headers, _body = wsgi_post("/oauth/token/", {**form, "scope": "authz\x00"}, {"Authorization": basic})
     assert status == 400
+
+
+def test_the_api_check_keeps_every_protection_on_its_short_list(access: World, client: Client) -> None:  # noqa: F811
+    """The check endpoint through the deployed callable: the same security headers as a portal page
+    (CSP, no-store, nosniff, frame options, request id), a NUL refused, the language from
+    Accept-Language and never from a cookie; a portal page still runs the full stack."""
+    rp = RP(application_of("eloket"))
+    token = rp.token(client)
+    user, sd = ssin_of(access.zon.people["user"]), access.zon.sd.pk
+    path = f"/api/v1/persons/{user}/facilities/{sd}"
+    portal_status, portal, _body = wsgi_call("/nl/accounts/login/")
+    assert portal_status == 200
+    for _round in range(2):  # the second time from what the middleware remembered
+        status, headers, body = wsgi_call(path, {"Authorization": f"Bearer {token}", "Accept-Language": "fr"})
+        assert (status, body) == (200, b'{"allowed": true}')
+        assert headers["content-type"] == ["application/json; charset=utf-8"]
+        assert headers["content-security-policy"] == portal["content-security-policy"]
+        assert "default-src 'self'" in headers["content-security-policy"][0]
+        assert "frame-ancestors 'none'" in headers["content-security-policy"][0]
+        assert headers["cache-control"] == ["max-age=0, no-cache, no-store, must-revalidate, private"]
+        assert headers["expires"] and headers["x-content-type-options"] == ["nosniff"]
+        assert headers["x-frame-options"] == ["DENY"] and len(headers["x-request-id"][0]) == 32
+        assert headers["content-language"] == ["fr"] and headers["vary"] == ["Accept-Language"]
+    # A language cookie (a browser's, sent along) is not the API's: Accept-Language, else Dutch.
+    cookie = f"{settings.LANGUAGE_COOKIE_NAME}=de"
+    headers = wsgi_call(path, {"Authorization": f"Bearer {token}", "Accept-Language": "fr", "Cookie": cookie})[1]
+    assert headers["content-language"] == ["fr"]
+    assert wsgi_call(path, {"Authorization": f"Bearer {token}", "Cookie": cookie})[1]["content-language"] == ["nl"]
+    # A NUL byte: the guard's 400, before the token or the decision.
+    status, headers, body = wsgi_call(f"/api/v1/persons/{user}/facilities/{sd}?x=%00", {"Accept-Language": "fr"})
+    assert status == 400 and json.loads(body)["error"] == "invalid_request"
+    assert headers["x-content-type-options"] == ["nosniff"]
+    # The portal: sessions, CSRF, the language of the URL, the same CSP (built the portal's way).
+    assert any(c.strip().startswith("csrftoken=") for c in portal["set-cookie"])
+    assert portal["content-language"] == ["nl"] and "Cookie" in portal["vary"][0]
+    assert "no-store" in portal["cache-control"][0]

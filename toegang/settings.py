@@ -100,13 +100,15 @@ MIDDLEWARE = [
     "toegang.portal.middleware.ConcurrentChangeMiddleware",
 ]
 # The authorization API (/api/: bearer tokens, no cookies) runs through this shorter list
-# (toegang/wsgi.py); each entry is in MIDDLEWARE, in the same order (tests/test_wsgi.py).
+# (toegang/wsgi.py); each entry is in MIDDLEWARE, in the same order, but for the language's
+# (tests/test_wsgi.py).
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "toegang.portal.security.ContentSecurityPolicyMiddleware",
     # A NUL (or a lone surrogate) anywhere in the request: a 400 before anything reads it (input_guard.py).
     "toegang.input_guard.NulByteMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # LocaleMiddleware's place: the language from Accept-Language only (no cookie, no URL prefix).
+    "toegang.api.middleware.AcceptLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "toegang.portal.security.NoStoreMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
