@@ -421,7 +421,7 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             # would have rotated it is rolled back): a reuse, so the whole family is revoked.
             if oauth2_settings.REFRESH_TOKEN_REUSE_PROTECTION and spent.family:
                 RefreshToken.revoke_family(spent.family)
-            raise InvalidGrantError(request=request) from None
+            raise _SpentRefreshTokenError(request=request) from None
 
     def _save_bearer_token(self, token: dict[str, Any], request: Request, *args: Any, **kwargs: Any) -> Any:
         """The rotation of a refresh token in few statements (inside django-oauth-toolkit's transaction).
@@ -483,6 +483,15 @@ class _RefreshTokenSpent(Exception):  # noqa: N818 (a signal inside this module,
     def __init__(self, family: Any) -> None:
         super().__init__("refresh token spent concurrently")
         self.family = family
+
+
+class _SpentRefreshTokenError(InvalidGrantError):  # type: ignore[misc]
+    """invalid_grant raised from ``save_bearer_token``: django-oauth-toolkit answers an error raised
+    there with the error's own headers, so it carries the token endpoint's (RFC 6749 §5.2)."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json", "Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _refresh_expired(rt: RefreshToken) -> bool:
