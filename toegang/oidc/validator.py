@@ -479,7 +479,7 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         super().revoke_token(token, token_type_hint, request, *args, **kwargs)
 
 
-class _RefreshTokenSpent(Exception):  # noqa: N818 (a signal inside this module, not an error to report)
+class _RefreshTokenSpent(Exception):
     def __init__(self, family: Any) -> None:
         super().__init__("refresh token spent concurrently")
         self.family = family
