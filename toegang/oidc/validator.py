@@ -485,7 +485,7 @@ class _RefreshTokenSpent(Exception):
         self.family = family
 
 
-class _SpentRefreshTokenError(InvalidGrantError):  # type: ignore[misc]
+class _SpentRefreshTokenError(InvalidGrantError):
     """invalid_grant raised from ``save_bearer_token``: django-oauth-toolkit answers an error raised
     there with the error's own headers, so it carries the token endpoint's (RFC 6749 §5.2)."""
 
