@@ -125,6 +125,7 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             request.client = None
             return None
         client._state.fields_cache["relying_party"] = rp  # read again by the claims: no second query
+        client_auth.client_profile(client)  # its authentication method and keys, remembered with it
         remember_client(client)
         return client
 
