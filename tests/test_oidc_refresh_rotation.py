@@ -45,9 +45,7 @@ def refresh(http: Client, token: str) -> Any:
 
 
 @pytest.mark.django_db
-def test_one_refresh_costs_few_statements_and_keeps_the_login(
-    clients: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_one_refresh_costs_few_statements_and_keeps_the_login(clients: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client_memory, "MEMORY_SECONDS", 3600.0)  # remembered whatever the machine's pace
     tokens = person_tokens(Client(), clients, ELOKET, scope=SCOPE)
     first = jwt.decode(tokens["id_token"], options={"verify_signature": False})
