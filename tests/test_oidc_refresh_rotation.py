@@ -93,7 +93,7 @@ def test_reusing_a_spent_refresh_token_revokes_the_family(clients: World) -> Non
     assert LoginContext.objects.filter(token_family=family).exists()  # kept: nothing hard-deleted
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_concurrent_double_use_yields_one_pair_and_revokes_the_family(
     clients: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
