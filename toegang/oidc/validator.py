@@ -1,7 +1,8 @@
 """toegang's one customisation of django-oauth-toolkit: which clients, scopes and claims.
 
-The protocol (codes, PKCE, tokens, refresh rotation, introspection, revocation, logout) stays in
-django-oauth-toolkit and oauthlib. This class only decides:
+The protocol (codes, PKCE, tokens, introspection, revocation, logout) stays in django-oauth-toolkit
+and oauthlib, except the refresh rotation's writes (``_save_bearer_token``: a conditional ``UPDATE``
+that is also the reuse check, then the new pair; docs/performance.md). This class decides:
 
 - how clients authenticate: the method each registered (``client_auth.authenticate_client``:
   secret, ``private_key_jwt``, ``tls_client_auth``), and which key signs its ID tokens (RS256, or
@@ -319,7 +320,7 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
     def _access(self, request: Request) -> list[dict[str, Any]]:
         # Computed once a request: a refresh asks for it twice (the JWT access token, the ID token).
         token = getattr(request, "access_token", None)
-        key = (getattr(request.client, "pk", None), request.user.pk, getattr(token, "pk", None))
+        key = (getattr(request.client, "pk", None), getattr(request.user, "pk", None), getattr(token, "pk", None))
         cache = getattr(request, "toegang_access_claims", None)
         if not isinstance(cache, dict):
             cache = request.toegang_access_claims = {}
