@@ -1,8 +1,9 @@
 """Each worker's memory of the OAuth clients that passed the validator's check, for a few seconds.
 
-The token endpoint loads the client (django-oauth-toolkit's ``Application``) and its relying party
-on every request: two statements and, on SQLite, a connection, more than half of a client-credentials
-request once the token itself is no longer written (bench/token_endpoint.py, docs/performance.md).
+The token endpoint loads the client (django-oauth-toolkit's ``Application``), its relying party and
+its ``ClientProfile`` (authentication method, keys) on every request: three statements and, on
+SQLite, a connection, more than half of a client-credentials request once the token itself is no
+longer written (bench/token_endpoint.py, docs/performance.md).
 A client that passed (found, linked to an active secured application) is remembered here for
 ``MEMORY_SECONDS``; the secret is still checked on every request, against the remembered hash.
 
@@ -25,7 +26,7 @@ from django.dispatch import receiver
 from oauth2_provider.models import Application
 
 from toegang.applications.models import SecuredApplication
-from toegang.oidc.models import RelyingParty
+from toegang.oidc.models import ClientProfile, RelyingParty
 
 MEMORY_SECONDS = 10.0
 _MAX_CLIENTS = 10_000
@@ -57,6 +58,8 @@ def forget_clients() -> None:
 @receiver(post_delete, sender=Application, dispatch_uid="oidc_client_memory_client_deleted")
 @receiver(post_save, sender=RelyingParty, dispatch_uid="oidc_client_memory_rp_saved")
 @receiver(post_delete, sender=RelyingParty, dispatch_uid="oidc_client_memory_rp_deleted")
+@receiver(post_save, sender=ClientProfile, dispatch_uid="oidc_client_memory_profile_saved")
+@receiver(post_delete, sender=ClientProfile, dispatch_uid="oidc_client_memory_profile_deleted")
 @receiver(post_save, sender=SecuredApplication, dispatch_uid="oidc_client_memory_application_saved")
 def _changed(sender: Any, **kwargs: Any) -> None:
     forget_clients()

@@ -1,7 +1,8 @@
 """toegang's one customisation of django-oauth-toolkit: which clients, scopes and claims.
 
-The protocol (codes, PKCE, tokens, refresh rotation, introspection, revocation, logout) stays in
-django-oauth-toolkit and oauthlib. This class only decides:
+The protocol (codes, PKCE, tokens, introspection, revocation, logout) stays in django-oauth-toolkit
+and oauthlib, except the refresh rotation's writes (``_save_bearer_token``: a conditional ``UPDATE``
+that is also the reuse check, then the new pair; docs/performance.md). This class decides:
 
 - how clients authenticate: the method each registered (``client_auth.authenticate_client``:
   secret, ``private_key_jwt``, ``tls_client_auth``), and which key signs its ID tokens (RS256, or
@@ -23,17 +24,27 @@ import hashlib
 import json
 import re
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import router, transaction
-from django.utils import translation
+from django.db.models.signals import post_delete
+from django.utils import timezone, translation
 from jwcrypto import jwk, jwt  # type: ignore[import-untyped]
 from oauth2_provider import oauth2_validators
-from oauth2_provider.models import AbstractApplication, AccessToken, Grant, IDToken, RefreshToken
+from oauth2_provider.models import (
+    AbstractApplication,
+    AccessToken,
+    Grant,
+    IDToken,
+    RefreshToken,
+    refresh_token_expire_timedelta,
+)
+from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import Request  # type: ignore[import-untyped]
 from oauthlib.oauth2.rfc6749.errors import (  # type: ignore[import-untyped]
+    InvalidGrantError,
     InvalidRequestError,
     UnsupportedResponseTypeError,
 )
@@ -115,6 +126,7 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             request.client = None
             return None
         client._state.fields_cache["relying_party"] = rp  # read again by the claims: no second query
+        client_auth.client_profile(client)  # its authentication method and keys, remembered with it
         remember_client(client)
         return client
 
@@ -247,7 +259,22 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
     def validate_refresh_token(
         self, refresh_token: str, client: Any, request: Request, *args: Any, **kwargs: Any
     ) -> bool:
-        valid = bool(super().validate_refresh_token(refresh_token, client, request, *args, **kwargs))
+        # A live token: django-oauth-toolkit's checks with its person in the same statement (it reads
+        # the person and the client one query each). Anything else (unknown, spent: reuse protection
+        # and the grace period; orphaned; expired) goes through django-oauth-toolkit's own rules.
+        checksum = hashlib.sha256(refresh_token.encode("utf-8")).hexdigest()
+        rt = (
+            RefreshToken.objects.filter(token_checksum=checksum, revoked__isnull=True)
+            .select_related("access_token", "user")
+            .first()
+        )
+        if rt is None or rt.access_token is None or _refresh_expired(rt):
+            valid = bool(super().validate_refresh_token(refresh_token, client, request, *args, **kwargs))
+        else:
+            request.user = rt.user
+            request.refresh_token = refresh_token
+            request.refresh_token_instance = rt
+            valid = rt.application_id == client.pk
         if valid:
             family = request.refresh_token_instance.token_family
             request.login_context = LoginContext.objects.filter(token_family=family).first() if family else None
@@ -291,6 +318,18 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         return claims
 
     def _access(self, request: Request) -> list[dict[str, Any]]:
+        # Computed once a request: a refresh asks for it twice (the JWT access token, the ID token).
+        token = getattr(request, "access_token", None)
+        key = (getattr(request.client, "pk", None), getattr(request.user, "pk", None), getattr(token, "pk", None))
+        cache = getattr(request, "toegang_access_claims", None)
+        if not isinstance(cache, dict):
+            cache = request.toegang_access_claims = {}
+        if key not in cache:
+            cache[key] = self._compute_access(request)
+        result: list[dict[str, Any]] = cache[key]
+        return result
+
+    def _compute_access(self, request: Request) -> list[dict[str, Any]]:
         rp = relying_party(request.client)
         if rp is None:
             return []
@@ -377,7 +416,55 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             self._check_and_set_request_resource(request)
             request.user = None
             return None
-        return super().save_bearer_token(token, request, *args, **kwargs)
+        try:
+            return super().save_bearer_token(token, request, *args, **kwargs)
+        except _RefreshTokenSpent as spent:
+            # Spent by a concurrent request between the check and the rotation (the transaction that
+            # would have rotated it is rolled back): a reuse, so the whole family is revoked.
+            if oauth2_settings.REFRESH_TOKEN_REUSE_PROTECTION and spent.family:
+                RefreshToken.revoke_family(spent.family)
+            raise _SpentRefreshTokenError(request=request) from None
+
+    def _save_bearer_token(self, token: dict[str, Any], request: Request, *args: Any, **kwargs: Any) -> Any:
+        """The rotation of a refresh token in few statements (inside django-oauth-toolkit's transaction).
+
+        django-oauth-toolkit locks the old refresh token, reads it and its access token again, deletes
+        the access token through the ORM (a read, an ``UPDATE`` and a ``DELETE``) and saves the refresh
+        token whole. Here one conditional ``UPDATE`` revokes the old refresh token, and is the reuse
+        check: it changes a row only if nobody spent the token since it was validated (PostgreSQL waits
+        on the row lock of a concurrent rotation, then sees it revoked). Then the old access token is
+        deleted (one ``DELETE``; its ``post_delete`` receivers are told) and the new pair inserted.
+        A grace period (REFRESH_TOKEN_GRACE_PERIOD_SECONDS), rotation off, and every other grant take
+        django-oauth-toolkit's path unchanged.
+        """
+        previous = getattr(request, "refresh_token_instance", None)
+        if not (
+            request.grant_type == "refresh_token"
+            and token.get("refresh_token")
+            and "scope" in token
+            and isinstance(previous, RefreshToken)
+            and self.rotate_refresh_token(request)
+            and not oauth2_settings.REFRESH_TOKEN_GRACE_PERIOD_SECONDS
+        ):
+            return super()._save_bearer_token(token, request, *args, **kwargs)
+        self._check_and_set_request_resource(request)
+        now = timezone.now()
+        expires = now + timedelta(seconds=token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS))
+        spent = RefreshToken.objects.filter(pk=previous.pk, revoked__isnull=True).update(
+            revoked=now, access_token=None, updated=now
+        )
+        if spent != 1:
+            raise _RefreshTokenSpent(previous.token_family)
+        old_access = previous.access_token  # read with the refresh token (validate_refresh_token)
+        if old_access is not None:
+            using = router.db_for_write(AccessToken)
+            AccessToken.objects.filter(pk=old_access.pk)._raw_delete(using)  # its one reference is nulled above
+            post_delete.send(sender=AccessToken, instance=old_access, using=using, origin=old_access)
+        previous.revoked, previous.access_token = now, None
+        request.refresh_token_instance = None
+        access_token = self._create_access_token(expires, request, token, source_refresh_token=previous)
+        self._create_refresh_token(request, token["refresh_token"], access_token, previous)
+        return None
 
     def revoke_token(
         self, token: str, token_type_hint: str | None, request: Request, *args: Any, **kwargs: Any
@@ -392,6 +479,28 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             if claims is not None and claims.get("client_id") == request.client.client_id:
                 jwt_tokens.deny(str(claims["jti"]), int(claims["exp"]))
         super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+
+
+class _RefreshTokenSpent(Exception):
+    def __init__(self, family: Any) -> None:
+        super().__init__("refresh token spent concurrently")
+        self.family = family
+
+
+class _SpentRefreshTokenError(InvalidGrantError):
+    """invalid_grant raised from ``save_bearer_token``: django-oauth-toolkit answers an error raised
+    there with the error's own headers, so it carries the token endpoint's (RFC 6749 §5.2)."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json", "Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _refresh_expired(rt: RefreshToken) -> bool:
+    """django-oauth-toolkit's age rule for a live refresh token (its access token's expiry plus
+    REFRESH_TOKEN_EXPIRE_SECONDS), checked the same way."""
+    delta = refresh_token_expire_timedelta()
+    return bool(delta and rt.access_token.expires + delta <= timezone.now())
 
 
 def _resources(request: Request) -> list[str]:
