@@ -111,7 +111,10 @@ def test_an_end_three_days_ahead_reminds_then_ends_at_that_instant_then_the_job_
     first = _outbox(since, to="u@example.test")
     assert len(first) == 1 and first[0].language == "fr"
     assert "Votre accès pour Facility A prend bientôt fin" in first[0].subject
-    assert _remind(now + timedelta(hours=1)) == {"reminders": 0, "mails": 0}  # once per threshold
+    # Once per threshold: a later run, still before the 3-day threshold (at 23:30 in Brussels, an hour
+    # later would already be within 3 days of the end).
+    later = now + min(timedelta(hours=1), (until - now - timedelta(days=3)) / 2)
+    assert _remind(later) == {"reminders": 0, "mails": 0}
 
     # Three days before the end: the 3-day reminder, once.
     three_days = until - timedelta(days=3) + timedelta(minutes=1)
