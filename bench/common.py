@@ -180,7 +180,8 @@ def serve(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [str(Path(sys.executable).with_name("gunicorn")), app, "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", str(workers), "--log-level", "warning"]
+    # gunicorn's control socket is one path per user: a second gunicorn on the machine would take it over.
+    command += ["--workers", str(workers), "--log-level", "warning", "--no-control-socket"]
     if pythonpath:
         command += ["--pythonpath", pythonpath]
     if cpu is not None and shutil.which("taskset"):

@@ -224,7 +224,15 @@ def demo_rp(server: Server) -> Iterator[str]:
     }
     log = (server.var_dir / "demo-rp.log").open("wb")
     proc = subprocess.Popen(  # noqa: S603
-        [str(bin_dir / "gunicorn"), "demo.wsgi:app", "--bind", f"127.0.0.1:{port}", "--threads", "4"],
+        [
+            str(bin_dir / "gunicorn"),
+            "demo.wsgi:app",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--threads",
+            "4",
+            "--no-control-socket",
+        ],
         cwd=ROOT,
         env=demo_env,
         stdout=log,
