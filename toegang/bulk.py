@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db import connections, models, router
@@ -181,3 +181,26 @@ def _copy(
                 copy.write_row(row)
     if connection.queries_logged:  # as Django logs its statements (DEBUG, CaptureQueriesContext)
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - start:.3f}"})
+
+
+def outbox_claim(
+    model: type[_M], *, count: int, lease: timedelta, pending: str, sending: str
+) -> models.QuerySet[_M] | None:
+    """Claim up to ``count`` due rows of an outbox (a model with ``status`` and ``next_attempt_at``:
+    the mail outbox, the back-channel logouts) for one worker: they become ``sending`` with a lease
+    until now + ``lease``. The claimed rows, or None when nothing is due.
+
+    PostgreSQL: workers on several hosts skip each other's rows instead of queueing behind them.
+    SQLite has no row locks (select_for_update is ignored there), but toegang opens its SQLite
+    transactions IMMEDIATE, so claims are serialised by the database lock. Either way the claim is a
+    conditional UPDATE on the status read, and the rows kept are those carrying this claim's lease,
+    so a row is never claimed twice. Call it inside ``transaction.atomic()``.
+    """
+    now = timezone.now()
+    lease_until = now + lease
+    due = model._default_manager.filter(status=pending, next_attempt_at__lte=now).order_by("next_attempt_at", "id")
+    ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:count])
+    if not ids:
+        return None
+    model._default_manager.filter(pk__in=ids, status=pending).update(status=sending, next_attempt_at=lease_until)
+    return model._default_manager.filter(pk__in=ids, status=sending, next_attempt_at=lease_until)

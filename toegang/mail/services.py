@@ -19,7 +19,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import F
 from django.utils import timezone, translation
 
-from toegang.bulk import copy_insert_rows
+from toegang.bulk import copy_insert_rows, outbox_claim
 from toegang.mail import tasks
 from toegang.mail.models import MailStatus, OutgoingMail
 
@@ -186,25 +186,11 @@ def mail_leases_expire() -> int:
 
 
 def _claim(count: int) -> list[OutgoingMail]:
-    now = timezone.now()
-    lease_until = now + LEASE
-    due = OutgoingMail.objects.filter(status=MailStatus.PENDING, next_attempt_at__lte=now).order_by(
-        "next_attempt_at", "id"
-    )
     with transaction.atomic():
-        # PostgreSQL: workers on several hosts skip each other's rows instead of queueing behind them.
-        # SQLite has no row locks (select_for_update is ignored there), but toegang opens its SQLite
-        # transactions IMMEDIATE, so claims are serialised by the database lock. Either way the claim is
-        # a conditional UPDATE on the status read, and the rows kept are those carrying this claim's
-        # lease, so a row is never claimed twice.
-        ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:count])
-        if not ids:
-            return []
-        OutgoingMail.objects.filter(pk__in=ids, status=MailStatus.PENDING).update(
-            status=MailStatus.SENDING, next_attempt_at=lease_until
+        claimed = outbox_claim(
+            OutgoingMail, count=count, lease=LEASE, pending=MailStatus.PENDING, sending=MailStatus.SENDING
         )
-        claimed = OutgoingMail.objects.filter(pk__in=ids, status=MailStatus.SENDING, next_attempt_at=lease_until)
-        return list(claimed.order_by("id"))
+        return [] if claimed is None else list(claimed.order_by("id"))
 
 
 def _release(batch: list[OutgoingMail], *, at: datetime) -> None:

@@ -44,6 +44,7 @@ from oauth2_provider.utils import jwk_from_pem
 from toegang.accounts.models import User
 from toegang.audit.actions import Action
 from toegang.audit.services import audit_record
+from toegang.bulk import outbox_claim
 from toegang.oidc import tasks
 from toegang.oidc.models import BackchannelLogout, LogoutStatus, OidcSession, RelyingParty
 
@@ -230,21 +231,12 @@ def backchannel_due_count() -> int:
 
 
 def _claim(count: int) -> list[BackchannelLogout]:
-    now = timezone.now()
-    lease_until = now + LEASE
-    due = BackchannelLogout.objects.filter(status=LogoutStatus.PENDING, next_attempt_at__lte=now).order_by(
-        "next_attempt_at", "id"
-    )
     with transaction.atomic():
-        # The mail outbox's claim: a conditional UPDATE on the status read (row locks skipped on PostgreSQL).
-        ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:count])
-        if not ids:
-            return []
-        BackchannelLogout.objects.filter(pk__in=ids, status=LogoutStatus.PENDING).update(
-            status=LogoutStatus.SENDING, next_attempt_at=lease_until
+        # The mail outbox's claim (toegang.bulk.outbox_claim): a conditional UPDATE on the status read.
+        claimed = outbox_claim(
+            BackchannelLogout, count=count, lease=LEASE, pending=LogoutStatus.PENDING, sending=LogoutStatus.SENDING
         )
-        claimed = BackchannelLogout.objects.filter(pk__in=ids, status=LogoutStatus.SENDING, next_attempt_at=lease_until)
-        return list(claimed.select_related("session__client").order_by("id"))
+        return [] if claimed is None else list(claimed.select_related("session__client").order_by("id"))
 
 
 def retry_delay(attempts: int) -> timedelta:
